@@ -1,0 +1,272 @@
+//! Engine configuration: serde structs with defaults in code, so no file is
+//! needed to start, and `deny_unknown_fields`, so a typo in a config file is
+//! an error rather than a silently ignored setting.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use vigie_schemas::Severity;
+use vigie_schemas::time::{DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS};
+
+use crate::bucket::Bucket;
+
+/// A duration written as `30s`, `5m`, `4h`, `1d` or `2w`; stored as milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Duration(pub i64);
+
+impl Duration {
+    /// Parses `<n><unit>` with unit `ms`, `s`, `m`, `h`, `d` or `w`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit())?;
+        let (n, unit) = s.split_at(split);
+        let n: i64 = n.parse().ok()?;
+        let mul = match unit {
+            "ms" => 1,
+            "s" => SECOND_MS,
+            "m" => MINUTE_MS,
+            "h" => HOUR_MS,
+            "d" => DAY_MS,
+            "w" => 7 * DAY_MS,
+            _ => return None,
+        };
+        n.checked_mul(mul).map(Duration)
+    }
+}
+
+impl std::fmt::Display for Duration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.0;
+        for (unit, size) in [("w", 7 * DAY_MS), ("d", DAY_MS), ("h", HOUR_MS), ("m", MINUTE_MS), ("s", SECOND_MS)] {
+            if ms != 0 && ms % size == 0 {
+                return write!(f, "{}{unit}", ms / size);
+            }
+        }
+        write!(f, "{ms}ms")
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Duration::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("\"{s}\" is not a duration like 30s, 5m, 4h or 1d"))
+        })
+    }
+}
+
+/// Everything the engine needs to know.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Bucket size for stock demand series.
+    pub stock_bucket: Bucket,
+    /// Bucket size for spend series.
+    pub spend_bucket: Bucket,
+    /// Bucket size for plain metric series.
+    pub metric_bucket: Bucket,
+    /// How long after a bucket's end events for it are still accepted.
+    pub allowed_lateness: Duration,
+    /// Seasonal period override (buckets); `None` takes it from the bucket size.
+    pub season: Option<usize>,
+    /// Forecaster settings.
+    pub forecast: ForecastConfig,
+    /// Severity thresholds.
+    pub severity: SeverityConfig,
+    /// Stock rules.
+    pub stock: StockConfig,
+    /// Spend rules.
+    pub spend: SpendConfig,
+    /// Alert lifecycle.
+    pub alerts: AlertConfig,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            stock_bucket: Bucket::Day,
+            spend_bucket: Bucket::Day,
+            metric_bucket: Bucket::Hour,
+            allowed_lateness: Duration(5 * MINUTE_MS),
+            season: None,
+            forecast: ForecastConfig::default(),
+            severity: SeverityConfig::default(),
+            stock: StockConfig::default(),
+            spend: SpendConfig::default(),
+            alerts: AlertConfig::default(),
+        }
+    }
+}
+
+/// Online exponential smoothing parameters (ETS(A,Ad,A) in Hyndman's
+/// notation) and interval level.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForecastConfig {
+    /// Level smoothing α.
+    pub alpha: f64,
+    /// Trend smoothing β.
+    pub beta: f64,
+    /// Seasonal smoothing γ.
+    pub gamma: f64,
+    /// Trend damping φ.
+    pub phi: f64,
+    /// Prediction interval level, e.g. 0.95.
+    pub interval_level: f64,
+    /// Weight of the newest squared error in σ² once warm.
+    pub sigma_weight: f64,
+    /// One-step errors needed before points are scored.
+    pub min_errors: u32,
+    /// |z| above which the model update is clipped to this many σ.
+    pub clip_z: f64,
+}
+
+impl Default for ForecastConfig {
+    fn default() -> Self {
+        Self {
+            alpha: 0.15,
+            beta: 0.01,
+            gamma: 0.1,
+            phi: 0.95,
+            interval_level: 0.95,
+            sigma_weight: 0.03,
+            min_errors: 10,
+            clip_z: 3.0,
+        }
+    }
+}
+
+/// Severity thresholds in σ, and which severity is reported as an anomaly.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeverityConfig {
+    /// LOW from this many σ.
+    pub low: f64,
+    /// MEDIUM from this many σ.
+    pub medium: f64,
+    /// HIGH from this many σ.
+    pub high: f64,
+    /// Lowest severity reported as an anomaly.
+    pub report_from: Severity,
+}
+
+impl Default for SeverityConfig {
+    fn default() -> Self {
+        Self { low: 1.0, medium: 2.0, high: 3.0, report_from: Severity::Medium }
+    }
+}
+
+impl SeverityConfig {
+    /// Severity for a z-score.
+    pub fn classify(&self, z: f64) -> Severity {
+        let a = z.abs();
+        if a >= self.high {
+            Severity::High
+        } else if a >= self.medium {
+            Severity::Medium
+        } else if a >= self.low {
+            Severity::Low
+        } else {
+            Severity::None
+        }
+    }
+}
+
+/// Stock rule settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StockConfig {
+    /// Lead time in days when events do not give one.
+    pub lead_time_days: f64,
+    /// Reorder point when events do not give one; `None` uses the safety level
+    /// (forecast demand over the lead time plus `safety_z` σ).
+    pub reorder_point: Option<f64>,
+    /// z for the safety stock (1.65 ≈ 95% cycle service).
+    pub safety_z: f64,
+    /// service_rate_drop fires under this served/requested ratio.
+    pub service_rate_threshold: f64,
+    /// Buckets in the rolling service-rate window (the open bucket included).
+    pub service_window: usize,
+    /// Units requested in the window before the service rate is judged.
+    pub service_min_requested: f64,
+}
+
+impl Default for StockConfig {
+    fn default() -> Self {
+        Self {
+            lead_time_days: 7.0,
+            reorder_point: None,
+            safety_z: 1.65,
+            service_rate_threshold: 0.95,
+            service_window: 7,
+            service_min_requested: 20.0,
+        }
+    }
+}
+
+/// Budget period for budget_overrun.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetPeriod {
+    /// Calendar month.
+    Month,
+    /// Calendar year.
+    Year,
+}
+
+/// Spend rule settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpendConfig {
+    /// The period a budget covers.
+    pub budget_period: BudgetPeriod,
+    /// Lowest severity that raises spend_anomaly.
+    pub anomaly_from: Severity,
+}
+
+impl Default for SpendConfig {
+    fn default() -> Self {
+        Self { budget_period: BudgetPeriod::Month, anomaly_from: Severity::Medium }
+    }
+}
+
+/// Alert lifecycle settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertConfig {
+    /// A firing alert is notified again once this much event time has passed.
+    pub repeat_interval: Duration,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        Self { repeat_interval: Duration(4 * HOUR_MS) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print() {
+        assert_eq!(Duration::parse("5m"), Some(Duration(300_000)));
+        assert_eq!(Duration::parse("1d"), Some(Duration(DAY_MS)));
+        assert_eq!(Duration::parse("m5"), None);
+        assert_eq!(Duration::parse("5y"), None);
+        assert_eq!(Duration(4 * HOUR_MS).to_string(), "4h");
+    }
+
+    #[test]
+    fn severity_thresholds_are_inclusive() {
+        let s = SeverityConfig::default();
+        assert_eq!(s.classify(0.99), Severity::None);
+        assert_eq!(s.classify(-1.0), Severity::Low);
+        assert_eq!(s.classify(2.0), Severity::Medium);
+        assert_eq!(s.classify(-3.5), Severity::High);
+    }
+}

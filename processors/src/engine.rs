@@ -1,0 +1,737 @@
+//! The engine: one per partition, single-threaded, deterministic, no I/O.
+//!
+//! It takes validated events in order and appends what they cause to an
+//! [`Outputs`] buffer. Each series (stock demand per site/SKU, spend per
+//! entity, or a plain metric) aggregates into event-time buckets; a bucket
+//! closes when the watermark (the latest event time seen) passes its end plus
+//! the allowed lateness. Closing feeds the series' forecaster, scores the
+//! bucket, and evaluates the rules that depend on the forecast. Rules on
+//! on-hand (stock_out, low_stock, predicted_stockout, service_rate_drop) and
+//! budget_overrun are evaluated at every event, so they alert at the event
+//! that causes them.
+//!
+//! Closing order is a heap keyed by (close time, series number, bucket),
+//! series numbers being given in order of first appearance, so the same input
+//! always gives the same outputs in the same order.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+use vigie_schemas::time::format_date;
+use vigie_schemas::{
+    AlertRecord, Anomaly, DeadLetter, Event, Movement, Point, RejectReason, Rule, SeriesKind,
+    Severity, SpendEvent, StockEvent,
+};
+
+use crate::alerts::{AlertBook, Observation};
+use crate::bucket::Bucket;
+use crate::config::{BudgetPeriod, EngineConfig};
+use crate::forecast::interval_z;
+use crate::forecast::online::OnlineEts;
+use crate::ids::{hash_parts, hex};
+use crate::score::{anomaly_score, describe, human};
+
+/// Longest run of empty buckets filled with zeros when a series resumes;
+/// older empty buckets are skipped.
+pub const MAX_GAP_FILL: i64 = 1_000;
+
+/// What processing produced, appended in order.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Outputs {
+    /// One per closed bucket.
+    pub points: Vec<Point>,
+    /// Points at or above the reporting severity.
+    pub anomalies: Vec<Anomaly>,
+    /// Alert transitions.
+    pub alerts: Vec<AlertRecord>,
+    /// Inputs that could not be used.
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+impl Outputs {
+    /// Empties every buffer, keeping capacity.
+    pub fn clear(&mut self) {
+        self.points.clear();
+        self.anomalies.clear();
+        self.alerts.clear();
+        self.dead_letters.clear();
+    }
+
+    /// True when nothing was produced.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty() && self.anomalies.is_empty() && self.alerts.is_empty() && self.dead_letters.is_empty()
+    }
+}
+
+/// Counters since the engine started.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Events and observations taken.
+    pub events: u64,
+    /// Of those, rejected as late.
+    pub late: u64,
+    /// Points output.
+    pub points: u64,
+    /// Anomalies output.
+    pub anomalies: u64,
+    /// Alert records output.
+    pub alert_records: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    idx: i64,
+    sum: f64,
+    count: u32,
+    served: f64,
+    requested: f64,
+}
+
+#[derive(Debug)]
+struct StockState {
+    on_hand: f64,
+    known: bool,
+    lead_time_days: Option<f64>,
+    reorder_point: Option<f64>,
+    svc: Box<[(f32, f32)]>,
+    svc_head: u8,
+    svc_served: f64,
+    svc_requested: f64,
+    cache_n: u32,
+    lt_demand: f64,
+    lt_sigma: Option<f64>,
+    daily_rate: f64,
+}
+
+#[derive(Debug)]
+struct SpendState {
+    budget: Option<f64>,
+    period: i64,
+    ptd: f64,
+    cache_n: u32,
+    cache_idx: i64,
+    fc_cur: f64,
+    fc_rest: f64,
+}
+
+#[derive(Debug)]
+enum Extra {
+    None,
+    Stock(Box<StockState>),
+    Spend(Box<SpendState>),
+}
+
+#[derive(Debug)]
+struct Series {
+    hash: u64,
+    tenant: Arc<str>,
+    name: Arc<str>,
+    kind: SeriesKind,
+    mask: u8,
+    next_idx: i64,
+    open: Vec<Open>,
+    model: OnlineEts,
+    extra: Extra,
+}
+
+const NO_BUCKET: i64 = i64::MIN;
+
+/// The per-partition processor.
+pub struct Engine {
+    cfg: EngineConfig,
+    z_level: f64,
+    table: HashTable<u32>,
+    hasher: foldhash::fast::FixedState,
+    series: Vec<Series>,
+    closes: BinaryHeap<Reverse<(i64, u32, i64)>>,
+    watermark: i64,
+    alerts: AlertBook,
+    scratch: String,
+    stats: EngineStats,
+}
+
+impl Engine {
+    /// An engine with `cfg`.
+    pub fn new(cfg: EngineConfig) -> Self {
+        Self {
+            z_level: interval_z(cfg.forecast.interval_level),
+            alerts: AlertBook::new(cfg.alerts.repeat_interval.0),
+            cfg,
+            table: HashTable::new(),
+            hasher: foldhash::fast::FixedState::with_seed(0x0076_6967_6965),
+            series: Vec::new(),
+            closes: BinaryHeap::new(),
+            watermark: i64::MIN,
+            scratch: String::new(),
+            stats: EngineStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// Number of series seen.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Alerts firing now.
+    pub fn firing_count(&self) -> usize {
+        self.alerts.firing_count()
+    }
+
+    /// The latest event time seen.
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    fn bucket_of(&self, kind: SeriesKind) -> Bucket {
+        match kind {
+            SeriesKind::Stock => self.cfg.stock_bucket,
+            SeriesKind::Spend => self.cfg.spend_bucket,
+            SeriesKind::Metric => self.cfg.metric_bucket,
+        }
+    }
+
+    /// Finds or creates the series (kind, tenant, name), `name` being the
+    /// concatenation of `name_parts`.
+    fn lookup(&mut self, kind: SeriesKind, tenant: &str, name_parts: &[&str]) -> u32 {
+        let scratch = &mut self.scratch;
+        scratch.clear();
+        scratch.push_str(kind.as_str());
+        scratch.push('\x1f');
+        scratch.push_str(tenant);
+        scratch.push('\x1f');
+        let name_at = scratch.len();
+        for p in name_parts {
+            scratch.push_str(p);
+        }
+        let hash = self.hasher.hash_one(scratch.as_str());
+        let name = &scratch[name_at..];
+        let series = &self.series;
+        if let Some(&i) = self.table.find(hash, |&i| {
+            let s = &series[i as usize];
+            s.kind == kind && &*s.tenant == tenant && &*s.name == name
+        }) {
+            return i;
+        }
+        let idx = u32::try_from(self.series.len()).unwrap_or(u32::MAX);
+        let bucket = match kind {
+            SeriesKind::Stock => self.cfg.stock_bucket,
+            SeriesKind::Spend => self.cfg.spend_bucket,
+            SeriesKind::Metric => self.cfg.metric_bucket,
+        };
+        let m = self.cfg.season.unwrap_or_else(|| bucket.default_season()).max(1);
+        let extra = match kind {
+            SeriesKind::Stock => Extra::Stock(Box::new(StockState {
+                on_hand: 0.0,
+                known: false,
+                lead_time_days: None,
+                reorder_point: None,
+                svc: vec![(0.0, 0.0); self.cfg.stock.service_window.saturating_sub(1).clamp(1, 255)].into_boxed_slice(),
+                svc_head: 0,
+                svc_served: 0.0,
+                svc_requested: 0.0,
+                cache_n: u32::MAX,
+                lt_demand: 0.0,
+                lt_sigma: None,
+                daily_rate: 0.0,
+            })),
+            SeriesKind::Spend => Extra::Spend(Box::new(SpendState {
+                budget: None,
+                period: NO_BUCKET,
+                ptd: 0.0,
+                cache_n: u32::MAX,
+                cache_idx: NO_BUCKET,
+                fc_cur: 0.0,
+                fc_rest: 0.0,
+            })),
+            SeriesKind::Metric => Extra::None,
+        };
+        self.series.push(Series {
+            hash,
+            tenant: tenant.into(),
+            name: name.into(),
+            kind,
+            mask: 0,
+            next_idx: NO_BUCKET,
+            open: Vec::new(),
+            model: OnlineEts::new(m, kind != SeriesKind::Metric),
+            extra,
+        });
+        let series = &self.series;
+        self.table.insert_unique(hash, idx, |&i| series[i as usize].hash);
+        idx
+    }
+
+    /// Processes one validated event.
+    pub fn process(&mut self, ev: &Event, out: &mut Outputs) {
+        self.stats.events += 1;
+        let ts = ev.ts();
+        if ts > self.watermark {
+            self.advance_watermark(ts, out);
+        }
+        match ev {
+            Event::Stock(e) => self.on_stock(e, ev, out),
+            Event::Spend(e) => self.on_spend(e, ev, out),
+        }
+    }
+
+    /// Processes one value of a plain metric series (CSV replay).
+    /// Returns `false` when the value was late (and dead-lettered).
+    pub fn observe(&mut self, tenant: &str, name: &str, ts: i64, value: f64, source: &str, out: &mut Outputs) -> bool {
+        self.stats.events += 1;
+        if ts > self.watermark {
+            self.advance_watermark(ts, out);
+        }
+        let sidx = self.lookup(SeriesKind::Metric, tenant, &[name]);
+        let ok = self.accept(sidx, ts, value, 0.0, 0.0, out);
+        if !ok {
+            let s = &self.series[sidx as usize];
+            out.dead_letters.push(late_letter(
+                Some(&s.tenant),
+                source,
+                &format!("{name},{ts},{value}"),
+                s.next_idx,
+                self.bucket_of(SeriesKind::Metric),
+            ));
+        }
+        ok
+    }
+
+    /// Moves the watermark to `wm` (if later) and closes every bucket whose
+    /// end plus the allowed lateness it has passed. The runtime also calls
+    /// this on idle ticks with the wall clock.
+    pub fn advance_watermark(&mut self, wm: i64, out: &mut Outputs) {
+        self.watermark = self.watermark.max(wm);
+        while let Some(&Reverse((close_at, sidx, idx))) = self.closes.peek() {
+            if close_at > self.watermark {
+                break;
+            }
+            self.closes.pop();
+            self.close_bucket(sidx, idx, out);
+        }
+    }
+
+    /// Closes every open bucket (end of input).
+    pub fn finish(&mut self, out: &mut Outputs) {
+        while let Some(Reverse((_, sidx, idx))) = self.closes.pop() {
+            self.close_bucket(sidx, idx, out);
+        }
+    }
+
+    /// Adds a value to its bucket (or, for raw buckets, scores it at once).
+    /// Returns `false` when its bucket has already closed.
+    fn accept(&mut self, sidx: u32, ts: i64, value: f64, served: f64, requested: f64, out: &mut Outputs) -> bool {
+        let bucket = self.bucket_of(self.series[sidx as usize].kind);
+        if bucket == Bucket::Raw {
+            let open = Open { idx: ts, sum: value, count: 1, served, requested };
+            self.feed(sidx, open, ts, ts, out);
+            return true;
+        }
+        let idx = bucket.index(ts);
+        let lateness = self.cfg.allowed_lateness.0;
+        let s = &mut self.series[sidx as usize];
+        if s.next_idx != NO_BUCKET && idx < s.next_idx {
+            self.stats.late += 1;
+            return false;
+        }
+        match s.open.binary_search_by_key(&idx, |o| o.idx) {
+            Ok(i) => {
+                let o = &mut s.open[i];
+                o.sum += value;
+                o.count += 1;
+                o.served += served;
+                o.requested += requested;
+            }
+            Err(i) => {
+                s.open.insert(i, Open { idx, sum: value, count: 1, served, requested });
+                self.closes.push(Reverse((bucket.end(idx).saturating_add(lateness), sidx, idx)));
+            }
+        }
+        true
+    }
+
+    fn close_bucket(&mut self, sidx: u32, idx: i64, out: &mut Outputs) {
+        let bucket = self.bucket_of(self.series[sidx as usize].kind);
+        let s = &mut self.series[sidx as usize];
+        let Ok(pos) = s.open.binary_search_by_key(&idx, |o| o.idx) else { return };
+        let open = s.open.remove(pos);
+        if s.next_idx != NO_BUCKET && s.next_idx < idx {
+            let from = s.next_idx.max(idx - MAX_GAP_FILL);
+            for g in from..idx {
+                let empty = Open { idx: g, sum: 0.0, count: 0, served: 0.0, requested: 0.0 };
+                self.feed(sidx, empty, bucket.start(g), bucket.end(g), out);
+            }
+        }
+        self.series[sidx as usize].next_idx = idx + 1;
+        self.feed(sidx, open, bucket.start(idx), bucket.end(idx), out);
+    }
+
+    /// Feeds one closed bucket to the forecaster, outputs its point (and
+    /// anomaly), and evaluates the rules that depend on the forecast.
+    fn feed(&mut self, sidx: u32, open: Open, start: i64, end: i64, out: &mut Outputs) {
+        let cfg = &self.cfg;
+        let s = &mut self.series[sidx as usize];
+        let model_name = s.model.name();
+        let step = s.model.update(&cfg.forecast, open.sum);
+        let severity = step.z.map_or(Severity::None, |z| cfg.severity.classify(z));
+        let (lower, upper) = match (step.forecast, step.sigma) {
+            (Some(f), Some(sd)) => {
+                let half = self.z_level * sd;
+                let lo = if s.kind == SeriesKind::Metric { f - half } else { (f - half).max(0.0) };
+                (Some(lo), Some(f + half))
+            }
+            _ => (None, None),
+        };
+        let id = hex(hash_parts(&[s.kind.as_str().as_bytes(), s.tenant.as_bytes(), s.name.as_bytes(), &start.to_le_bytes()]));
+        let z = step.z;
+        if severity >= cfg.severity.report_from && severity != Severity::None {
+            if let (Some(expected), Some(zv)) = (step.forecast, z) {
+                out.anomalies.push(Anomaly {
+                    id: id.clone(),
+                    tenant: Arc::clone(&s.tenant),
+                    series: Arc::clone(&s.name),
+                    kind: s.kind,
+                    ts: start,
+                    actual: open.sum,
+                    expected,
+                    residual: open.sum - expected,
+                    std_deviations: zv,
+                    severity,
+                    description: describe(s.kind, open.sum, expected),
+                });
+                self.stats.anomalies += 1;
+            }
+        }
+        out.points.push(Point {
+            id,
+            tenant: Arc::clone(&s.tenant),
+            series: Arc::clone(&s.name),
+            kind: s.kind,
+            ts: start,
+            value: open.sum,
+            forecast: step.forecast,
+            lower,
+            upper,
+            z,
+            anomaly_score: z.map_or(0.0, anomaly_score),
+            severity,
+            events: open.count,
+            model: model_name.to_string(),
+        });
+        self.stats.points += 1;
+        let before = out.alerts.len();
+        match s.kind {
+            SeriesKind::Stock => {
+                if let Extra::Stock(st) = &mut s.extra {
+                    let n = st.svc.len();
+                    let slot = &mut st.svc[st.svc_head as usize];
+                    st.svc_served += open.served - f64::from(slot.0);
+                    st.svc_requested += open.requested - f64::from(slot.1);
+                    *slot = (open.served as f32, open.requested as f32);
+                    st.svc_head = ((st.svc_head as usize + 1) % n) as u8;
+                }
+                self.stock_rules(sidx, end, None, out);
+            }
+            SeriesKind::Spend => {
+                let fire = severity >= cfg.spend.anomaly_from && severity != Severity::None;
+                let (expected, zv) = (step.forecast.unwrap_or(0.0), z.unwrap_or(0.0));
+                let kind = s.kind;
+                let actual = open.sum;
+                self.alerts.evaluate(
+                    &mut s.mask,
+                    &s.tenant,
+                    &s.name,
+                    Rule::SpendAnomaly,
+                    fire,
+                    Observation { ts: end, value: actual, threshold: expected, severity, event_id: None },
+                    || {
+                        if fire {
+                            format!("{}: {} ({:.1}σ)", s.name, describe(kind, actual, expected), zv)
+                        } else {
+                            format!("{}: spend back within expectations", s.name)
+                        }
+                    },
+                    &mut out.alerts,
+                );
+            }
+            SeriesKind::Metric => {}
+        }
+        self.stats.alert_records += (out.alerts.len() - before) as u64;
+    }
+
+    fn on_stock(&mut self, e: &StockEvent, ev: &Event, out: &mut Outputs) {
+        let sidx = self.lookup(SeriesKind::Stock, &e.tenant, &[&e.site, "/", &e.sku]);
+        if e.movement == Movement::Sale {
+            let requested = e.requested.unwrap_or(e.quantity);
+            let demand = requested.max(e.quantity);
+            if !self.accept(sidx, e.ts, demand, e.quantity, requested, out) {
+                let s = &self.series[sidx as usize];
+                out.dead_letters.push(late_event(ev, s.next_idx, self.cfg.stock_bucket));
+                return;
+            }
+        }
+        let s = &mut self.series[sidx as usize];
+        let Extra::Stock(st) = &mut s.extra else { return };
+        if let Some(lt) = e.lead_time_days {
+            st.lead_time_days = Some(lt);
+        }
+        if let Some(rop) = e.reorder_point {
+            st.reorder_point = Some(rop);
+        }
+        match e.movement {
+            Movement::Sale => st.on_hand -= e.quantity,
+            Movement::Receipt => {
+                st.on_hand += e.quantity;
+                st.known = true;
+            }
+            Movement::Adjustment => st.on_hand += e.quantity,
+            Movement::Count => {
+                st.on_hand = e.quantity;
+                st.known = true;
+            }
+        }
+        let before = out.alerts.len();
+        self.stock_rules(sidx, e.ts, Some(&e.event_id), out);
+        self.stats.alert_records += (out.alerts.len() - before) as u64;
+    }
+
+    /// Evaluates stock_out, low_stock, predicted_stockout and
+    /// service_rate_drop for one series at time `ts`.
+    fn stock_rules(&mut self, sidx: u32, ts: i64, event_id: Option<&str>, out: &mut Outputs) {
+        let cfg = &self.cfg;
+        let bucket = cfg.stock_bucket;
+        let s = &mut self.series[sidx as usize];
+        let Extra::Stock(st) = &mut s.extra else { return };
+        let lead_days = st.lead_time_days.unwrap_or(cfg.stock.lead_time_days).max(0.0);
+        if st.cache_n != s.model.observations() {
+            st.cache_n = s.model.observations();
+            let days = bucket.nominal_days();
+            let lt_buckets = ((lead_days / days).ceil() as usize).clamp(1, 400);
+            st.lt_sigma = s.model.sum_sigma(&cfg.forecast, lt_buckets);
+            st.lt_demand = s.model.forecast_sum(&cfg.forecast, 1, lt_buckets);
+            st.daily_rate = st.lt_demand / (lt_buckets as f64 * days);
+        }
+        if !st.known {
+            return;
+        }
+        let on_hand = st.on_hand;
+        let book = &mut self.alerts;
+        let alerts = &mut out.alerts;
+        let name = &s.name;
+        book.evaluate(
+            &mut s.mask,
+            &s.tenant,
+            name,
+            Rule::StockOut,
+            on_hand <= 0.0,
+            Observation { ts, value: on_hand, threshold: 0.0, severity: Severity::High, event_id },
+            || {
+                if on_hand <= 0.0 {
+                    format!("{name} is out of stock (on hand {})", human(on_hand))
+                } else {
+                    format!("{name} is back in stock (on hand {})", human(on_hand))
+                }
+            },
+            alerts,
+        );
+        let reorder = st.reorder_point.or(cfg.stock.reorder_point);
+        let low_threshold = reorder.or_else(|| st.lt_sigma.map(|sd| st.lt_demand + cfg.stock.safety_z * sd));
+        if let Some(th) = low_threshold {
+            let how = if reorder.is_some() { "reorder point" } else { "safety level" };
+            book.evaluate(
+                &mut s.mask,
+                &s.tenant,
+                name,
+                Rule::LowStock,
+                on_hand <= th,
+                Observation { ts, value: on_hand, threshold: th, severity: Severity::Medium, event_id },
+                || {
+                    if on_hand <= th {
+                        format!("{name} is low: {} on hand, {how} {}", human(on_hand), human(th))
+                    } else {
+                        format!("{name} is above its {how} again: {} on hand", human(on_hand))
+                    }
+                },
+                alerts,
+            );
+        }
+        if st.lt_sigma.is_some() {
+            let rate = st.daily_rate;
+            let days_left = if rate > 0.0 { on_hand.max(0.0) / rate } else { f64::INFINITY };
+            let cond = on_hand > 0.0 && days_left < lead_days;
+            book.evaluate(
+                &mut s.mask,
+                &s.tenant,
+                name,
+                Rule::PredictedStockout,
+                cond,
+                Observation {
+                    ts,
+                    value: days_left.min(1e9),
+                    threshold: lead_days,
+                    severity: Severity::Medium,
+                    event_id,
+                },
+                || {
+                    if cond {
+                        let when = ts + (days_left * 86_400_000.0) as i64;
+                        format!(
+                            "{name}: {} on hand at about {} a day runs out around {}, before the {}-day lead time ends",
+                            human(on_hand),
+                            human(rate),
+                            format_date(when),
+                            human(lead_days)
+                        )
+                    } else {
+                        format!("{name}: on hand now covers the {}-day lead time", human(lead_days))
+                    }
+                },
+                alerts,
+            );
+        }
+        let open_served: f64 = s.open.iter().map(|o| o.served).sum();
+        let open_requested: f64 = s.open.iter().map(|o| o.requested).sum();
+        let served = st.svc_served + open_served;
+        let requested = st.svc_requested + open_requested;
+        if requested >= cfg.stock.service_min_requested || s.mask & Rule::ServiceRateDrop.bit() != 0 {
+            let rate = if requested > 0.0 { served / requested } else { 1.0 };
+            let th = cfg.stock.service_rate_threshold;
+            let cond = requested >= cfg.stock.service_min_requested && rate < th;
+            book.evaluate(
+                &mut s.mask,
+                &s.tenant,
+                name,
+                Rule::ServiceRateDrop,
+                cond,
+                Observation { ts, value: rate, threshold: th, severity: Severity::Medium, event_id },
+                || {
+                    format!(
+                        "{name}: {:.0}% of requested units served over the last {} buckets (threshold {:.0}%)",
+                        rate * 100.0,
+                        cfg.stock.service_window,
+                        th * 100.0
+                    )
+                },
+                alerts,
+            );
+        }
+    }
+
+    fn on_spend(&mut self, e: &SpendEvent, ev: &Event, out: &mut Outputs) {
+        let sidx = self.lookup(SeriesKind::Spend, &e.tenant, &[&e.entity]);
+        if !self.accept(sidx, e.ts, e.amount, 0.0, 0.0, out) {
+            let s = &self.series[sidx as usize];
+            out.dead_letters.push(late_event(ev, s.next_idx, self.cfg.spend_bucket));
+            return;
+        }
+        let cfg = &self.cfg;
+        let bucket = cfg.spend_bucket;
+        let s = &mut self.series[sidx as usize];
+        let Extra::Spend(st) = &mut s.extra else { return };
+        if let Some(b) = e.budget {
+            st.budget = Some(b);
+        }
+        let month = Bucket::Month.index(e.ts);
+        let (period, period_end) = match cfg.spend.budget_period {
+            BudgetPeriod::Month => (month, Bucket::Month.end(month)),
+            BudgetPeriod::Year => {
+                let y = month.div_euclid(12);
+                (y, Bucket::Month.start((y + 1) * 12))
+            }
+        };
+        if period > st.period {
+            st.period = period;
+            st.ptd = 0.0;
+        }
+        if period == st.period {
+            st.ptd += e.amount;
+        }
+        let Some(budget) = st.budget else { return };
+        let idx = bucket.index(e.ts);
+        let warm = s.model.sigma(&cfg.forecast).is_some() && s.next_idx != NO_BUCKET && bucket != Bucket::Raw;
+        if warm && (st.cache_n != s.model.observations() || st.cache_idx != idx) {
+            st.cache_n = s.model.observations();
+            st.cache_idx = idx;
+            let h_cur = (idx - s.next_idx + 1).max(1) as usize;
+            let last_idx = bucket.index(period_end - 1);
+            let h_last = (last_idx - s.next_idx + 1).max(0) as usize;
+            st.fc_cur = s.model.forecast(&cfg.forecast, h_cur).unwrap_or(0.0);
+            st.fc_rest = if h_last > h_cur { s.model.forecast_sum(&cfg.forecast, h_cur + 1, h_last.min(h_cur + 400)) } else { 0.0 };
+        }
+        let projection = if warm {
+            let cur = s.open.iter().find(|o| o.idx == idx).map_or(0.0, |o| o.sum);
+            st.ptd + (st.fc_cur - cur).max(0.0) + st.fc_rest
+        } else {
+            st.ptd
+        };
+        let ptd = st.ptd;
+        let cond = projection > budget;
+        let severity = if ptd > budget { Severity::High } else { Severity::Medium };
+        let name = &s.name;
+        let before = out.alerts.len();
+        self.alerts.evaluate(
+            &mut s.mask,
+            &s.tenant,
+            name,
+            Rule::BudgetOverrun,
+            cond,
+            Observation { ts: e.ts, value: projection, threshold: budget, severity, event_id: Some(&e.event_id) },
+            || {
+                if cond {
+                    format!(
+                        "{name}: {} spent so far this period, {} projected against a budget of {}",
+                        human(ptd),
+                        human(projection),
+                        human(budget)
+                    )
+                } else {
+                    format!("{name}: projected spend {} is within the budget of {}", human(projection), human(budget))
+                }
+            },
+            &mut out.alerts,
+        );
+        self.stats.alert_records += (out.alerts.len() - before) as u64;
+    }
+}
+
+fn late_message(next_idx: i64, bucket: Bucket) -> String {
+    format!(
+        "its {} bucket closed already; this series accepts events from {} on",
+        bucket.as_str(),
+        vigie_schemas::time::format_rfc3339(bucket.start(next_idx))
+    )
+}
+
+fn late_event(ev: &Event, next_idx: i64, bucket: Bucket) -> DeadLetter {
+    DeadLetter {
+        id: hex(hash_parts(&[b"late", ev.event_id().as_bytes()])),
+        tenant: Some(ev.tenant().into()),
+        reason: RejectReason::Late.as_str().to_string(),
+        message: format!("event {} is late: {}", ev.event_id(), late_message(next_idx, bucket)),
+        source: "processor".to_string(),
+        raw: ev.to_json().to_string(),
+    }
+}
+
+fn late_letter(tenant: Option<&Arc<str>>, source: &str, raw: &str, next_idx: i64, bucket: Bucket) -> DeadLetter {
+    DeadLetter {
+        id: hex(hash_parts(&[b"late", source.as_bytes(), raw.as_bytes()])),
+        tenant: tenant.cloned(),
+        reason: RejectReason::Late.as_str().to_string(),
+        message: format!("value at {source} is late: {}", late_message(next_idx, bucket)),
+        source: source.to_string(),
+        raw: raw.to_string(),
+    }
+}

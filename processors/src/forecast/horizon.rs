@@ -1,0 +1,108 @@
+//! The horizon rule, carried over from the users' earlier system: a series
+//! can be forecast about a third as far ahead as it has active (non-zero)
+//! buckets, within configurable bounds. Asking for more is reduced, and the
+//! reason is stated in words people can act on.
+
+use serde::Serialize;
+
+/// Bounds of the safe horizon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HorizonBounds {
+    /// Smallest safe horizon.
+    pub min: usize,
+    /// Largest safe horizon.
+    pub max: usize,
+}
+
+impl Default for HorizonBounds {
+    fn default() -> Self {
+        Self { min: 3, max: 24 }
+    }
+}
+
+/// Density under which a warning is given.
+pub const SPARSE_DENSITY: f64 = 0.20;
+
+/// What was decided for one series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HorizonDecision {
+    /// Steps asked for.
+    pub requested: usize,
+    /// Steps produced.
+    pub validated: usize,
+    /// Steps the rule allows.
+    pub allowed: usize,
+    /// Buckets with a value > 0.
+    pub active: usize,
+    /// All buckets.
+    pub total: usize,
+    /// active / total.
+    pub density: f64,
+    /// Why the horizon was reduced (or would have been, with an exact horizon).
+    pub reason: Option<String>,
+    /// A warning about sparse data.
+    pub warning: Option<String>,
+}
+
+/// Applies the rule to `history`. `unit` names one bucket in the plural
+/// ("months", "days"). With `exact`, the requested horizon is produced as is
+/// and the reason still says what the rule would have allowed.
+pub fn decide(history: &[f64], requested: usize, bounds: HorizonBounds, exact: bool, unit: &str) -> HorizonDecision {
+    let total = history.len();
+    let active = history.iter().filter(|v| **v > 0.0).count();
+    let density = if total == 0 { 0.0 } else { active as f64 / total as f64 };
+    let allowed = (active / 3).clamp(bounds.min, bounds.max.max(bounds.min));
+    let facts = format!("{active} active {unit} of {total}; density {:.0}%", density * 100.0);
+    let (validated, reason) = if requested > allowed {
+        if exact {
+            (requested, Some(format!("{requested} requested and kept (exact horizon), {allowed} allowed: {facts}")))
+        } else {
+            (allowed, Some(format!("{requested} requested, {allowed} allowed: {facts}")))
+        }
+    } else {
+        (requested, None)
+    };
+    let warning = (density < SPARSE_DENSITY).then(|| {
+        format!(
+            "only {:.0}% of {unit} have a value ({active} of {total}): forecasts of such sparse data are unreliable",
+            density * 100.0
+        )
+    });
+    HorizonDecision { requested, validated, allowed, active, total, density, reason, warning }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reduces_and_says_why() {
+        let mut h = vec![0.0; 72];
+        for v in h.iter_mut().step_by(3) {
+            *v = 5.0;
+        }
+        let d = decide(&h, 36, HorizonBounds::default(), false, "months");
+        assert_eq!((d.active, d.allowed, d.validated), (24, 8, 8));
+        assert_eq!(d.reason.as_deref(), Some("36 requested, 8 allowed: 24 active months of 72; density 33%"));
+        assert!(d.warning.is_none());
+    }
+
+    #[test]
+    fn exact_keeps_the_request_and_still_warns() {
+        let mut h = vec![0.0; 100];
+        h[..10].iter_mut().for_each(|v| *v = 1.0);
+        let d = decide(&h, 48, HorizonBounds::default(), true, "hours");
+        assert_eq!(d.validated, 48);
+        assert_eq!(d.allowed, 3);
+        assert!(d.reason.unwrap().contains("exact horizon"));
+        assert!(d.warning.unwrap().contains("10%"));
+    }
+
+    #[test]
+    fn within_the_rule_nothing_changes() {
+        let h = vec![1.0; 90];
+        let d = decide(&h, 12, HorizonBounds::default(), false, "days");
+        assert_eq!((d.validated, d.allowed), (12, 24));
+        assert!(d.reason.is_none());
+    }
+}

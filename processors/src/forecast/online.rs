@@ -1,0 +1,364 @@
+//! The live engine's per-series forecaster: additive exponential smoothing
+//! with damped trend and seasonality (ETS(A,Ad,A)) in error-correction form,
+//! updated once per closed bucket.
+//!
+//! Memory is constant per series: the seasonal indices (one per period
+//! position) and a ring of the last `2·m` values, used to initialise the
+//! seasonal state and kept for refits. Warm-up is explicit:
+//!
+//! | observations | model |
+//! |---|---|
+//! | 0 | none (no forecast, no score) |
+//! | 1 … 3 | level only (simple exponential smoothing) |
+//! | 4 … 2m−1 | level + damped trend |
+//! | ≥ 2m | level + damped trend + season (initialised from the first two cycles) |
+//!
+//! σ is the exponentially weighted RMS of one-step errors. An error beyond
+//! `clip_z`·σ is clipped to that size before it updates the state (and σ), so
+//! one outlier moves the model by at most `α·clip_z·σ`.
+
+use super::{Params, variance_multiplier};
+use crate::config::ForecastConfig;
+
+/// Warm-up phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// No observation yet.
+    Empty,
+    /// Level only.
+    Level,
+    /// Level and damped trend.
+    Trend,
+    /// Level, damped trend and season.
+    Seasonal,
+}
+
+/// Result of feeding one value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    /// The one-step forecast made before seeing the value.
+    pub forecast: Option<f64>,
+    /// σ of one-step errors before the update.
+    pub sigma: Option<f64>,
+    /// (value − forecast) / σ, once enough errors are known.
+    pub z: Option<f64>,
+}
+
+/// Per-series online model.
+#[derive(Debug, Clone)]
+pub struct OnlineEts {
+    level: f64,
+    trend: f64,
+    sigma2: f64,
+    season: Box<[f64]>,
+    ring: Box<[f64]>,
+    n: u32,
+    n_err: u32,
+    ring_head: u16,
+    pos: u16,
+    m: u16,
+    phase: Phase,
+    nonneg: bool,
+}
+
+const TREND_AFTER: u32 = 4;
+
+impl OnlineEts {
+    /// A new model with seasonal period `m` (1 = none). `nonneg` floors
+    /// forecasts and lower bounds at 0 (demand, spend).
+    pub fn new(m: usize, nonneg: bool) -> Self {
+        let m = m.clamp(1, u16::MAX as usize / 2) as u16;
+        let cap = (2 * m as usize).max(TREND_AFTER as usize);
+        Self {
+            level: 0.0,
+            trend: 0.0,
+            sigma2: 0.0,
+            season: Box::new([]),
+            ring: vec![0.0; cap].into_boxed_slice(),
+            n: 0,
+            n_err: 0,
+            ring_head: 0,
+            pos: 0,
+            m,
+            phase: Phase::Empty,
+            nonneg,
+        }
+    }
+
+    /// Current warm-up phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Observations fed so far.
+    pub fn observations(&self) -> u32 {
+        self.n
+    }
+
+    /// Seasonal period.
+    pub fn period(&self) -> usize {
+        self.m as usize
+    }
+
+    /// A short name of the current form, e.g. `ets(A,Ad,A)`.
+    pub fn name(&self) -> &'static str {
+        match self.phase {
+            Phase::Empty => "none",
+            Phase::Level => "ets(A,N,N)",
+            Phase::Trend => "ets(A,Ad,N)",
+            Phase::Seasonal => "ets(A,Ad,A)",
+        }
+    }
+
+    /// σ of one-step errors, once `min_errors` errors have been seen.
+    pub fn sigma(&self, cfg: &ForecastConfig) -> Option<f64> {
+        (self.n_err >= cfg.min_errors).then(|| self.sigma2.sqrt().max(self.sigma_floor()))
+    }
+
+    fn sigma_floor(&self) -> f64 {
+        1e-6 * (1.0 + self.level.abs())
+    }
+
+    fn params(&self, cfg: &ForecastConfig) -> Params {
+        match self.phase {
+            Phase::Empty | Phase::Level => Params { alpha: cfg.alpha, beta: 0.0, gamma: 0.0, phi: 0.0 },
+            Phase::Trend => Params { alpha: cfg.alpha, beta: cfg.beta, gamma: 0.0, phi: cfg.phi },
+            Phase::Seasonal => Params { alpha: cfg.alpha, beta: cfg.beta, gamma: cfg.gamma, phi: cfg.phi },
+        }
+    }
+
+    fn raw_forecast(&self, p: &Params, h: usize) -> f64 {
+        let mut phi_h = 0.0;
+        let mut pw = 1.0;
+        for _ in 0..h {
+            pw *= p.phi;
+            phi_h += pw;
+        }
+        let s = if self.season.is_empty() {
+            0.0
+        } else {
+            self.season[(self.pos as usize + h - 1) % self.m as usize]
+        };
+        self.level + phi_h * self.trend + s
+    }
+
+    fn floor(&self, x: f64) -> f64 {
+        if self.nonneg { x.max(0.0) } else { x }
+    }
+
+    /// Point forecast `h ≥ 1` steps ahead, if the model has seen anything.
+    pub fn forecast(&self, cfg: &ForecastConfig, h: usize) -> Option<f64> {
+        (self.phase != Phase::Empty).then(|| self.floor(self.raw_forecast(&self.params(cfg), h.max(1))))
+    }
+
+    /// Sum of the point forecasts for steps `from..=to` (1-based).
+    pub fn forecast_sum(&self, cfg: &ForecastConfig, from: usize, to: usize) -> f64 {
+        if self.phase == Phase::Empty {
+            return 0.0;
+        }
+        let p = self.params(cfg);
+        (from.max(1)..=to).map(|h| self.floor(self.raw_forecast(&p, h))).sum()
+    }
+
+    /// Forecast `h` steps ahead with its prediction interval for `z_level`
+    /// (e.g. 1.96 for 95%): `(mean, lower, upper)`.
+    pub fn forecast_interval(&self, cfg: &ForecastConfig, h: usize, z_level: f64) -> Option<(f64, f64, f64)> {
+        let sigma = self.sigma(cfg)?;
+        let p = self.params(cfg);
+        let mean = self.raw_forecast(&p, h.max(1));
+        let half = z_level * sigma * variance_multiplier(&p, self.m as usize, h.max(1)).sqrt();
+        Some((self.floor(mean), self.floor(mean - half), self.floor(mean + half)))
+    }
+
+    /// σ of the sum of the next `h` one-step values, approximated as
+    /// σ·√h (used for safety stock over a lead time).
+    pub fn sum_sigma(&self, cfg: &ForecastConfig, h: usize) -> Option<f64> {
+        self.sigma(cfg).map(|s| s * (h.max(1) as f64).sqrt())
+    }
+
+    /// Feeds the value of the next bucket and returns the forecast it was
+    /// scored against.
+    pub fn update(&mut self, cfg: &ForecastConfig, y: f64) -> Step {
+        let p = self.params(cfg);
+        let mut step = Step { forecast: None, sigma: None, z: None };
+        if self.phase == Phase::Empty {
+            self.level = y;
+            self.phase = Phase::Level;
+            self.push_ring(y);
+            self.n = 1;
+            return step;
+        }
+        let raw = self.raw_forecast(&p, 1);
+        let forecast = self.floor(raw);
+        step.forecast = Some(forecast);
+        let sigma = self.sigma(cfg);
+        step.sigma = sigma;
+        let e_scored = y - forecast;
+        step.z = sigma.map(|s| e_scored / s);
+        // The state moves on the error against the unfloored forecast.
+        let mut e = y - raw;
+        if let Some(s) = sigma {
+            let cap = cfg.clip_z * s;
+            if e_scored.abs() > cap {
+                e = (forecast + cap * e_scored.signum()) - raw;
+            }
+        }
+        let e2 = match sigma {
+            Some(s) => e.powi(2).min((cfg.clip_z * s).powi(2)),
+            None => e.powi(2),
+        };
+        let w = (1.0 / f64::from(self.n_err + 1)).max(cfg.sigma_weight);
+        self.sigma2 = (1.0 - w) * self.sigma2 + w * e2;
+        self.n_err = self.n_err.saturating_add(1);
+
+        let trend_before = self.trend;
+        self.level += p.phi * trend_before + p.alpha * e;
+        self.trend = p.phi * trend_before + p.beta * e;
+        if !self.season.is_empty() {
+            let i = self.pos as usize;
+            self.season[i] += p.gamma * e;
+        }
+        if self.m > 1 {
+            self.pos = (self.pos + 1) % self.m;
+        }
+        self.push_ring(y);
+        self.n = self.n.saturating_add(1);
+
+        if self.phase == Phase::Level && self.n >= TREND_AFTER {
+            self.init_trend();
+        }
+        if self.phase == Phase::Trend && self.m > 1 && self.n >= 2 * u32::from(self.m) {
+            self.init_season(cfg);
+        }
+        step
+    }
+
+    fn push_ring(&mut self, y: f64) {
+        let cap = self.ring.len();
+        self.ring[self.ring_head as usize] = y;
+        self.ring_head = ((self.ring_head as usize + 1) % cap) as u16;
+    }
+
+    /// The retained recent values, oldest first.
+    pub fn recent(&self) -> Vec<f64> {
+        let cap = self.ring.len();
+        let len = (self.n as usize).min(cap);
+        (0..len).map(|i| self.ring[(self.ring_head as usize + cap - len + i) % cap]).collect()
+    }
+
+    fn init_trend(&mut self) {
+        let r = self.recent();
+        let k = r.len();
+        let half = k / 2;
+        let first: f64 = r[..half].iter().sum::<f64>() / half as f64;
+        let last: f64 = r[k - half..].iter().sum::<f64>() / half as f64;
+        self.trend = (last - first) / (k - half) as f64;
+        self.phase = Phase::Trend;
+    }
+
+    /// Classical decomposition of the first two cycles: trend from the
+    /// difference of cycle means, seasonal indices from deviations around
+    /// them; then the state is rolled forward over those two cycles so the
+    /// model is positioned on the latest value.
+    fn init_season(&mut self, cfg: &ForecastConfig) {
+        let m = self.m as usize;
+        let r = self.recent();
+        let y = &r[r.len() - 2 * m..];
+        let c1: f64 = y[..m].iter().sum::<f64>() / m as f64;
+        let c2: f64 = y[m..].iter().sum::<f64>() / m as f64;
+        let slope = (c2 - c1) / m as f64;
+        let mut season = vec![0.0; m];
+        for (i, s) in season.iter_mut().enumerate() {
+            let mid = (m as f64 - 1.0) / 2.0;
+            let d1 = y[i] - (c1 + slope * (i as f64 - mid));
+            let d2 = y[m + i] - (c2 + slope * (i as f64 - mid));
+            *s = (d1 + d2) / 2.0;
+        }
+        let mean_s = season.iter().sum::<f64>() / m as f64;
+        season.iter_mut().for_each(|s| *s -= mean_s);
+        // Position: the next value is at index 2m ≡ 0 (mod m).
+        self.season = season.into_boxed_slice();
+        self.pos = 0;
+        self.level = c2 + slope * (m as f64 - 1.0) / 2.0;
+        self.trend = slope;
+        self.phase = Phase::Seasonal;
+        let _ = cfg;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> ForecastConfig {
+        ForecastConfig::default()
+    }
+
+    #[test]
+    fn warms_up_level_then_trend_then_season() {
+        let c = cfg();
+        let mut m = OnlineEts::new(7, true);
+        assert_eq!(m.phase(), Phase::Empty);
+        assert_eq!(m.update(&c, 10.0).forecast, None);
+        assert_eq!(m.phase(), Phase::Level);
+        for _ in 0..3 {
+            m.update(&c, 10.0);
+        }
+        assert_eq!(m.phase(), Phase::Trend);
+        for _ in 4..14 {
+            m.update(&c, 10.0);
+        }
+        assert_eq!(m.phase(), Phase::Seasonal);
+    }
+
+    #[test]
+    fn learns_a_weekly_pattern() {
+        let c = cfg();
+        let pattern = [10.0, 12.0, 14.0, 13.0, 20.0, 30.0, 5.0];
+        let mut m = OnlineEts::new(7, true);
+        for k in 0..70 {
+            m.update(&c, pattern[k % 7]);
+        }
+        for h in 1..=7 {
+            let f = m.forecast(&c, h).unwrap();
+            assert!((f - pattern[(70 + h - 1) % 7]).abs() < 0.5, "h={h} f={f}");
+        }
+    }
+
+    #[test]
+    fn an_outlier_does_not_drag_the_level() {
+        let c = cfg();
+        let mut m = OnlineEts::new(1, true);
+        let mut seed = 1_u64;
+        for _ in 0..60 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let noise = ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5;
+            m.update(&c, 100.0 + 4.0 * noise);
+        }
+        let sigma = m.sigma(&c).unwrap();
+        let mut calm = m.clone();
+        let expected = m.forecast(&c, 1).unwrap();
+        calm.update(&c, expected);
+        let step = m.update(&c, 1_000.0);
+        assert!(step.z.unwrap() > 10.0);
+        // The outlier moves the next forecast by (α + φβ)·clip·σ at most,
+        // compared with a value that was exactly as expected.
+        let moved = m.forecast(&c, 1).unwrap() - calm.forecast(&c, 1).unwrap();
+        let bound = (c.alpha + c.phi * c.beta) * c.clip_z * sigma + 1e-9;
+        assert!(moved > 0.0 && moved <= bound, "moved {moved}, bound {bound}");
+        // σ grows by at most the clipped amount.
+        assert!(m.sigma(&c).unwrap() < 1.2 * sigma);
+    }
+
+    #[test]
+    fn intervals_widen_with_horizon() {
+        let c = cfg();
+        let mut m = OnlineEts::new(1, false);
+        for k in 0..40 {
+            m.update(&c, 50.0 + (k % 3) as f64);
+        }
+        let (_, lo1, hi1) = m.forecast_interval(&c, 1, 1.96).unwrap();
+        let (_, lo5, hi5) = m.forecast_interval(&c, 5, 1.96).unwrap();
+        assert!(hi5 - lo5 > hi1 - lo1);
+    }
+}

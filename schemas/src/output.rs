@@ -1,0 +1,251 @@
+//! What vigie outputs: one [`Point`] per closed bucket of every series, an
+//! [`Anomaly`] for each point scored at or above the reporting severity, an
+//! [`AlertRecord`] for every alert transition, and a [`DeadLetter`] for every
+//! input that could not be used.
+//!
+//! Every record carries a deterministic `id` derived from its inputs (event
+//! ids, series and bucket times), so a replay rewrites the same rows. The
+//! structs are flat so that the same shape serves CSV, Parquet and ClickHouse.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::ts_rfc3339;
+
+/// Which kind of series a record belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeriesKind {
+    /// Stock demand per (tenant, site, sku).
+    Stock,
+    /// Spend per (tenant, entity).
+    Spend,
+    /// A plain numeric series (CSV replay, one-off forecasts).
+    Metric,
+}
+
+impl SeriesKind {
+    /// The kind's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeriesKind::Stock => "stock",
+            SeriesKind::Spend => "spend",
+            SeriesKind::Metric => "metric",
+        }
+    }
+    /// What the series' value is, for descriptions ("demand 40% above expected").
+    pub fn noun(self) -> &'static str {
+        match self {
+            SeriesKind::Stock => "demand",
+            SeriesKind::Spend => "spend",
+            SeriesKind::Metric => "value",
+        }
+    }
+}
+
+/// How far a value is from what was expected, in standard deviations of
+/// one-step forecast errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Severity {
+    /// Below the LOW threshold.
+    None,
+    /// At least the LOW threshold (default 1σ).
+    Low,
+    /// At least the MEDIUM threshold (default 2σ).
+    Medium,
+    /// At least the HIGH threshold (default 3σ).
+    High,
+}
+
+impl Severity {
+    /// The severity's name (`NONE`, `LOW`, `MEDIUM`, `HIGH`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::None => "NONE",
+            Severity::Low => "LOW",
+            Severity::Medium => "MEDIUM",
+            Severity::High => "HIGH",
+        }
+    }
+}
+
+/// The rules that raise alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// On-hand at or below zero.
+    StockOut,
+    /// On-hand at or below the reorder point (or the safety level).
+    LowStock,
+    /// Forecast demand exhausts on-hand before the lead time ends.
+    PredictedStockout,
+    /// Rolling served/requested under the threshold.
+    ServiceRateDrop,
+    /// A closed spend period scored at or above the reporting severity.
+    SpendAnomaly,
+    /// Period-to-date spend plus the forecast of the rest exceeds the budget.
+    BudgetOverrun,
+}
+
+impl Rule {
+    /// Every rule, in a fixed order (bit positions in per-series masks).
+    pub const ALL: [Rule; 6] = [
+        Rule::StockOut,
+        Rule::LowStock,
+        Rule::PredictedStockout,
+        Rule::ServiceRateDrop,
+        Rule::SpendAnomaly,
+        Rule::BudgetOverrun,
+    ];
+    /// The rule's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::StockOut => "stock_out",
+            Rule::LowStock => "low_stock",
+            Rule::PredictedStockout => "predicted_stockout",
+            Rule::ServiceRateDrop => "service_rate_drop",
+            Rule::SpendAnomaly => "spend_anomaly",
+            Rule::BudgetOverrun => "budget_overrun",
+        }
+    }
+    /// Bit of this rule in a per-series mask.
+    pub fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// One closed bucket of one series, scored against its forecast.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Deterministic id (series and bucket start).
+    pub id: String,
+    /// Owning tenant.
+    pub tenant: Arc<str>,
+    /// Series key: `site/sku` for stock, the entity for spend, the name for metrics.
+    pub series: Arc<str>,
+    /// Kind of series.
+    pub kind: SeriesKind,
+    /// Bucket start (epoch ms; RFC 3339 when serialized).
+    #[serde(with = "ts_rfc3339")]
+    pub ts: i64,
+    /// Aggregated value of the bucket.
+    pub value: f64,
+    /// One-step forecast made before the bucket was seen (absent during warm-up).
+    pub forecast: Option<f64>,
+    /// Lower prediction bound.
+    pub lower: Option<f64>,
+    /// Upper prediction bound.
+    pub upper: Option<f64>,
+    /// One-step error over its standard deviation.
+    pub z: Option<f64>,
+    /// 2Φ(|z|) − 1: 0 for an expected value, towards 1 for an unlikely one.
+    pub anomaly_score: f64,
+    /// Severity from |z|.
+    pub severity: Severity,
+    /// Number of events aggregated into the bucket.
+    pub events: u32,
+    /// The model that made the forecast.
+    pub model: String,
+}
+
+/// A point scored at or above the reporting severity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Anomaly {
+    /// Deterministic id (same as the point's).
+    pub id: String,
+    /// Owning tenant.
+    pub tenant: Arc<str>,
+    /// Series key.
+    pub series: Arc<str>,
+    /// Kind of series.
+    pub kind: SeriesKind,
+    /// Bucket start (epoch ms; RFC 3339 when serialized).
+    #[serde(with = "ts_rfc3339")]
+    pub ts: i64,
+    /// What happened.
+    pub actual: f64,
+    /// What was expected.
+    pub expected: f64,
+    /// actual − expected.
+    pub residual: f64,
+    /// residual / σ.
+    pub std_deviations: f64,
+    /// Severity from |std_deviations|.
+    pub severity: Severity,
+    /// Plain description, e.g. "spend 67% above expected".
+    pub description: String,
+}
+
+/// Alert state after a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    /// The condition holds (first notice, or a repeat after the repeat interval).
+    Firing,
+    /// The condition no longer holds.
+    Resolved,
+}
+
+impl AlertStatus {
+    /// The status' name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Firing => "firing",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// One alert transition (or repeat notification).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    /// Deterministic id of this transition.
+    pub id: String,
+    /// hash(tenant, rule, series), hex: the same for every transition of one alert.
+    pub fingerprint: String,
+    /// Owning tenant.
+    pub tenant: Arc<str>,
+    /// Rule that fired.
+    pub rule: Rule,
+    /// Series key.
+    pub series: Arc<str>,
+    /// New status.
+    pub status: AlertStatus,
+    /// Severity (rules without a score are HIGH for stock-outs, MEDIUM otherwise).
+    pub severity: Severity,
+    /// When the alert started firing (epoch ms; RFC 3339 when serialized).
+    #[serde(with = "ts_rfc3339")]
+    pub starts_at: i64,
+    /// When this transition happened, event time (epoch ms; RFC 3339 when serialized).
+    #[serde(with = "ts_rfc3339")]
+    pub ts: i64,
+    /// 0 for the first firing notice, then 1, 2, … for repeats.
+    pub repeat: u32,
+    /// The observed value the rule looked at (on-hand, rate, projection, …).
+    pub value: f64,
+    /// The threshold it was compared with.
+    pub threshold: f64,
+    /// The event that caused the transition, when one did.
+    pub event_id: Option<String>,
+    /// Plain description.
+    pub description: String,
+}
+
+/// An input that could not be used, with the reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Deterministic id (source position or event id).
+    pub id: String,
+    /// Tenant, when the input got far enough to name one.
+    pub tenant: Option<Arc<str>>,
+    /// Reason code (see `RejectReason`).
+    pub reason: String,
+    /// Plain message naming the field or rule.
+    pub message: String,
+    /// Where the input came from (file:line, topic/partition/offset, http).
+    pub source: String,
+    /// The original input, as text (lossy for non-UTF-8 bytes).
+    pub raw: String,
+}
