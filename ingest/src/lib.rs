@@ -1,1 +1,13 @@
-//! placeholder
+//! vigie's sources, up to the point where bytes become validated events or
+//! dead letters: NDJSON event files, CSV files of plain series (French
+//! formats included: `;` separators, decimal commas, day-first dates,
+//! French column names), and the synthetic generator.
+//!
+//! The Kafka consumer and the HTTP ingest channel will live here too; they
+//! share [`ndjson::decode_line`] so every path rejects the same input for
+//! the same reason.
+
+pub mod csv_series;
+pub mod generator;
+pub mod ndjson;
+pub mod rng;

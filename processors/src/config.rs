@@ -244,7 +244,7 @@ pub struct AlertConfig {
 
 impl Default for AlertConfig {
     fn default() -> Self {
-        Self { repeat_interval: Duration(4 * HOUR_MS) }
+        Self { repeat_interval: Duration(DAY_MS) }
     }
 }
 

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Scores `vigie replay` output against `vigie generate` ground truth.
+
+  python3 scripts/eval_generated.py GEN_DIR OUT_DIR [--warmup-days 28]
+
+Prints recall of injected anomalies (MEDIUM and up), false anomalies per
+1,000 points on clean series (after warm-up), how many injected stock-outs
+were alerted at the event that caused them, and how many had a
+predicted_stockout alert before the stock-out. Standard library only.
+"""
+import csv, json, sys, argparse
+from datetime import datetime, timedelta
+
+ap = argparse.ArgumentParser()
+ap.add_argument("gen"); ap.add_argument("out")
+ap.add_argument("--warmup-days", type=int, default=28)
+a = ap.parse_args()
+labels = json.load(open(f"{a.gen}/labels.json"))
+def t(s): return datetime.fromisoformat(s.replace("Z", "+00:00"))
+start = t(labels["start"]); warm = start + timedelta(days=a.warmup_days)
+anoms = {}
+for r in csv.DictReader(open(f"{a.out}/anomalies.csv")):
+    anoms.setdefault((r["tenant"], r["series"]), {})[r["ts"]] = r
+found = 0
+for l in labels["anomalies"]:
+    hit = anoms.get((l["tenant"], l["series"]), {}).get(l["day"])
+    found += hit is not None and hit["severity"] in ("MEDIUM", "HIGH")
+n_inj = len(labels["anomalies"])
+clean = {(s["tenant"], s["series"]): s for s in labels["series"] if s["clean"]}
+pts = {"all": 0, "intermittent": 0, "regular": 0}; fa = {"all": 0, "intermittent": 0, "regular": 0}
+for r in csv.DictReader(open(f"{a.out}/points.csv")):
+    s = clean.get((r["tenant"], r["series"]))
+    if s is None or t(r["ts"]) < warm or r["z"] == "": continue
+    cls = "intermittent" if s["intermittent"] else "regular"
+    bad = r["severity"] in ("MEDIUM", "HIGH")
+    for c in ("all", cls): pts[c] += 1; fa[c] += bad
+alerts = list(csv.DictReader(open(f"{a.out}/alerts.csv")))
+at_event = before = 0
+for so in labels["stockouts"]:
+    key = (so["tenant"], so["series"])
+    at_event += any(x["rule"] == "stock_out" and x["status"] == "firing" and x["event_id"] == so["event_id"] for x in alerts)
+    before += any(x["rule"] == "predicted_stockout" and x["status"] == "firing" and (x["tenant"], x["series"]) == key
+                  and t(so["disruption_start"]) <= t(x["ts"]) < t(so["ts"]) for x in alerts)
+n_so = len(labels["stockouts"])
+res = {
+  "injected_anomalies": n_inj, "recall_medium_up": found / max(n_inj, 1),
+  "clean_points": pts["all"], "false_per_1000": 1000 * fa["all"] / max(pts["all"], 1),
+  "false_per_1000_regular": 1000 * fa["regular"] / max(pts["regular"], 1),
+  "false_per_1000_intermittent": 1000 * fa["intermittent"] / max(pts["intermittent"], 1),
+  "stockouts": n_so, "stockout_alerted_at_event": at_event / max(n_so, 1),
+  "predicted_before": before / max(n_so, 1),
+}
+print(json.dumps(res, indent=1))

@@ -1,0 +1,215 @@
+//! `vigie forecast`: one-off forecasts for every series of a CSV file.
+//!
+//! Each series is aggregated to its bucket (inferred from the dates, or one
+//! step per integer index), gaps are filled with zeros, the horizon rule
+//! decides how far to go, and the exponential smoothing family is fitted
+//! with the form chosen by AICc. Series are fitted in parallel; output order
+//! follows the input.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use vigie_ingest::csv_series::{CsvOptions, read_csv};
+use vigie_processors::Bucket;
+use vigie_processors::forecast::batch::fit_auto;
+use vigie_processors::forecast::horizon::{HorizonBounds, HorizonDecision, decide};
+
+use crate::files::AtomicFile;
+
+/// `vigie forecast` flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Input CSV (`,` or `;`, decimal point or comma, ISO or day-first dates, or an integer index).
+    #[arg(long)]
+    input: PathBuf,
+    /// Steps to forecast (reduced by the horizon rule unless --exact-horizon).
+    #[arg(long)]
+    horizon: usize,
+    /// Output CSV: series_id,step,forecast,lower,upper.
+    #[arg(long)]
+    output: PathBuf,
+    /// Column naming the series (found by name, e.g. series_id, if omitted; else one series).
+    #[arg(long)]
+    series_column: Option<String>,
+    /// Time column: dates, date-times or an integer index (found by name if omitted).
+    #[arg(long)]
+    ts_column: Option<String>,
+    /// Value column (found by name, e.g. montant or amount, if omitted).
+    #[arg(long)]
+    value_column: Option<String>,
+    /// Seasonal period in buckets (default from the bucket: 1h → 24, 1d → 7, 1mo → 12; none for an index).
+    #[arg(long)]
+    season: Option<usize>,
+    /// Bucket to aggregate dated rows to: 5m, 1h, 1d, 1w or 1mo (default: inferred from the dates).
+    #[arg(long, value_parser = ["5m", "1h", "1d", "1w", "1mo"])]
+    bucket: Option<String>,
+    /// Produce exactly --horizon steps even where the horizon rule allows fewer (the warning is still given).
+    #[arg(long)]
+    exact_horizon: bool,
+    /// Prediction interval level.
+    #[arg(long, default_value_t = 0.95)]
+    level: f64,
+    /// Smallest safe horizon of the horizon rule.
+    #[arg(long, default_value_t = 3)]
+    min_horizon: usize,
+    /// Largest safe horizon of the horizon rule.
+    #[arg(long, default_value_t = 24)]
+    max_horizon: usize,
+}
+
+fn infer_bucket(ts: &[i64]) -> Bucket {
+    let mut diffs: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0).collect();
+    if diffs.is_empty() {
+        return Bucket::Day;
+    }
+    diffs.sort_unstable();
+    let median = diffs[diffs.len() / 2];
+    const MIN: i64 = 60_000;
+    match median {
+        d if d <= 5 * MIN => Bucket::FiveMinutes,
+        d if d <= 60 * MIN => Bucket::Hour,
+        d if d <= 1_440 * MIN => Bucket::Day,
+        d if d <= 7 * 1_440 * MIN => Bucket::Week,
+        _ => Bucket::Month,
+    }
+}
+
+fn unit(bucket: Option<Bucket>) -> &'static str {
+    match bucket {
+        None | Some(Bucket::Raw) => "points",
+        Some(Bucket::FiveMinutes) => "5-minute buckets",
+        Some(Bucket::Hour) => "hours",
+        Some(Bucket::Day) => "days",
+        Some(Bucket::Week) => "weeks",
+        Some(Bucket::Month) => "months",
+    }
+}
+
+/// Sums values per step index and fills missing steps with zeros.
+fn aggregate(points: &mut [(i64, f64)]) -> Vec<f64> {
+    points.sort_by_key(|p| p.0);
+    let (Some(first), Some(last)) = (points.first(), points.last()) else { return Vec::new() };
+    let mut out = vec![0.0; (last.0 - first.0 + 1) as usize];
+    for (i, v) in points.iter() {
+        out[(i - first.0) as usize] += v;
+    }
+    out
+}
+
+struct SeriesResult {
+    name: String,
+    rows: Vec<(usize, f64, f64, f64)>,
+    decision: HorizonDecision,
+    model: String,
+    note: Option<String>,
+}
+
+fn forecast_one(name: String, y: &[f64], m: usize, a: &Args, bucket: Option<Bucket>) -> SeriesResult {
+    let bounds = HorizonBounds { min: a.min_horizon, max: a.max_horizon };
+    let decision = decide(y, a.horizon, bounds, a.exact_horizon, unit(bucket));
+    let h = decision.validated;
+    match fit_auto(y, m) {
+        Some(fit) => {
+            let rows = fit.forecast(h, a.level).iter().enumerate().map(|(i, s)| (i + 1, s.mean, s.lower, s.upper)).collect();
+            let model = format!("{} ({}, AICc {:.1})", fit.form.name(), fit.describe_params(), fit.aicc);
+            SeriesResult { name, rows, decision, model, note: None }
+        }
+        None => {
+            let last = y.last().copied().unwrap_or(0.0);
+            let rows = (1..=h).map(|i| (i, last, last, last)).collect();
+            let note = Some(format!("only {} values: repeating the last one, no interval", y.len()));
+            SeriesResult { name, rows, decision, model: "naive".into(), note }
+        }
+    }
+}
+
+/// Runs the command.
+pub fn run(a: &Args) -> Result<()> {
+    if a.horizon == 0 {
+        bail!("--horizon must be at least 1");
+    }
+    if !(0.5..1.0).contains(&a.level) {
+        bail!("--level must be between 0.5 and 1 (e.g. 0.95)");
+    }
+    let opts = CsvOptions {
+        ts_column: a.ts_column.clone(),
+        value_column: a.value_column.clone(),
+        series_column: a.series_column.clone(),
+        detect_series: true,
+    };
+    let table = read_csv(&a.input, &opts)?;
+    let bucket = if table.index_ts {
+        if a.bucket.is_some() {
+            bail!("--bucket needs dates in column \"{}\", which holds an integer index", table.ts_column);
+        }
+        None
+    } else {
+        let all: Vec<i64> = {
+            let mut v: Vec<i64> = table.rows.iter().map(|r| r.ts).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        Some(match &a.bucket {
+            Some(b) => Bucket::parse(b).context("unknown bucket")?,
+            None => infer_bucket(&all),
+        })
+    };
+    let m = a.season.unwrap_or_else(|| bucket.map_or(1, Bucket::default_season)).max(1);
+    let default_name = a.input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "series".into());
+    let mut order: Vec<(String, Vec<(i64, f64)>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for r in &table.rows {
+        let name = if table.series_column.is_some() { r.series.clone() } else { default_name.clone() };
+        let step = match bucket {
+            None => r.ts,
+            Some(b) => b.index(r.ts),
+        };
+        let i = *index.entry(name.clone()).or_insert_with(|| {
+            order.push((name, Vec::new()));
+            order.len() - 1
+        });
+        order[i].1.push((step, r.value));
+    }
+    let series: Vec<(String, Vec<f64>)> = order.into_iter().map(|(n, mut p)| { let y = aggregate(&mut p); (n, y) }).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(series.len().max(1));
+    let chunk = series.len().div_ceil(threads);
+    let results: Vec<SeriesResult> = std::thread::scope(|s| {
+        let handles: Vec<_> = series
+            .chunks(chunk.max(1))
+            .map(|part| s.spawn(move || part.iter().map(|(n, y)| forecast_one(n.clone(), y, m, a, bucket)).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    if results.len() != series.len() {
+        bail!("internal error: a forecasting thread failed");
+    }
+    let mut file = AtomicFile::create(&a.output)?;
+    writeln!(file, "series_id,step,forecast,lower,upper")?;
+    for r in &results {
+        for (step, f, lo, hi) in &r.rows {
+            writeln!(file, "{},{step},{f},{lo},{hi}", csv_field(&r.name))?;
+        }
+        let d = &r.decision;
+        let mut line = format!("{}: {}; horizon {}", r.name, r.model, d.validated);
+        if let Some(reason) = &d.reason {
+            line.push_str(&format!(" ({reason})"));
+        }
+        if let Some(w) = &d.warning {
+            line.push_str(&format!("; warning: {w}"));
+        }
+        if let Some(n) = &r.note {
+            line.push_str(&format!("; {n}"));
+        }
+        eprintln!("{line}");
+    }
+    file.commit()?;
+    eprintln!("{} series forecast to {}", results.len(), a.output.display());
+    Ok(())
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
