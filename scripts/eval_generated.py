@@ -50,4 +50,16 @@ res = {
   "stockouts": n_so, "stockout_alerted_at_event": at_event / max(n_so, 1),
   "predicted_before": before / max(n_so, 1),
 }
+# The trade-off: recall and false anomalies per 1,000 clean points for a
+# reporting threshold of k σ (MEDIUM is 2σ by default).
+inj = {(l["tenant"], l["series"], l["day"]) for l in labels["anomalies"]}
+zi, zc = {}, []
+for r in csv.DictReader(open(f"{a.out}/points.csv")):
+    if r["z"] == "": continue
+    k = (r["tenant"], r["series"], r["ts"])
+    if k in inj: zi[k] = abs(float(r["z"]))
+    if (r["tenant"], r["series"]) in clean and t(r["ts"]) >= warm: zc.append(abs(float(r["z"])))
+res["by_threshold"] = {str(th): {"recall": round(sum(z >= th for z in zi.values()) / max(n_inj, 1), 3),
+                                 "false_per_1000": round(1000 * sum(z >= th for z in zc) / max(len(zc), 1), 2)}
+                       for th in (2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0)}
 print(json.dumps(res, indent=1))

@@ -108,6 +108,7 @@ impl AlertBook {
             status.as_str().as_bytes(),
             &obs.ts.to_le_bytes(),
             &repeat.to_le_bytes(),
+            obs.event_id.unwrap_or("").as_bytes(),
         ]);
         out.push(AlertRecord {
             id: hex(id),

@@ -94,6 +94,24 @@ impl Bucket {
         }
     }
 
+    /// The bucket that matches the usual spacing of `sorted` timestamps
+    /// (median gap: ≤ 5 min → 5m, ≤ 1 h → 1h, ≤ 1 d → 1d, ≤ 7 d → 1w, else
+    /// 1mo); 1d when there are fewer than two distinct times.
+    pub fn infer(sorted: &[i64]) -> Self {
+        let mut gaps: Vec<i64> = sorted.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0).collect();
+        if gaps.is_empty() {
+            return Bucket::Day;
+        }
+        gaps.sort_unstable();
+        match gaps[gaps.len() / 2] {
+            d if d <= 5 * MINUTE_MS => Bucket::FiveMinutes,
+            d if d <= HOUR_MS => Bucket::Hour,
+            d if d <= DAY_MS => Bucket::Day,
+            d if d <= 7 * DAY_MS => Bucket::Week,
+            _ => Bucket::Month,
+        }
+    }
+
     /// Index of the bucket holding `ts` (milliseconds). For `Raw` the index
     /// is the timestamp itself.
     pub fn index(self, ts: i64) -> i64 {
@@ -146,6 +164,16 @@ mod tests {
         // 2025-03-05 is a Wednesday; its week starts Monday 2025-03-03.
         let w = Bucket::Week.index(parse_rfc3339("2025-03-05T12:00:00Z").unwrap());
         assert_eq!(Bucket::Week.start(w), parse_rfc3339("2025-03-03T00:00:00Z").unwrap());
+    }
+
+    #[test]
+    fn infers_the_usual_spacing() {
+        let days: Vec<i64> = (0..10).map(|d| d * DAY_MS).collect();
+        assert_eq!(Bucket::infer(&days), Bucket::Day);
+        let months: Vec<i64> = (0..6).map(|m| Bucket::Month.start(24_300 + m)).collect();
+        assert_eq!(Bucket::infer(&months), Bucket::Month);
+        assert_eq!(Bucket::infer(&[0, HOUR_MS, 2 * HOUR_MS]), Bucket::Hour);
+        assert_eq!(Bucket::infer(&[5]), Bucket::Day);
     }
 
     #[test]

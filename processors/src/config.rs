@@ -189,7 +189,7 @@ pub struct StockConfig {
     pub safety_z: f64,
     /// service_rate_drop fires under this served/requested ratio.
     pub service_rate_threshold: f64,
-    /// Buckets in the rolling service-rate window (the open bucket included).
+    /// Buckets in the rolling service-rate window (the open bucket included; 2 to 9).
     pub service_window: usize,
     /// Units requested in the window before the service rate is judged.
     pub service_min_requested: f64,

@@ -10,16 +10,19 @@
 //! budget_overrun are evaluated at every event, so they alert at the event
 //! that causes them.
 //!
-//! Closing order is a heap keyed by (close time, series number, bucket),
-//! series numbers being given in order of first appearance, so the same input
+//! Open buckets wait in a calendar queue: a `BTreeMap` from close time to the
+//! buckets due then, in the order they opened. Many series share a close time
+//! (every daily bucket closes at midnight plus the lateness), so inserting is
+//! a push onto a hot vector rather than a walk down a heap of a million
+//! entries; and since the order depends on the input only, the same input
 //! always gives the same outputs in the same order.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
+use smallvec::SmallVec;
 use vigie_schemas::time::format_date;
 use vigie_schemas::{
     AlertRecord, Anomaly, DeadLetter, Event, Movement, Point, RejectReason, Rule, SeriesKind,
@@ -96,11 +99,13 @@ struct StockState {
     known: bool,
     lead_time_days: Option<f64>,
     reorder_point: Option<f64>,
-    svc: Box<[(f32, f32)]>,
+    svc: [(f32, f32); MAX_SERVICE_RING],
+    svc_len: u8,
     svc_head: u8,
     svc_served: f64,
     svc_requested: f64,
     cache_n: u32,
+    cache_lead: f64,
     lt_demand: f64,
     lt_sigma: Option<f64>,
     daily_rate: f64,
@@ -120,8 +125,8 @@ struct SpendState {
 #[derive(Debug)]
 enum Extra {
     None,
-    Stock(Box<StockState>),
-    Spend(Box<SpendState>),
+    Stock(StockState),
+    Spend(SpendState),
 }
 
 #[derive(Debug)]
@@ -132,12 +137,16 @@ struct Series {
     kind: SeriesKind,
     mask: u8,
     next_idx: i64,
-    open: Vec<Open>,
+    open: SmallVec<[Open; 1]>,
     model: OnlineEts,
     extra: Extra,
 }
 
 const NO_BUCKET: i64 = i64::MIN;
+
+/// Closed buckets kept for the rolling service rate (the window is this
+/// plus the open bucket).
+pub const MAX_SERVICE_RING: usize = 8;
 
 /// The per-partition processor.
 pub struct Engine {
@@ -146,7 +155,8 @@ pub struct Engine {
     table: HashTable<u32>,
     hasher: foldhash::fast::FixedState,
     series: Vec<Series>,
-    closes: BinaryHeap<Reverse<(i64, u32, i64)>>,
+    closes: BTreeMap<i64, Vec<(u32, i64)>>,
+    spare: Vec<Vec<(u32, i64)>>,
     watermark: i64,
     alerts: AlertBook,
     scratch: String,
@@ -163,7 +173,8 @@ impl Engine {
             table: HashTable::new(),
             hasher: foldhash::fast::FixedState::with_seed(0x0076_6967_6965),
             series: Vec::new(),
-            closes: BinaryHeap::new(),
+            closes: BTreeMap::new(),
+            spare: Vec::new(),
             watermark: i64::MIN,
             scratch: String::new(),
             stats: EngineStats::default(),
@@ -233,21 +244,23 @@ impl Engine {
         };
         let m = self.cfg.season.unwrap_or_else(|| bucket.default_season()).max(1);
         let extra = match kind {
-            SeriesKind::Stock => Extra::Stock(Box::new(StockState {
+            SeriesKind::Stock => Extra::Stock(StockState {
                 on_hand: 0.0,
                 known: false,
                 lead_time_days: None,
                 reorder_point: None,
-                svc: vec![(0.0, 0.0); self.cfg.stock.service_window.saturating_sub(1).clamp(1, 255)].into_boxed_slice(),
+                svc: [(0.0, 0.0); MAX_SERVICE_RING],
+                svc_len: self.cfg.stock.service_window.saturating_sub(1).clamp(1, MAX_SERVICE_RING) as u8,
                 svc_head: 0,
                 svc_served: 0.0,
                 svc_requested: 0.0,
                 cache_n: u32::MAX,
+                cache_lead: f64::NAN,
                 lt_demand: 0.0,
                 lt_sigma: None,
                 daily_rate: 0.0,
-            })),
-            SeriesKind::Spend => Extra::Spend(Box::new(SpendState {
+            }),
+            SeriesKind::Spend => Extra::Spend(SpendState {
                 budget: None,
                 period: NO_BUCKET,
                 ptd: 0.0,
@@ -255,7 +268,7 @@ impl Engine {
                 cache_idx: NO_BUCKET,
                 fc_cur: 0.0,
                 fc_rest: 0.0,
-            })),
+            }),
             SeriesKind::Metric => Extra::None,
         };
         self.series.push(Series {
@@ -265,7 +278,7 @@ impl Engine {
             kind,
             mask: 0,
             next_idx: NO_BUCKET,
-            open: Vec::new(),
+            open: SmallVec::new(),
             model: OnlineEts::new(m, kind != SeriesKind::Metric),
             extra,
         });
@@ -310,23 +323,35 @@ impl Engine {
     }
 
     /// Moves the watermark to `wm` (if later) and closes every bucket whose
-    /// end plus the allowed lateness it has passed. The runtime also calls
-    /// this on idle ticks with the wall clock.
+    /// end plus the allowed lateness it has passed. A live source calls this
+    /// on idle ticks too, so quiet partitions still close their buckets.
     pub fn advance_watermark(&mut self, wm: i64, out: &mut Outputs) {
         self.watermark = self.watermark.max(wm);
-        while let Some(&Reverse((close_at, sidx, idx))) = self.closes.peek() {
-            if close_at > self.watermark {
+        while let Some(entry) = self.closes.first_entry() {
+            if *entry.key() > self.watermark {
                 break;
             }
-            self.closes.pop();
-            self.close_bucket(sidx, idx, out);
+            let due = entry.remove();
+            self.close_all(due, out);
         }
     }
 
     /// Closes every open bucket (end of input).
     pub fn finish(&mut self, out: &mut Outputs) {
-        while let Some(Reverse((_, sidx, idx))) = self.closes.pop() {
+        while let Some((_, due)) = self.closes.pop_first() {
+            self.close_all(due, out);
+        }
+    }
+
+    /// Closes the buckets due at one close time, in the order they opened
+    /// (which depends on the input only, so outputs stay deterministic).
+    fn close_all(&mut self, mut due: Vec<(u32, i64)>, out: &mut Outputs) {
+        for &(sidx, idx) in &due {
             self.close_bucket(sidx, idx, out);
+        }
+        due.clear();
+        if self.spare.len() < 64 {
+            self.spare.push(due);
         }
     }
 
@@ -356,7 +381,9 @@ impl Engine {
             }
             Err(i) => {
                 s.open.insert(i, Open { idx, sum: value, count: 1, served, requested });
-                self.closes.push(Reverse((bucket.end(idx).saturating_add(lateness), sidx, idx)));
+                let at = bucket.end(idx).saturating_add(lateness);
+                let spare = &mut self.spare;
+                self.closes.entry(at).or_insert_with(|| spare.pop().unwrap_or_default()).push((sidx, idx));
             }
         }
         true
@@ -378,9 +405,17 @@ impl Engine {
         self.feed(sidx, open, bucket.start(idx), bucket.end(idx), out);
     }
 
+    /// Time stamped on what a bucket close causes: the watermark that closed
+    /// it (never before the bucket's end, unless the input ended first), so
+    /// alert timelines never go back behind events already processed.
+    fn close_time(&self, end: i64) -> i64 {
+        if self.watermark == i64::MIN { end } else { self.watermark.max(end.min(self.watermark)) }
+    }
+
     /// Feeds one closed bucket to the forecaster, outputs its point (and
     /// anomaly), and evaluates the rules that depend on the forecast.
     fn feed(&mut self, sidx: u32, open: Open, start: i64, end: i64, out: &mut Outputs) {
+        let at = self.close_time(end);
         let cfg = &self.cfg;
         let s = &mut self.series[sidx as usize];
         let model_name = s.model.name();
@@ -394,7 +429,15 @@ impl Engine {
             }
             _ => (None, None),
         };
-        let id = hex(hash_parts(&[s.kind.as_str().as_bytes(), s.tenant.as_bytes(), s.name.as_bytes(), &start.to_le_bytes()]));
+        // Raw points can share a timestamp: their position in the series tells them apart.
+        let nth = if start == end { u64::from(s.model.observations()) } else { 0 };
+        let id = hex(hash_parts(&[
+            s.kind.as_str().as_bytes(),
+            s.tenant.as_bytes(),
+            s.name.as_bytes(),
+            &start.to_le_bytes(),
+            &nth.to_le_bytes(),
+        ]));
         let z = step.z;
         if severity >= cfg.severity.report_from && severity != Severity::None {
             if let (Some(expected), Some(zv)) = (step.forecast, z) {
@@ -428,21 +471,22 @@ impl Engine {
             anomaly_score: z.map_or(0.0, anomaly_score),
             severity,
             events: open.count,
-            model: model_name.to_string(),
+            model: std::borrow::Cow::Borrowed(model_name),
         });
         self.stats.points += 1;
         let before = out.alerts.len();
         match s.kind {
             SeriesKind::Stock => {
                 if let Extra::Stock(st) = &mut s.extra {
-                    let n = st.svc.len();
-                    let slot = &mut st.svc[st.svc_head as usize];
-                    st.svc_served += open.served - f64::from(slot.0);
-                    st.svc_requested += open.requested - f64::from(slot.1);
-                    *slot = (open.served as f32, open.requested as f32);
+                    let n = usize::from(st.svc_len);
+                    st.svc[st.svc_head as usize] = (open.served as f32, open.requested as f32);
                     st.svc_head = ((st.svc_head as usize + 1) % n) as u8;
+                    // Summed afresh (n ≤ 8) so rounding never accumulates.
+                    let ring = &st.svc[..n];
+                    st.svc_served = ring.iter().map(|x| f64::from(x.0)).sum();
+                    st.svc_requested = ring.iter().map(|x| f64::from(x.1)).sum();
                 }
-                self.stock_rules(sidx, end, None, out);
+                self.stock_rules(sidx, at, None, out);
             }
             SeriesKind::Spend => {
                 let fire = severity >= cfg.spend.anomaly_from && severity != Severity::None;
@@ -455,10 +499,10 @@ impl Engine {
                     &s.name,
                     Rule::SpendAnomaly,
                     fire,
-                    Observation { ts: end, value: actual, threshold: expected, severity, event_id: None },
+                    Observation { ts: at, value: actual, threshold: expected, severity, event_id: None },
                     || {
                         if fire {
-                            format!("{}: {} ({:.1}σ)", s.name, describe(kind, actual, expected), zv)
+                            format!("{}: {} ({}σ)", s.name, describe(kind, actual, expected), if zv.abs() > 99.0 { format!("{:.0}", zv.clamp(-1e6, 1e6)) } else { format!("{zv:.1}") })
                         } else {
                             format!("{}: spend back within expectations", s.name)
                         }
@@ -515,8 +559,9 @@ impl Engine {
         let s = &mut self.series[sidx as usize];
         let Extra::Stock(st) = &mut s.extra else { return };
         let lead_days = st.lead_time_days.unwrap_or(cfg.stock.lead_time_days).max(0.0);
-        if st.cache_n != s.model.observations() {
+        if st.cache_n != s.model.observations() || st.cache_lead != lead_days {
             st.cache_n = s.model.observations();
+            st.cache_lead = lead_days;
             let days = bucket.nominal_days();
             let lt_buckets = ((lead_days / days).ceil() as usize).clamp(1, 400);
             st.lt_sigma = s.model.sum_sigma(&cfg.forecast, lt_buckets);

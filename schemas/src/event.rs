@@ -362,8 +362,9 @@ pub fn decode_value(value: Value, limits: &Limits, now_ms: i64) -> Result<Event,
         ));
     }
     if let Some(v) = map.get("schema_version") {
-        match v.as_u64() {
-            Some(SCHEMA_VERSION) => {}
+        // 1 and 1.0 are the same JSON number (and the same to JSON Schema).
+        match v.as_f64() {
+            Some(x) if x == SCHEMA_VERSION as f64 => {}
             _ => {
                 return Err(Rejection::new(
                     RejectReason::UnknownVersion,

@@ -7,6 +7,7 @@
 //! ids, series and bucket times), so a replay rewrites the same rows. The
 //! structs are flat so that the same shape serves CSV, Parquet and ClickHouse.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -147,7 +148,7 @@ pub struct Point {
     /// Number of events aggregated into the bucket.
     pub events: u32,
     /// The model that made the forecast.
-    pub model: String,
+    pub model: Cow<'static, str>,
 }
 
 /// A point scored at or above the reporting severity.
@@ -213,7 +214,8 @@ pub struct AlertRecord {
     pub series: Arc<str>,
     /// New status.
     pub status: AlertStatus,
-    /// Severity (rules without a score are HIGH for stock-outs, MEDIUM otherwise).
+    /// Severity: from the score for spend_anomaly; HIGH for stock_out and for
+    /// a budget already overrun; MEDIUM otherwise.
     pub severity: Severity,
     /// When the alert started firing (epoch ms; RFC 3339 when serialized).
     #[serde(with = "ts_rfc3339")]

@@ -59,23 +59,6 @@ pub struct Args {
     max_horizon: usize,
 }
 
-fn infer_bucket(ts: &[i64]) -> Bucket {
-    let mut diffs: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0).collect();
-    if diffs.is_empty() {
-        return Bucket::Day;
-    }
-    diffs.sort_unstable();
-    let median = diffs[diffs.len() / 2];
-    const MIN: i64 = 60_000;
-    match median {
-        d if d <= 5 * MIN => Bucket::FiveMinutes,
-        d if d <= 60 * MIN => Bucket::Hour,
-        d if d <= 1_440 * MIN => Bucket::Day,
-        d if d <= 7 * 1_440 * MIN => Bucket::Week,
-        _ => Bucket::Month,
-    }
-}
-
 fn unit(bucket: Option<Bucket>) -> &'static str {
     match bucket {
         None | Some(Bucket::Raw) => "points",
@@ -88,14 +71,28 @@ fn unit(bucket: Option<Bucket>) -> &'static str {
 }
 
 /// Sums values per step index and fills missing steps with zeros.
-fn aggregate(points: &mut [(i64, f64)]) -> Vec<f64> {
+///
+/// # Errors
+/// When the steps span far more than the rows (a stray index or date would
+/// otherwise make a huge, mostly empty series).
+fn aggregate(name: &str, points: &mut [(i64, f64)]) -> Result<Vec<f64>> {
     points.sort_by_key(|p| p.0);
-    let (Some(first), Some(last)) = (points.first(), points.last()) else { return Vec::new() };
-    let mut out = vec![0.0; (last.0 - first.0 + 1) as usize];
+    let (Some(first), Some(last)) = (points.first(), points.last()) else { return Ok(Vec::new()) };
+    let span = last.0.saturating_sub(first.0).saturating_add(1);
+    let limit = 100 * points.len() as i64 + 10_000;
+    if span > limit {
+        bail!(
+            "series \"{name}\": its times span {span} steps for {} rows; check for a stray date or index (the first is step {}, the last {})",
+            points.len(),
+            first.0,
+            last.0
+        );
+    }
+    let mut out = vec![0.0; span as usize];
     for (i, v) in points.iter() {
         out[(i - first.0) as usize] += v;
     }
-    out
+    Ok(out)
 }
 
 struct SeriesResult {
@@ -112,7 +109,14 @@ fn forecast_one(name: String, y: &[f64], m: usize, a: &Args, bucket: Option<Buck
     let h = decision.validated;
     match fit_auto(y, m) {
         Some(fit) => {
-            let rows = fit.forecast(h, a.level).iter().enumerate().map(|(i, s)| (i + 1, s.mean, s.lower, s.upper)).collect();
+            // Non-negative history gives non-negative forecasts and bounds.
+            let floor = if y.iter().all(|v| *v >= 0.0) { 0.0 } else { f64::NEG_INFINITY };
+            let rows = fit
+                .forecast(h, a.level)
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i + 1, s.mean.max(floor), s.lower.max(floor), s.upper.max(floor)))
+                .collect();
             let model = format!("{} ({}, AICc {:.1})", fit.form.name(), fit.describe_params(), fit.aicc);
             SeriesResult { name, rows, decision, model, note: None }
         }
@@ -154,7 +158,7 @@ pub fn run(a: &Args) -> Result<()> {
         };
         Some(match &a.bucket {
             Some(b) => Bucket::parse(b).context("unknown bucket")?,
-            None => infer_bucket(&all),
+            None => Bucket::infer(&all),
         })
     };
     let m = a.season.unwrap_or_else(|| bucket.map_or(1, Bucket::default_season)).max(1);
@@ -173,7 +177,10 @@ pub fn run(a: &Args) -> Result<()> {
         });
         order[i].1.push((step, r.value));
     }
-    let series: Vec<(String, Vec<f64>)> = order.into_iter().map(|(n, mut p)| { let y = aggregate(&mut p); (n, y) }).collect();
+    let series: Vec<(String, Vec<f64>)> = order
+        .into_iter()
+        .map(|(n, mut p)| aggregate(&n, &mut p).map(|y| (n, y)))
+        .collect::<Result<_>>()?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(series.len().max(1));
     let chunk = series.len().div_ceil(threads);
     let results: Vec<SeriesResult> = std::thread::scope(|s| {

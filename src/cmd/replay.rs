@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -48,7 +48,7 @@ pub struct Args {
     #[arg(long, default_value = "default")]
     tenant: String,
     /// Bucket size for every series: raw, 5m, 1h, 1d, 1w or 1mo
-    /// (default: stock and spend 1d, CSV series 1h).
+    /// (default: stock and spend 1d; CSV series from the spacing of their dates).
     #[arg(long, value_parser = ["raw", "5m", "1h", "1d", "1w", "1mo"])]
     bucket: Option<String>,
     /// Seasonal period in buckets (default from the bucket: 1h → 24, 1d → 7, 1mo → 12).
@@ -58,6 +58,17 @@ pub struct Args {
     #[arg(long, default_value = "5m")]
     lateness: String,
 }
+
+/// Header lines, written for outputs that got no rows (a file with rows gets
+/// its header from the records themselves; a test checks the two agree).
+pub const POINT_HEADER: &str = "id,tenant,series,kind,ts,value,forecast,lower,upper,z,anomaly_score,severity,events,model";
+/// See [`POINT_HEADER`].
+pub const ANOMALY_HEADER: &str = "id,tenant,series,kind,ts,actual,expected,residual,std_deviations,severity,description";
+/// See [`POINT_HEADER`].
+pub const ALERT_HEADER: &str =
+    "id,fingerprint,tenant,rule,series,status,severity,starts_at,ts,repeat,value,threshold,event_id,description";
+/// See [`POINT_HEADER`].
+pub const DEAD_LETTER_HEADER: &str = "id,tenant,reason,message,source,raw";
 
 struct Sinks {
     points: csv::Writer<AtomicFile>,
@@ -114,22 +125,27 @@ impl Sinks {
     }
 
     fn commit(self) -> Result<Summary> {
-        for w in [self.points, self.anomalies, self.alerts, self.dead] {
-            w.into_inner().map_err(|e| anyhow::anyhow!("cannot write output: {}", e.error()))?.commit()?;
+        let s = &self.summary;
+        let empty = [s.points == 0, s.by_severity.is_empty(), s.firing + s.resolved == 0, s.dead.is_empty()];
+        let headers = [POINT_HEADER, ANOMALY_HEADER, ALERT_HEADER, DEAD_LETTER_HEADER];
+        for (i, w) in [self.points, self.anomalies, self.alerts, self.dead].into_iter().enumerate() {
+            let mut file = w.into_inner().map_err(|e| anyhow::anyhow!("cannot write output: {}", e.error()))?;
+            if empty[i] {
+                writeln!(file, "{}", headers[i])?;
+            }
+            file.commit()?;
         }
         Ok(self.summary)
     }
 }
 
-fn engine_config(a: &Args, csv_input: bool) -> Result<EngineConfig> {
+fn engine_config(a: &Args) -> Result<EngineConfig> {
     let mut cfg = EngineConfig::default();
     if let Some(b) = &a.bucket {
         let b = Bucket::parse(b).with_context(|| format!("unknown bucket {b}"))?;
         cfg.stock_bucket = b;
         cfg.spend_bucket = b;
         cfg.metric_bucket = b;
-    } else if csv_input {
-        cfg.metric_bucket = Bucket::Hour;
     }
     cfg.season = a.season;
     cfg.allowed_lateness =
@@ -156,7 +172,7 @@ pub fn run(a: &Args) -> Result<()> {
     if !csv_input && (a.ts_column.is_some() || a.value_column.is_some() || a.series_column.is_some()) {
         bail!("--ts-column, --value-column and --series-column apply to CSV input only");
     }
-    let cfg = engine_config(a, csv_input)?;
+    let cfg = engine_config(a)?;
     let mut engine = Engine::new(cfg);
     let mut out = Outputs::default();
     let mut sinks = Sinks::create(&a.output)?;
@@ -169,6 +185,15 @@ pub fn run(a: &Args) -> Result<()> {
             detect_series: false,
         };
         let mut table = read_csv(&a.input, &opts)?;
+        if a.bucket.is_none() {
+            let mut times: Vec<i64> = table.rows.iter().map(|r| r.ts).collect();
+            times.sort_unstable();
+            times.dedup();
+            let inferred = if table.index_ts { Bucket::Hour } else { Bucket::infer(&times) };
+            let mut cfg = engine.config().clone();
+            cfg.metric_bucket = inferred;
+            engine = Engine::new(cfg);
+        }
         let bucket = engine.config().metric_bucket;
         if table.index_ts {
             for r in &mut table.rows {
@@ -182,7 +207,7 @@ pub fn run(a: &Args) -> Result<()> {
             table.rows.sort_by_key(|r| r.ts);
         }
         let pb = progress(table.rows.len() as u64);
-        let series_default = table.value_column.clone();
+        let series_default = a.input.file_stem().map_or_else(|| table.value_column.clone(), |s| s.to_string_lossy().into_owned());
         for (k, r) in table.rows.iter().enumerate() {
             let series = if table.series_column.is_some() { &r.series } else { &series_default };
             let source = format!("{name}:{}", r.line);

@@ -230,10 +230,20 @@ fn fit_form(y: &[f64], m: usize, form: Form) -> Option<Fitted> {
         return None;
     }
     let init = initial_state(y, m, form);
-    let x0 = [-1.5, -1.0, 1.0, -1.5];
-    let mut obj = |u: &[f64]| run(y, m, &params_from(u, form), &init, false).sse;
-    let best = nelder_mead(&mut obj, &x0, 1.0, 160);
-    let params = params_from(&best, form);
+    // Search only the parameters the form has: α, then β and φ, then γ.
+    let damped = form.trend == Trend::Damped;
+    let dims: Vec<usize> = [Some(0), damped.then_some(1), damped.then_some(2), form.seasonal.then_some(3)].into_iter().flatten().collect();
+    let full = |v: &[f64]| -> [f64; 4] {
+        let mut u = [-1.5, -1.0, 1.0, -1.5];
+        for (k, &d) in dims.iter().enumerate() {
+            u[d] = v[k];
+        }
+        u
+    };
+    let x0: Vec<f64> = dims.iter().map(|&d| [-1.5, -1.0, 1.0, -1.5][d]).collect();
+    let mut obj = |v: &[f64]| run(y, m, &params_from(&full(v), form), &init, false).sse;
+    let best = nelder_mead(&mut obj, &x0, 1.0, 40 * dims.len() + 40);
+    let params = params_from(&full(&best), form);
     let r = run(y, m, &params, &init, true);
     let k = 1 + usize::from(form.trend == Trend::Damped) * 3 + usize::from(form.seasonal) * (m + 1);
     let nf = n as f64;
@@ -244,6 +254,7 @@ fn fit_form(y: &[f64], m: usize, form: Form) -> Option<Fitted> {
     let sse = r.sse.max(1e-300);
     let mut aicc = nf * (sse / nf).ln() + 2.0 * kf + 2.0 * kf * (kf + 1.0) / (nf - kf - 1.0);
     if form.log {
+        // Jacobian of the log transform: `y` holds ln of the original values.
         aicc += 2.0 * y.iter().sum::<f64>();
     }
     let sigma = (sse / (nf - kf).max(1.0)).sqrt();
@@ -278,8 +289,6 @@ pub fn fit_auto(y: &[f64], m: usize) -> Option<Fitted> {
             for seasonal in [false, true] {
                 let form = Form { trend, seasonal, log };
                 if let Some(f) = fit_form(data, m, form) {
-                    // The log-scale AICc above added 2·Σ ln y via `data`; it
-                    // must use the original values' logs, which `data` holds.
                     if best.as_ref().is_none_or(|b| f.aicc < b.aicc) {
                         best = Some(f);
                     }

@@ -4,7 +4,7 @@
 //!
 //! Memory is constant per series: the seasonal indices (one per period
 //! position) and a ring of the last `2·m` values, used to initialise the
-//! seasonal state and kept for refits. Warm-up is explicit:
+//! seasonal state (and, later, for refits). Warm-up is explicit:
 //!
 //! | observations | model |
 //! |---|---|
@@ -13,7 +13,9 @@
 //! | 4 … 2m−1 | level + damped trend |
 //! | ≥ 2m | level + damped trend + season (initialised from the first two cycles) |
 //!
-//! σ is the exponentially weighted RMS of one-step errors. An error beyond
+//! σ is the exponentially weighted RMS of one-step errors; it restarts when
+//! the season is initialised, so a series is scored only once the seasonal
+//! model has made `min_errors` one-step forecasts. An error beyond
 //! `clip_z`·σ is clipped to that size before it updates the state (and σ), so
 //! one outlier moves the model by at most `α·clip_z·σ`.
 
@@ -50,8 +52,9 @@ pub struct OnlineEts {
     level: f64,
     trend: f64,
     sigma2: f64,
-    season: Box<[f64]>,
-    ring: Box<[f64]>,
+    /// Seasonal indices (`m` slots, used once seasonal) followed by the ring
+    /// of recent values: one allocation, one cache miss.
+    buf: Box<[f64]>,
     n: u32,
     n_err: u32,
     ring_head: u16,
@@ -73,8 +76,7 @@ impl OnlineEts {
             level: 0.0,
             trend: 0.0,
             sigma2: 0.0,
-            season: Box::new([]),
-            ring: vec![0.0; cap].into_boxed_slice(),
+            buf: vec![0.0; m as usize + cap].into_boxed_slice(),
             n: 0,
             n_err: 0,
             ring_head: 0,
@@ -115,8 +117,11 @@ impl OnlineEts {
         (self.n_err >= cfg.min_errors).then(|| self.sigma2.sqrt().max(self.sigma_floor()))
     }
 
+    /// σ never goes below 0.5% of the level (plus a tiny absolute floor):
+    /// a series that has been perfectly constant would otherwise score any
+    /// change at millions of σ.
     fn sigma_floor(&self) -> f64 {
-        1e-6 * (1.0 + self.level.abs())
+        0.005 * self.level.abs() + 1e-9
     }
 
     fn params(&self, cfg: &ForecastConfig) -> Params {
@@ -134,11 +139,7 @@ impl OnlineEts {
             pw *= p.phi;
             phi_h += pw;
         }
-        let s = if self.season.is_empty() {
-            0.0
-        } else {
-            self.season[(self.pos as usize + h - 1) % self.m as usize]
-        };
+        let s = if self.phase == Phase::Seasonal { self.buf[(self.pos as usize + h - 1) % self.m as usize] } else { 0.0 };
         self.level + phi_h * self.trend + s
     }
 
@@ -207,16 +208,19 @@ impl OnlineEts {
             Some(s) => e.powi(2).min((cfg.clip_z * s).powi(2)),
             None => e.powi(2),
         };
-        let w = (1.0 / f64::from(self.n_err + 1)).max(cfg.sigma_weight);
+        // After the season starts, σ² from the decomposition counts as one
+        // observation, so the first seasonal error does not replace it.
+        let prior = u32::from(self.phase == Phase::Seasonal);
+        let w = (1.0 / f64::from(self.n_err + 1 + prior)).max(cfg.sigma_weight);
         self.sigma2 = (1.0 - w) * self.sigma2 + w * e2;
         self.n_err = self.n_err.saturating_add(1);
 
         let trend_before = self.trend;
         self.level += p.phi * trend_before + p.alpha * e;
         self.trend = p.phi * trend_before + p.beta * e;
-        if !self.season.is_empty() {
+        if self.phase == Phase::Seasonal {
             let i = self.pos as usize;
-            self.season[i] += p.gamma * e;
+            self.buf[i] += p.gamma * e;
         }
         if self.m > 1 {
             self.pos = (self.pos + 1) % self.m;
@@ -228,22 +232,27 @@ impl OnlineEts {
             self.init_trend();
         }
         if self.phase == Phase::Trend && self.m > 1 && self.n >= 2 * u32::from(self.m) {
-            self.init_season(cfg);
+            self.init_season();
         }
         step
     }
 
+    fn ring_cap(&self) -> usize {
+        self.buf.len() - self.m as usize
+    }
+
     fn push_ring(&mut self, y: f64) {
-        let cap = self.ring.len();
-        self.ring[self.ring_head as usize] = y;
+        let cap = self.ring_cap();
+        self.buf[self.m as usize + self.ring_head as usize] = y;
         self.ring_head = ((self.ring_head as usize + 1) % cap) as u16;
     }
 
     /// The retained recent values, oldest first.
     pub fn recent(&self) -> Vec<f64> {
-        let cap = self.ring.len();
+        let cap = self.ring_cap();
         let len = (self.n as usize).min(cap);
-        (0..len).map(|i| self.ring[(self.ring_head as usize + cap - len + i) % cap]).collect()
+        let ring = &self.buf[self.m as usize..];
+        (0..len).map(|i| ring[(self.ring_head as usize + cap - len + i) % cap]).collect()
     }
 
     fn init_trend(&mut self) {
@@ -258,31 +267,40 @@ impl OnlineEts {
 
     /// Classical decomposition of the first two cycles: trend from the
     /// difference of cycle means, seasonal indices from deviations around
-    /// them; then the state is rolled forward over those two cycles so the
-    /// model is positioned on the latest value.
-    fn init_season(&mut self, cfg: &ForecastConfig) {
+    /// them, level at the latest value. σ restarts from the decomposition's
+    /// residuals: the errors of the non-seasonal warm-up say nothing about
+    /// the seasonal model, and scoring against them would flag normal days.
+    fn init_season(&mut self) {
         let m = self.m as usize;
         let r = self.recent();
         let y = &r[r.len() - 2 * m..];
         let c1: f64 = y[..m].iter().sum::<f64>() / m as f64;
         let c2: f64 = y[m..].iter().sum::<f64>() / m as f64;
         let slope = (c2 - c1) / m as f64;
+        let mid = (m as f64 - 1.0) / 2.0;
         let mut season = vec![0.0; m];
         for (i, s) in season.iter_mut().enumerate() {
-            let mid = (m as f64 - 1.0) / 2.0;
             let d1 = y[i] - (c1 + slope * (i as f64 - mid));
             let d2 = y[m + i] - (c2 + slope * (i as f64 - mid));
             *s = (d1 + d2) / 2.0;
         }
         let mean_s = season.iter().sum::<f64>() / m as f64;
         season.iter_mut().for_each(|s| *s -= mean_s);
+        let mut sse = 0.0;
+        for (i, s) in season.iter().enumerate() {
+            let t = i as f64 - mid;
+            sse += (y[i] - (c1 + slope * t) - s).powi(2) + (y[m + i] - (c2 + slope * t) - s).powi(2);
+        }
+        // 2m values, m − 1 free seasonal indices, two cycle means.
+        let dof = (m as f64 - 1.0).max(1.0);
+        self.sigma2 = sse / dof;
+        self.n_err = 0;
         // Position: the next value is at index 2m ≡ 0 (mod m).
-        self.season = season.into_boxed_slice();
+        self.buf[..m].copy_from_slice(&season);
         self.pos = 0;
-        self.level = c2 + slope * (m as f64 - 1.0) / 2.0;
+        self.level = c2 + slope * mid;
         self.trend = slope;
         self.phase = Phase::Seasonal;
-        let _ = cfg;
     }
 }
 
