@@ -137,7 +137,8 @@ fn bench(c: &mut Criterion) {
         let out_bytes = (out.points.capacity() * std::mem::size_of::<vigie_schemas::Point>()
             + out.anomalies.capacity() * std::mem::size_of::<vigie_schemas::Anomaly>()
             + out.alerts.capacity() * std::mem::size_of::<vigie_schemas::AlertRecord>()
-            + out.dead_letters.capacity() * std::mem::size_of::<vigie_schemas::DeadLetter>()) as isize;
+            + out.dead_letters.capacity() * std::mem::size_of::<vigie_schemas::DeadLetter>())
+            as isize;
         let state = LIVE.load(Ordering::Relaxed) - before - events_bytes - out_bytes;
         eprintln!(
             "hot_path/{series}: engine state {:.0} bytes per series ({} series, {:.1} MiB)",

@@ -95,12 +95,46 @@ pub enum CsvError {
 }
 
 const TS_NAMES: &[&str] = &[
-    "ts", "timestamp", "date", "datetime", "date_operation", "dateoperation", "date_op", "time", "temps", "jour",
-    "day", "periode", "period", "mois", "month", "ds", "t", "horodatage", "date_valeur",
+    "ts",
+    "timestamp",
+    "date",
+    "datetime",
+    "date_operation",
+    "dateoperation",
+    "date_op",
+    "time",
+    "temps",
+    "jour",
+    "day",
+    "periode",
+    "period",
+    "mois",
+    "month",
+    "ds",
+    "t",
+    "horodatage",
+    "date_valeur",
 ];
 const VALUE_NAMES: &[&str] = &[
-    "value", "valeur", "amount", "montant", "montant_ttc", "montant_ht", "quantity", "quantite", "qty", "qte", "y",
-    "sales", "ventes", "depense", "depenses", "spend", "total", "demand", "demande",
+    "value",
+    "valeur",
+    "amount",
+    "montant",
+    "montant_ttc",
+    "montant_ht",
+    "quantity",
+    "quantite",
+    "qty",
+    "qte",
+    "y",
+    "sales",
+    "ventes",
+    "depense",
+    "depenses",
+    "spend",
+    "total",
+    "demand",
+    "demande",
 ];
 const SERIES_NAMES: &[&str] = &["series_id", "series", "serie", "unique_id", "id_serie", "sku", "entity", "entite"];
 
@@ -147,7 +181,11 @@ pub fn parse_number(s: &str) -> Option<f64> {
 }
 
 fn detect_delimiter(header: &str) -> u8 {
-    let counts = [(b';', header.matches(';').count()), (b'\t', header.matches('\t').count()), (b',', header.matches(',').count())];
+    let counts = [
+        (b';', header.matches(';').count()),
+        (b'\t', header.matches('\t').count()),
+        (b',', header.matches(',').count()),
+    ];
     counts.iter().max_by_key(|(_, n)| *n).filter(|(_, n)| *n > 0).map_or(b',', |(d, _)| *d)
 }
 
@@ -159,7 +197,8 @@ fn find_column(headers: &[String], wanted: Option<&str>, names: &[&str], skip: &
         });
     }
     for name in names {
-        if let Some(i) = headers.iter().enumerate().position(|(i, h)| !skip.contains(&i) && normalize_name(h) == *name) {
+        if let Some(i) = headers.iter().enumerate().position(|(i, h)| !skip.contains(&i) && normalize_name(h) == *name)
+        {
             return Some(i);
         }
     }
@@ -199,9 +238,12 @@ pub fn parse_csv(bytes: &[u8], file: &str, opts: &CsvOptions) -> Result<Table, C
         .collect();
     let columns = headers.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", ");
     let no_column = |what, flag| CsvError::NoColumn { file: file.to_string(), what, columns: columns.clone(), flag };
-    let ts_i = find_column(&headers, opts.ts_column.as_deref(), TS_NAMES, &[]).ok_or_else(|| no_column("date/time", "--ts-column"))?;
+    let ts_i = find_column(&headers, opts.ts_column.as_deref(), TS_NAMES, &[])
+        .ok_or_else(|| no_column("date/time", "--ts-column"))?;
     let series_i = match (&opts.series_column, opts.detect_series) {
-        (Some(s), _) => Some(find_column(&headers, Some(s), &[], &[]).ok_or_else(|| no_column("series", "--series-column"))?),
+        (Some(s), _) => {
+            Some(find_column(&headers, Some(s), &[], &[]).ok_or_else(|| no_column("series", "--series-column"))?)
+        }
         (None, true) => find_column(&headers, None, SERIES_NAMES, &[ts_i]),
         (None, false) => None,
     };

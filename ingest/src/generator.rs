@@ -112,8 +112,18 @@ pub struct Labels {
 
 const SITES: &[&str] = &["DKR-01", "CAS-02", "RBA-03", "THS-04"];
 const SKUS: &[&str] = &[
-    "RIZ-25KG", "HUILE-5L", "SUCRE-1KG", "LAIT-1L", "THE-250G", "FARINE-50KG", "SAVON-12", "EAU-1L5", "CAFE-500G",
-    "PATES-1KG", "TOMATE-400G", "SEL-1KG",
+    "RIZ-25KG",
+    "HUILE-5L",
+    "SUCRE-1KG",
+    "LAIT-1L",
+    "THE-250G",
+    "FARINE-50KG",
+    "SAVON-12",
+    "EAU-1L5",
+    "CAFE-500G",
+    "PATES-1KG",
+    "TOMATE-400G",
+    "SEL-1KG",
 ];
 const CATEGORIES: &[&str] = &["fournitures", "carburant", "missions", "travaux", "informatique", "entretien"];
 /// Monday first.
@@ -183,7 +193,8 @@ fn pick_anomaly_days(rng: &mut Rng, days: usize, count: usize) -> Vec<(usize, f6
 /// returns the labels.
 pub fn generate(cfg: &GenConfig, mut emit: impl FnMut(&Event)) -> Labels {
     let mut rng = Rng::new(cfg.seed);
-    let mut labels = Labels { seed: cfg.seed, days: cfg.days, start: format_rfc3339(cfg.start_ms), ..Labels::default() };
+    let mut labels =
+        Labels { seed: cfg.seed, days: cfg.days, start: format_rfc3339(cfg.start_ms), ..Labels::default() };
     let mut stocks = Vec::new();
     let mut spends = Vec::new();
     for t in 0..cfg.tenants {
@@ -191,7 +202,11 @@ pub fn generate(cfg: &GenConfig, mut emit: impl FnMut(&Event)) -> Labels {
         for i in 0..cfg.series {
             if i < n_stock {
                 let intermittent = rng.chance(0.2);
-                let base = if intermittent { 0.2 + 0.5 * rng.uniform() } else { (1.5 + 1.2 * rng.normal()).exp().clamp(3.0, 120.0) };
+                let base = if intermittent {
+                    0.2 + 0.5 * rng.uniform()
+                } else {
+                    (1.5 + 1.2 * rng.normal()).exp().clamp(3.0, 120.0)
+                };
                 let lead = *rng.pick(&[3_u32, 5, 7, 10]);
                 let lt = f64::from(lead);
                 let reorder_point = (base * (2.0 * lt + 3.0) + 3.0 * (base * lt).sqrt()).ceil();
@@ -241,7 +256,11 @@ pub fn generate(cfg: &GenConfig, mut emit: impl FnMut(&Event)) -> Labels {
                 });
             } else {
                 let base = (12.0 + 1.0 * rng.normal()).exp().clamp(5_000.0, 5_000_000.0);
-                let anomaly_days = if rng.chance(0.5) { pick_anomaly_days(&mut rng, cfg.days, 1 + (cfg.days / 120).min(3)) } else { Vec::new() };
+                let anomaly_days = if rng.chance(0.5) {
+                    pick_anomaly_days(&mut rng, cfg.days, 1 + (cfg.days / 120).min(3))
+                } else {
+                    Vec::new()
+                };
                 let entity = format!("{}", 146_000 + t * 1_000 + i);
                 labels.series.push(SeriesLabel {
                     tenant: tenant_name(t),
@@ -251,7 +270,14 @@ pub fn generate(cfg: &GenConfig, mut emit: impl FnMut(&Event)) -> Labels {
                     clean: anomaly_days.is_empty(),
                     base,
                 });
-                spends.push(SpendSim { tenant: t, entity, category: *rng.pick(CATEGORIES), base, drift: 1.0, anomaly_days });
+                spends.push(SpendSim {
+                    tenant: t,
+                    entity,
+                    category: CATEGORIES[rng.range(0, CATEGORIES.len() as u64 - 1) as usize],
+                    base,
+                    drift: 1.0,
+                    anomaly_days,
+                });
             }
         }
     }
@@ -372,7 +398,8 @@ pub fn generate(cfg: &GenConfig, mut emit: impl FnMut(&Event)) -> Labels {
             let k = 1 + rng.poisson(3.0) as usize;
             let weights: Vec<f64> = (0..k).map(|_| 0.2 + rng.uniform()).collect();
             let wsum: f64 = weights.iter().sum();
-            let mut times: Vec<i64> = (0..k).map(|_| day_ms + 8 * HOUR_MS + rng.range(0, 10 * 3600 - 1) as i64 * 1000).collect();
+            let mut times: Vec<i64> =
+                (0..k).map(|_| day_ms + 8 * HOUR_MS + rng.range(0, 10 * 3600 - 1) as i64 * 1000).collect();
             times.sort_unstable();
             for (w, ts) in weights.iter().zip(times) {
                 let amount = (total * w / wsum * 100.0).round() / 100.0;

@@ -53,9 +53,8 @@ impl Serialize for Duration {
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Duration::parse(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!("\"{s}\" is not a duration like 30s, 5m, 4h or 1d"))
-        })
+        Duration::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("\"{s}\" is not a duration like 30s, 5m, 4h or 1d")))
     }
 }
 

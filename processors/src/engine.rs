@@ -25,8 +25,8 @@ use hashbrown::HashTable;
 use smallvec::SmallVec;
 use vigie_schemas::time::format_date;
 use vigie_schemas::{
-    AlertRecord, Anomaly, DeadLetter, Event, Movement, Point, RejectReason, Rule, SeriesKind,
-    Severity, SpendEvent, StockEvent,
+    AlertRecord, Anomaly, DeadLetter, Event, Movement, Point, RejectReason, Rule, SeriesKind, Severity, SpendEvent,
+    StockEvent,
 };
 
 use crate::alerts::{AlertBook, Observation};
@@ -502,7 +502,16 @@ impl Engine {
                     Observation { ts: at, value: actual, threshold: expected, severity, event_id: None },
                     || {
                         if fire {
-                            format!("{}: {} ({}σ)", s.name, describe(kind, actual, expected), if zv.abs() > 99.0 { format!("{:.0}", zv.clamp(-1e6, 1e6)) } else { format!("{zv:.1}") })
+                            format!(
+                                "{}: {} ({}σ)",
+                                s.name,
+                                describe(kind, actual, expected),
+                                if zv.abs() > 99.0 {
+                                    format!("{:.0}", zv.clamp(-1e6, 1e6))
+                                } else {
+                                    format!("{zv:.1}")
+                                }
+                            )
                         } else {
                             format!("{}: spend back within expectations", s.name)
                         }
@@ -713,7 +722,11 @@ impl Engine {
             let last_idx = bucket.index(period_end - 1);
             let h_last = (last_idx - s.next_idx + 1).max(0) as usize;
             st.fc_cur = s.model.forecast(&cfg.forecast, h_cur).unwrap_or(0.0);
-            st.fc_rest = if h_last > h_cur { s.model.forecast_sum(&cfg.forecast, h_cur + 1, h_last.min(h_cur + 400)) } else { 0.0 };
+            st.fc_rest = if h_last > h_cur {
+                s.model.forecast_sum(&cfg.forecast, h_cur + 1, h_last.min(h_cur + 400))
+            } else {
+                0.0
+            };
         }
         let projection = if warm {
             let cur = s.open.iter().find(|o| o.idx == idx).map_or(0.0, |o| o.sum);

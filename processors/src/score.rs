@@ -15,7 +15,11 @@ pub fn anomaly_score(z: f64) -> f64 {
 /// Formats a number for people: no trailing zeros, at most two decimals.
 pub fn human(x: f64) -> String {
     let r = (x * 100.0).round() / 100.0;
-    if r == r.trunc() && r.abs() < 1e15 { format!("{}", r as i64) } else { format!("{r:.2}").trim_end_matches('0').to_string() }
+    if r == r.trunc() && r.abs() < 1e15 {
+        format!("{}", r as i64)
+    } else {
+        format!("{r:.2}").trim_end_matches('0').to_string()
+    }
 }
 
 /// "spend 67% above expected: 5000 against 3000 expected".

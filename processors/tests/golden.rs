@@ -42,7 +42,8 @@ fn run(name: &str) -> Outputs {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &got).unwrap();
     } else {
-        let want = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing {}: run with UPDATE_GOLDEN=1", path.display()));
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("missing {}: run with UPDATE_GOLDEN=1", path.display()));
         for (k, (g, w)) in got.lines().zip(want.lines()).enumerate() {
             assert_eq!(g, w, "{name}: output line {} differs", k + 1);
         }
@@ -77,7 +78,8 @@ fn low_stock_uses_the_reorder_point_from_events() {
 #[test]
 fn predicted_stockout_fires_before_the_stock_out() {
     let out = run("predicted_stockout");
-    let first = |rule: Rule| out.alerts.iter().find(|a| a.rule == rule && a.status == AlertStatus::Firing).map(|a| a.ts);
+    let first =
+        |rule: Rule| out.alerts.iter().find(|a| a.rule == rule && a.status == AlertStatus::Firing).map(|a| a.ts);
     let predicted = first(Rule::PredictedStockout).expect("predicted_stockout fired");
     let actual = first(Rule::StockOut).expect("stock_out fired");
     assert!(predicted < actual, "predicted {predicted} should come before {actual}");
@@ -137,8 +139,7 @@ fn late_events_become_dead_letters_and_are_not_counted() {
     assert_eq!((day0.value, day0.events), (100.0, 1));
 
     // With a day of allowed lateness the same event is counted in day 0.
-    let mut cfg = EngineConfig::default();
-    cfg.allowed_lateness = vigie_processors::Duration(86_400_000);
+    let cfg = EngineConfig { allowed_lateness: vigie_processors::Duration(86_400_000), ..EngineConfig::default() };
     let text = std::fs::read_to_string(dir().join("late.ndjson")).unwrap();
     let mut engine = Engine::new(cfg);
     let mut out = Outputs::default();

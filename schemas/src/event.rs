@@ -290,18 +290,8 @@ const STOCK_FIELDS: &[&str] = &[
     "lead_time_days",
     "reorder_point",
 ];
-const SPEND_FIELDS: &[&str] = &[
-    "kind",
-    "schema_version",
-    "event_id",
-    "tenant",
-    "ts",
-    "entity",
-    "category",
-    "amount",
-    "currency",
-    "budget",
-];
+const SPEND_FIELDS: &[&str] =
+    &["kind", "schema_version", "event_id", "tenant", "ts", "entity", "category", "amount", "currency", "budget"];
 
 /// Decodes and validates one event from JSON bytes.
 ///
@@ -404,10 +394,7 @@ pub fn decode_value(value: Value, limits: &Limits, now_ms: i64) -> Result<Event,
             Rejection::new(
                 RejectReason::UnknownMovement,
                 Some("movement"),
-                format!(
-                    "movement \"{}\" is unknown: expected sale, receipt, adjustment or count",
-                    clip(mv)
-                ),
+                format!("movement \"{}\" is unknown: expected sale, receipt, adjustment or count", clip(mv)),
             )
         })?;
         let quantity = r.number("quantity")?;
@@ -451,11 +438,9 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn required(&self, field: &str) -> Result<&'a Value, Rejection> {
         match self.map.get(field) {
-            Some(Value::Null) | None => Err(Rejection::new(
-                RejectReason::MissingField,
-                Some(field),
-                format!("field \"{field}\" is required"),
-            )),
+            Some(Value::Null) | None => {
+                Err(Rejection::new(RejectReason::MissingField, Some(field), format!("field \"{field}\" is required")))
+            }
             Some(v) => Ok(v),
         }
     }
@@ -530,11 +515,7 @@ impl<'a> Reader<'a> {
 }
 
 fn non_finite(field: &str) -> Rejection {
-    Rejection::new(
-        RejectReason::NonFinite,
-        Some(field),
-        format!("field \"{field}\" must be a finite number"),
-    )
+    Rejection::new(RejectReason::NonFinite, Some(field), format!("field \"{field}\" must be a finite number"))
 }
 
 fn wrong_type(field: &str, expected: &str, got: &Value) -> Rejection {

@@ -11,7 +11,5 @@ pub mod event;
 pub mod output;
 pub mod time;
 
-pub use event::{
-    Event, Limits, Movement, RejectReason, Rejection, SpendEvent, StockEvent, decode_event,
-};
+pub use event::{Event, Limits, Movement, RejectReason, Rejection, SpendEvent, StockEvent, decode_event};
 pub use output::{AlertRecord, AlertStatus, Anomaly, DeadLetter, Point, Rule, SeriesKind, Severity};

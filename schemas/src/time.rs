@@ -20,9 +20,7 @@ pub const DAY_MS: i64 = 24 * HOUR_MS;
 /// # Errors
 /// Returns chrono's message when the text is not RFC 3339.
 pub fn parse_rfc3339(text: &str) -> Result<i64, String> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.timestamp_millis())
-        .map_err(|e| e.to_string())
+    DateTime::parse_from_rfc3339(text).map(|t| t.timestamp_millis()).map_err(|e| e.to_string())
 }
 
 /// Parses the date and time forms people put in spreadsheets, day first

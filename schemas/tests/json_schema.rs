@@ -45,15 +45,9 @@ const INVALID: &[(&str, RejectReason)] = &[
     ("missing-kind.json", RejectReason::MissingField),
     ("missing-sku.json", RejectReason::MissingField),
     ("negative-budget.json", RejectReason::NegativeQuantity),
-    (
-        "negative-count-quantity.json",
-        RejectReason::NegativeQuantity,
-    ),
+    ("negative-count-quantity.json", RejectReason::NegativeQuantity),
     ("negative-lead-time.json", RejectReason::NegativeQuantity),
-    (
-        "negative-sale-quantity.json",
-        RejectReason::NegativeQuantity,
-    ),
+    ("negative-sale-quantity.json", RejectReason::NegativeQuantity),
     ("not-an-object.json", RejectReason::NotAnObject),
     ("quantity-as-string.json", RejectReason::WrongType),
     ("schema-version-2.json", RejectReason::UnknownVersion),
@@ -69,22 +63,18 @@ const INVALID: &[(&str, RejectReason)] = &[
 
 /// The per-kind schemas, with the `$defs` name each has inside
 /// `event.schema.json` and the valid example that sets every property.
-const KINDS: &[(&str, &str, &str)] = &[
-    ("stock", "stock-event.schema.json", "stock-full.json"),
-    ("spend", "spend-event.schema.json", "spend-full.json"),
-];
+const KINDS: &[(&str, &str, &str)] =
+    &[("stock", "stock-event.schema.json", "stock-full.json"), ("spend", "spend-event.schema.json", "spend-full.json")];
 
 fn load(relative: &str) -> Value {
     let path = Path::new(JSON_DIR).join(relative);
-    let text =
-        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
 fn compile(schema_file: &str) -> Validator {
     let schema = load(schema_file);
-    jsonschema::draft202012::new(&schema)
-        .unwrap_or_else(|e| panic!("{schema_file} does not compile: {e}"))
+    jsonschema::draft202012::new(&schema).unwrap_or_else(|e| panic!("{schema_file} does not compile: {e}"))
 }
 
 /// (file name, bytes) of every `.json` file in `examples/<which>/`, sorted by
@@ -126,26 +116,14 @@ fn keys(map: &Map<String, Value>) -> BTreeSet<String> {
 }
 
 fn report(failures: &[String]) {
-    assert!(
-        failures.is_empty(),
-        "{} failure(s):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
 fn schemas_are_draft_2020_12_and_compile() {
-    for file in [
-        "event.schema.json",
-        "stock-event.schema.json",
-        "spend-event.schema.json",
-    ] {
+    for file in ["event.schema.json", "stock-event.schema.json", "spend-event.schema.json"] {
         let schema = load(file);
-        assert_eq!(
-            schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
-            "{file}"
-        );
+        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema", "{file}");
         if let Err(e) = jsonschema::meta::validate(&schema) {
             panic!("{file} breaks the draft 2020-12 meta-schema: {e}");
         }
@@ -174,11 +152,7 @@ fn valid_examples_pass_the_schemas_and_the_decoder() {
     let stock = compile("stock-event.schema.json");
     let spend = compile("spend-event.schema.json");
     let examples = examples("valid");
-    assert!(
-        examples.len() >= 8,
-        "only {} valid examples",
-        examples.len()
-    );
+    assert!(examples.len() >= 8, "only {} valid examples", examples.len());
     let mut failures = Vec::new();
     for (name, bytes) in &examples {
         let instance: Value = match serde_json::from_slice(bytes) {
@@ -189,10 +163,7 @@ fn valid_examples_pass_the_schemas_and_the_decoder() {
             }
         };
         if !any.is_valid(&instance) {
-            failures.push(format!(
-                "{name}: event.schema.json refuses it: {}",
-                schema_errors(&any, &instance)
-            ));
+            failures.push(format!("{name}: event.schema.json refuses it: {}", schema_errors(&any, &instance)));
         }
         let kind = instance.get("kind").and_then(Value::as_str).unwrap_or("");
         let (own, own_file, other, other_file) = match kind {
@@ -204,25 +175,16 @@ fn valid_examples_pass_the_schemas_and_the_decoder() {
             }
         };
         if !own.is_valid(&instance) {
-            failures.push(format!(
-                "{name}: {own_file}.schema.json refuses it: {}",
-                schema_errors(own, &instance)
-            ));
+            failures.push(format!("{name}: {own_file}.schema.json refuses it: {}", schema_errors(own, &instance)));
         }
         if other.is_valid(&instance) {
-            failures.push(format!(
-                "{name}: {other_file}.schema.json accepts a {kind} event"
-            ));
+            failures.push(format!("{name}: {other_file}.schema.json accepts a {kind} event"));
         }
         match decode_event(bytes, &Limits::default(), NOW) {
             Ok(Event::Stock(_)) if kind == "stock" => {}
             Ok(Event::Spend(_)) if kind == "spend" => {}
             Ok(event) => failures.push(format!("{name}: decoded as the wrong kind: {event:?}")),
-            Err(r) => failures.push(format!(
-                "{name}: decode_event refuses it ({}): {}",
-                r.reason.as_str(),
-                r.message
-            )),
+            Err(r) => failures.push(format!("{name}: decode_event refuses it ({}): {}", r.reason.as_str(), r.message)),
         }
     }
     report(&failures);
@@ -232,39 +194,22 @@ fn valid_examples_pass_the_schemas_and_the_decoder() {
 fn invalid_examples_fail_the_schemas_and_the_decoder() {
     let validators = [
         ("event.schema.json", compile("event.schema.json")),
-        (
-            "stock-event.schema.json",
-            compile("stock-event.schema.json"),
-        ),
-        (
-            "spend-event.schema.json",
-            compile("spend-event.schema.json"),
-        ),
+        ("stock-event.schema.json", compile("stock-event.schema.json")),
+        ("spend-event.schema.json", compile("spend-event.schema.json")),
     ];
     let examples = examples("invalid");
-    assert!(
-        examples.len() >= 12,
-        "only {} invalid examples",
-        examples.len()
-    );
+    assert!(examples.len() >= 12, "only {} invalid examples", examples.len());
     let mut failures = Vec::new();
     let names: BTreeSet<&str> = examples.iter().map(|(name, _)| name.as_str()).collect();
     for (listed, _) in INVALID {
         if !names.contains(listed) {
-            failures.push(format!(
-                "{listed}: listed in INVALID but not in examples/invalid/"
-            ));
+            failures.push(format!("{listed}: listed in INVALID but not in examples/invalid/"));
         }
     }
     for (name, bytes) in &examples {
-        let expected = INVALID
-            .iter()
-            .find(|(listed, _)| *listed == name.as_str())
-            .map(|(_, reason)| *reason);
+        let expected = INVALID.iter().find(|(listed, _)| *listed == name.as_str()).map(|(_, reason)| *reason);
         let Some(expected) = expected else {
-            failures.push(format!(
-                "{name}: add it to INVALID with the reason it must give"
-            ));
+            failures.push(format!("{name}: add it to INVALID with the reason it must give"));
             continue;
         };
         let instance: Value = match serde_json::from_slice(bytes) {
@@ -299,30 +244,18 @@ fn schema_fields_are_the_decoder_fields() {
     for (kind, schema_file, full_file) in KINDS {
         let schema = load(schema_file);
         let properties = keys(schema["properties"].as_object().unwrap());
-        let required: BTreeSet<String> = schema["required"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_string())
-            .collect();
+        let required: BTreeSet<String> =
+            schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
         let full = load(&format!("examples/valid/{full_file}"));
         let full = full.as_object().unwrap();
-        assert_eq!(
-            keys(full),
-            properties,
-            "{full_file} must set every property of {schema_file}"
-        );
+        assert_eq!(keys(full), properties, "{full_file} must set every property of {schema_file}");
 
         // The decoder knows every schema property: the full example decodes
         // (an unknown one would be refused with unknown_field).
         let decoded = match decode_json(&Value::Object(full.clone())) {
             Ok(event) => event,
             Err(r) => {
-                failures.push(format!(
-                    "{kind}: {full_file} refused ({}): {}",
-                    r.reason.as_str(),
-                    r.message
-                ));
+                failures.push(format!("{kind}: {full_file} refused ({}): {}", r.reason.as_str(), r.message));
                 continue;
             }
         };
@@ -331,15 +264,11 @@ fn schema_fields_are_the_decoder_fields() {
         // them all (the optional ones are set) and omits only schema_version.
         let emitted = keys(decoded.to_json().as_object().unwrap());
         for field in emitted.difference(&properties) {
-            failures.push(format!(
-                "{kind}: Rust field {field} is missing from {schema_file}"
-            ));
+            failures.push(format!("{kind}: Rust field {field} is missing from {schema_file}"));
         }
         for field in properties.difference(&emitted) {
             if field != "schema_version" {
-                failures.push(format!(
-                    "{kind}: {schema_file} property {field} is not a Rust field"
-                ));
+                failures.push(format!("{kind}: {schema_file} property {field} is not a Rust field"));
             }
         }
 
@@ -350,8 +279,7 @@ fn schema_fields_are_the_decoder_fields() {
             let got = decode_json(&Value::Object(without));
             match (required.contains(field), got) {
                 (true, Err(r))
-                    if r.reason == RejectReason::MissingField
-                        && r.field.as_deref() == Some(field.as_str()) => {}
+                    if r.reason == RejectReason::MissingField && r.field.as_deref() == Some(field.as_str()) => {}
                 (true, other) => failures.push(format!(
                     "{kind}: {field} is required by {schema_file}, but without it decode_event \
                      gives {other:?}"
@@ -370,17 +298,12 @@ fn schema_fields_are_the_decoder_fields() {
         // decoder for this kind, as `additionalProperties: false` says.
         let (_, other_file, _) = KINDS.iter().find(|(k, _, _)| k != kind).unwrap();
         let other_properties = keys(load(other_file)["properties"].as_object().unwrap());
-        let foreign = other_properties
-            .difference(&properties)
-            .cloned()
-            .chain(["colour".to_string()]);
+        let foreign = other_properties.difference(&properties).cloned().chain(["colour".to_string()]);
         for field in foreign {
             let mut with = full.clone();
             with.insert(field.clone(), Value::from("x"));
             match decode_json(&Value::Object(with)) {
-                Err(r)
-                    if r.reason == RejectReason::UnknownField
-                        && r.field.as_deref() == Some(field.as_str()) => {}
+                Err(r) if r.reason == RejectReason::UnknownField && r.field.as_deref() == Some(field.as_str()) => {}
                 other => failures.push(format!(
                     "{kind}: a {kind} event with field {field} must be refused as unknown_field, \
                      decode_event gives {other:?}"

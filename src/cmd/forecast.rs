@@ -177,16 +177,16 @@ pub fn run(a: &Args) -> Result<()> {
         });
         order[i].1.push((step, r.value));
     }
-    let series: Vec<(String, Vec<f64>)> = order
-        .into_iter()
-        .map(|(n, mut p)| aggregate(&n, &mut p).map(|y| (n, y)))
-        .collect::<Result<_>>()?;
+    let series: Vec<(String, Vec<f64>)> =
+        order.into_iter().map(|(n, mut p)| aggregate(&n, &mut p).map(|y| (n, y))).collect::<Result<_>>()?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(series.len().max(1));
     let chunk = series.len().div_ceil(threads);
     let results: Vec<SeriesResult> = std::thread::scope(|s| {
         let handles: Vec<_> = series
             .chunks(chunk.max(1))
-            .map(|part| s.spawn(move || part.iter().map(|(n, y)| forecast_one(n.clone(), y, m, a, bucket)).collect::<Vec<_>>()))
+            .map(|part| {
+                s.spawn(move || part.iter().map(|(n, y)| forecast_one(n.clone(), y, m, a, bucket)).collect::<Vec<_>>())
+            })
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     });

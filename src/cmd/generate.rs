@@ -47,7 +47,9 @@ pub fn run(a: &Args) -> Result<()> {
     let labels = generate(&cfg, |e| {
         if err.is_none() {
             let w = events.writer();
-            let r = serde_json::to_writer(&mut *w, &e.to_json()).map_err(std::io::Error::from).and_then(|()| w.write_all(b"\n"));
+            let r = serde_json::to_writer(&mut *w, &e.to_json())
+                .map_err(std::io::Error::from)
+                .and_then(|()| w.write_all(b"\n"));
             if let Err(e) = r {
                 err = Some(e);
             }

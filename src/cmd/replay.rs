@@ -61,9 +61,11 @@ pub struct Args {
 
 /// Header lines, written for outputs that got no rows (a file with rows gets
 /// its header from the records themselves; a test checks the two agree).
-pub const POINT_HEADER: &str = "id,tenant,series,kind,ts,value,forecast,lower,upper,z,anomaly_score,severity,events,model";
+pub const POINT_HEADER: &str =
+    "id,tenant,series,kind,ts,value,forecast,lower,upper,z,anomaly_score,severity,events,model";
 /// See [`POINT_HEADER`].
-pub const ANOMALY_HEADER: &str = "id,tenant,series,kind,ts,actual,expected,residual,std_deviations,severity,description";
+pub const ANOMALY_HEADER: &str =
+    "id,tenant,series,kind,ts,actual,expected,residual,std_deviations,severity,description";
 /// See [`POINT_HEADER`].
 pub const ALERT_HEADER: &str =
     "id,fingerprint,tenant,rule,series,status,severity,starts_at,ts,repeat,value,threshold,event_id,description";
@@ -90,7 +92,9 @@ struct Summary {
 
 impl Sinks {
     fn create(dir: &Path) -> Result<Self> {
-        let w = |name: &str| -> Result<csv::Writer<AtomicFile>> { Ok(csv::Writer::from_writer(AtomicFile::create(&dir.join(name))?)) };
+        let w = |name: &str| -> Result<csv::Writer<AtomicFile>> {
+            Ok(csv::Writer::from_writer(AtomicFile::create(&dir.join(name))?))
+        };
         Ok(Self {
             points: w("points.csv")?,
             anomalies: w("anomalies.csv")?,
@@ -148,8 +152,8 @@ fn engine_config(a: &Args) -> Result<EngineConfig> {
         cfg.metric_bucket = b;
     }
     cfg.season = a.season;
-    cfg.allowed_lateness =
-        Duration::parse(&a.lateness).with_context(|| format!("--lateness \"{}\" is not a duration like 5m or 1h", a.lateness))?;
+    cfg.allowed_lateness = Duration::parse(&a.lateness)
+        .with_context(|| format!("--lateness \"{}\" is not a duration like 5m or 1h", a.lateness))?;
     Ok(cfg)
 }
 
@@ -207,7 +211,8 @@ pub fn run(a: &Args) -> Result<()> {
             table.rows.sort_by_key(|r| r.ts);
         }
         let pb = progress(table.rows.len() as u64);
-        let series_default = a.input.file_stem().map_or_else(|| table.value_column.clone(), |s| s.to_string_lossy().into_owned());
+        let series_default =
+            a.input.file_stem().map_or_else(|| table.value_column.clone(), |s| s.to_string_lossy().into_owned());
         for (k, r) in table.rows.iter().enumerate() {
             let series = if table.series_column.is_some() { &r.series } else { &series_default };
             let source = format!("{name}:{}", r.line);
@@ -259,7 +264,11 @@ pub fn run(a: &Args) -> Result<()> {
         "{} inputs, {} dead letters{}; {} series, {} points; anomalies: {} HIGH, {} MEDIUM, {} LOW; alerts: {} firing, {} resolved; {:.1} s; output in {}",
         s.lines,
         dead,
-        if dead > 0 { format!(" ({})", s.dead.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")) } else { String::new() },
+        if dead > 0 {
+            format!(" ({})", s.dead.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", "))
+        } else {
+            String::new()
+        },
         engine.series_count(),
         s.points,
         sev(Severity::High),

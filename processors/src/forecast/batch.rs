@@ -114,13 +114,10 @@ fn initial_state(y: &[f64], m: usize, form: Form) -> Init {
         let level = base - slope * (mid + 1.0);
         Init { level, trend: slope, season }
     } else {
-        let k = y.len().min(4).max(1);
+        let k = y.len().clamp(1, 4);
         let level = y[..k].iter().sum::<f64>() / k as f64;
-        let trend = if form.trend == Trend::Damped && y.len() >= 4 {
-            ((y[2] + y[3]) - (y[0] + y[1])) / 4.0
-        } else {
-            0.0
-        };
+        let trend =
+            if form.trend == Trend::Damped && y.len() >= 4 { ((y[2] + y[3]) - (y[0] + y[1])) / 4.0 } else { 0.0 };
         Init { level, trend, season: Vec::new() }
     }
 }
@@ -232,7 +229,8 @@ fn fit_form(y: &[f64], m: usize, form: Form) -> Option<Fitted> {
     let init = initial_state(y, m, form);
     // Search only the parameters the form has: α, then β and φ, then γ.
     let damped = form.trend == Trend::Damped;
-    let dims: Vec<usize> = [Some(0), damped.then_some(1), damped.then_some(2), form.seasonal.then_some(3)].into_iter().flatten().collect();
+    let dims: Vec<usize> =
+        [Some(0), damped.then_some(1), damped.then_some(2), form.seasonal.then_some(3)].into_iter().flatten().collect();
     let full = |v: &[f64]| -> [f64; 4] {
         let mut u = [-1.5, -1.0, 1.0, -1.5];
         for (k, &d) in dims.iter().enumerate() {
@@ -258,7 +256,8 @@ fn fit_form(y: &[f64], m: usize, form: Form) -> Option<Fitted> {
         aicc += 2.0 * y.iter().sum::<f64>();
     }
     let sigma = (sse / (nf - kf).max(1.0)).sqrt();
-    let fitted = r.fitted.iter().enumerate().map(|(i, &f)| (i > 0).then(|| if form.log { f.exp() } else { f })).collect();
+    let fitted =
+        r.fitted.iter().enumerate().map(|(i, &f)| (i > 0).then(|| if form.log { f.exp() } else { f })).collect();
     Some(Fitted {
         form,
         params,

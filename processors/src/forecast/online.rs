@@ -139,7 +139,8 @@ impl OnlineEts {
             pw *= p.phi;
             phi_h += pw;
         }
-        let s = if self.phase == Phase::Seasonal { self.buf[(self.pos as usize + h - 1) % self.m as usize] } else { 0.0 };
+        let s =
+            if self.phase == Phase::Seasonal { self.buf[(self.pos as usize + h - 1) % self.m as usize] } else { 0.0 };
         self.level + phi_h * self.trend + s
     }
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The project's whole test run (what `.ci/run` calls; the README's test command).
+#
+#   scripts/test.sh
+#
+# 1. formatting and lints (clippy with -D warnings, every target);
+# 2. the dependency arrows: vigie-processors must not depend on a runtime,
+#    a network client or a server framework;
+# 3. every test of the workspace (cargo nextest), then the doc tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+echo "== fmt"
+cargo fmt --all -- --check
+
+echo "== clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== dependency arrows"
+forbidden='^(tokio|rdkafka|axum|hyper|clickhouse|reqwest|datafusion) '
+if cargo tree -p vigie-processors -e normal --prefix none --locked | grep -E "$forbidden"; then
+  echo "vigie-processors must stay pure compute: the crates above must not be among its dependencies" >&2
+  exit 1
+fi
+
+echo "== tests"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast --lib --bins --tests
+fi
+cargo test --workspace --locked --doc

@@ -1,0 +1,176 @@
+//! The `vigie` commands as a user runs them: real binary, real files.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn vigie(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigie")).args(args).output().expect("vigie runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = vigie(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "vigie {args:?} failed: {stderr}");
+    stderr
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn generate_is_reproducible_from_the_seed() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b, c) = (d.path().join("a"), d.path().join("b"), d.path().join("c"));
+    for (dir, seed) in [(&a, "5"), (&b, "5"), (&c, "6")] {
+        ok(&["generate", "--seed", seed, "--tenants", "1", "--series", "6", "--days", "40", "--out", s(dir)]);
+    }
+    assert_eq!(read(&a.join("events.ndjson")), read(&b.join("events.ndjson")));
+    assert_eq!(read(&a.join("labels.json")), read(&b.join("labels.json")));
+    assert_ne!(read(&a.join("events.ndjson")), read(&c.join("events.ndjson")));
+    let labels: serde_json::Value = serde_json::from_str(&read(&a.join("labels.json"))).unwrap();
+    assert_eq!(labels["series"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn replay_gives_byte_identical_outputs() {
+    let d = tempfile::tempdir().unwrap();
+    let g = d.path().join("g");
+    ok(&["generate", "--seed", "3", "--tenants", "2", "--series", "9", "--days", "120", "--out", s(&g)]);
+    let events = g.join("events.ndjson");
+    let (o1, o2) = (d.path().join("o1"), d.path().join("o2"));
+    let summary = ok(&["replay", "--input", s(&events), "--output", s(&o1)]);
+    assert!(summary.contains("18 series"), "{summary}");
+    ok(&["replay", "--input", s(&events), "--output", s(&o2)]);
+    for f in ["points.csv", "anomalies.csv", "alerts.csv", "deadletters.csv"] {
+        assert_eq!(read(&o1.join(f)), read(&o2.join(f)), "{f} differs between runs");
+    }
+    let points = read(&o1.join("points.csv"));
+    let header = points.lines().next().unwrap();
+    for col in ["ts", "series", "value", "forecast", "lower", "upper", "z", "anomaly_score", "severity"] {
+        assert!(header.split(',').any(|c| c == col), "points.csv lacks {col}: {header}");
+    }
+    assert!(points.lines().count() > 18 * 100, "one point per series per day");
+    // No dead letters in this file, yet the file has its header, the same
+    // header a file with rows gets (see the next test).
+    assert_eq!(read(&o1.join("deadletters.csv")).trim(), "id,tenant,reason,message,source,raw");
+}
+
+#[test]
+fn bad_lines_go_to_dead_letters_and_the_run_goes_on() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("in.ndjson");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"kind":"spend","event_id":"a","tenant":"t","ts":"2025-01-01T10:00:00Z","entity":"x","amount":10}"#,
+            "\n{\"kind\":\"spend\",\"event_id\":\n",
+            r#"{"kind":"spend","event_id":"b","tenant":"t","ts":"2025-01-01T11:00:00Z","entity":"x","amount":"ten"}"#,
+            "\n",
+            r#"{"kind":"spend","event_id":"c","tenant":"t","ts":"2025-01-02T11:00:00Z","entity":"x","amount":12}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let out = d.path().join("out");
+    let summary = ok(&["replay", "--input", s(&input), "--output", s(&out)]);
+    assert!(summary.contains("2 dead letters"), "{summary}");
+    let dead = read(&out.join("deadletters.csv"));
+    assert_eq!(dead.lines().next().unwrap(), "id,tenant,reason,message,source,raw");
+    assert!(dead.contains("invalid_json") && dead.contains("in.ndjson:2"), "{dead}");
+    assert!(dead.contains("wrong_type") && dead.contains("in.ndjson:3"), "{dead}");
+    assert_eq!(read(&out.join("points.csv")).lines().count(), 3, "header and two daily points");
+}
+
+#[test]
+fn french_csv_is_understood() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("depenses.csv");
+    let mut text = String::from("Date Opération;Libellé;Montant\n");
+    for day in 1..=28 {
+        text.push_str(&format!("{day:02}/02/2025;fournitures;1 2{:02},50\n", day));
+    }
+    std::fs::write(&input, text).unwrap();
+    let out = d.path().join("out");
+    ok(&["replay", "--input", s(&input), "--output", s(&out)]);
+    let points = read(&out.join("points.csv"));
+    assert_eq!(points.lines().count(), 29, "one daily point per row: {points}");
+    let second = points.lines().nth(2).unwrap();
+    assert!(second.contains("2025-02-02T00:00:00Z") && second.contains(",1202.5,"), "{second}");
+    assert!(second.contains(",depenses,"), "series named after the file: {second}");
+}
+
+#[test]
+fn nonsense_input_fails_naming_file_line_and_column_and_leaves_no_output() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("bad.csv");
+    std::fs::write(&input, "date,amount\n2025-01-01,3\n2025-01-02,trois\n").unwrap();
+    let out = d.path().join("out");
+    let o = vigie(&["replay", "--input", s(&input), "--output", s(&out)]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad.csv, line 3, column \"amount\": \"trois\" is not a number"), "{err}");
+    let left: Vec<_> =
+        std::fs::read_dir(&out).map(|r| r.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "no output may be left behind: {left:?}");
+
+    let o = vigie(&["forecast", "--input", s(&input), "--horizon", "3", "--output", s(&d.path().join("f.csv"))]);
+    assert!(!o.status.success());
+    assert!(!d.path().join("f.csv").exists());
+}
+
+#[test]
+fn forecast_applies_the_horizon_rule_and_says_why() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("monthly.csv");
+    let mut text = String::from("series_id,date,montant\n");
+    for m in 0..72 {
+        let v = if m % 3 == 0 { 100.0 + m as f64 } else { 0.0 };
+        text.push_str(&format!("A,{}-{:02}-01,{v}\n", 2019 + m / 12, m % 12 + 1));
+    }
+    std::fs::write(&input, &text).unwrap();
+    let out = d.path().join("f.csv");
+    let err = ok(&["forecast", "--input", s(&input), "--horizon", "36", "--output", s(&out)]);
+    assert!(err.contains("36 requested, 8 allowed: 24 active months of 72; density 33%"), "{err}");
+    let f = read(&out);
+    assert_eq!(f.lines().next().unwrap(), "series_id,step,forecast,lower,upper");
+    assert_eq!(f.lines().count(), 1 + 8);
+
+    let err = ok(&["forecast", "--input", s(&input), "--horizon", "36", "--exact-horizon", "--output", s(&out)]);
+    assert!(err.contains("exact horizon"), "{err}");
+    let f = read(&out);
+    assert_eq!(f.lines().count(), 1 + 36);
+    for line in f.lines().skip(1) {
+        let cols: Vec<f64> = line.split(',').skip(2).map(|c| c.parse().unwrap()).collect();
+        assert!(cols[1] <= cols[0] && cols[0] <= cols[2] && cols[1] >= 0.0, "{line}");
+    }
+}
+
+#[test]
+fn forecast_follows_a_seasonal_series_with_an_integer_index() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("h.csv");
+    let mut text = String::from("series_id,t,value\n");
+    let shape = [3.0, 5.0, 9.0, 12.0, 9.0, 5.0];
+    for sid in ["S1", "S2"] {
+        for t in 1..=120 {
+            let base = if sid == "S1" { 100.0 } else { 10.0 };
+            text.push_str(&format!("{sid},{t},{}\n", base + shape[(t - 1) % 6]));
+        }
+    }
+    std::fs::write(&input, &text).unwrap();
+    let out = d.path().join("f.csv");
+    ok(&["forecast", "--input", s(&input), "--horizon", "12", "--season", "6", "--output", s(&out)]);
+    let f = read(&out);
+    for line in f.lines().skip(1) {
+        let c: Vec<&str> = line.split(',').collect();
+        let step: usize = c[1].parse().unwrap();
+        let want = if c[0] == "S1" { 100.0 } else { 10.0 } + shape[(120 + step - 1) % 6];
+        let got: f64 = c[2].parse().unwrap();
+        assert!((got - want).abs() < 0.5, "{line}: want {want}");
+    }
+}
