@@ -98,3 +98,28 @@ fn ground_truth() {
     assert!(scored.len() > 3_000, "{}", scored.len());
     assert!((20.0..=80.0).contains(&per_1000), "{per_1000:.1} MEDIUM per 1,000 clean points");
 }
+
+/// `process_batch` is only faster: its outputs are those of `process`,
+/// whatever the batch size.
+#[test]
+fn batches_give_the_same_outputs() {
+    let cfg = GenConfig { seed: 5, tenants: 3, series: 20, days: 120, ..GenConfig::default() };
+    let mut events = Vec::new();
+    generate(&cfg, |e| events.push(e.clone()));
+    let mut one = Engine::new(EngineConfig::default());
+    let mut want = Outputs::default();
+    for e in &events {
+        one.process(e, &mut want);
+    }
+    one.finish(&mut want);
+    for size in [1, 7, 64, 1_000] {
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut got = Outputs::default();
+        for chunk in events.chunks(size) {
+            engine.process_batch(chunk, &mut got);
+        }
+        engine.finish(&mut got);
+        assert_eq!(got, want, "batch size {size}");
+    }
+    assert!(!want.alerts.is_empty() && !want.anomalies.is_empty());
+}

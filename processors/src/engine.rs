@@ -21,7 +21,6 @@ use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use hashbrown::HashTable;
 use smallvec::SmallVec;
 use vigie_schemas::time::format_date;
 use vigie_schemas::{
@@ -35,6 +34,7 @@ use crate::config::{BudgetPeriod, EngineConfig};
 use crate::forecast::interval_z;
 use crate::forecast::online::OnlineEts;
 use crate::ids::{hash_parts, hex};
+use crate::index::{SeriesIndex, prefetch, prefetch_addr};
 use crate::score::{anomaly_score, describe, human};
 
 /// Longest run of empty buckets filled with zeros when a series resumes;
@@ -131,7 +131,6 @@ enum Extra {
 
 #[derive(Debug)]
 struct Series {
-    hash: u64,
     /// `kind \x1f tenant \x1f name`, inline: finding a series compares it
     /// without following a pointer (one cache miss per event, not three).
     key: SmallVec<[u8; KEY_INLINE]>,
@@ -158,7 +157,7 @@ pub const MAX_SERVICE_RING: usize = 8;
 pub struct Engine {
     cfg: EngineConfig,
     z_level: f64,
-    table: HashTable<u32>,
+    index: SeriesIndex,
     hasher: foldhash::fast::FixedState,
     series: Vec<Series>,
     closes: BTreeMap<i64, Vec<(u32, i64)>>,
@@ -166,6 +165,8 @@ pub struct Engine {
     watermark: i64,
     alerts: AlertBook,
     scratch: String,
+    name_at: usize,
+    batch_hashes: Vec<u64>,
     /// One shared name per tenant: outputs clone a hot `Arc`.
     tenants: hashbrown::HashMap<Box<str>, Arc<str>, foldhash::fast::FixedState>,
     stats: EngineStats,
@@ -178,13 +179,15 @@ impl Engine {
             z_level: interval_z(cfg.forecast.interval_level),
             alerts: AlertBook::new(cfg.alerts.repeat_interval.0),
             cfg,
-            table: HashTable::new(),
+            index: SeriesIndex::default(),
             hasher: foldhash::fast::FixedState::with_seed(0x0076_6967_6965),
             series: Vec::new(),
             closes: BTreeMap::new(),
             spare: Vec::new(),
             watermark: i64::MIN,
             scratch: String::new(),
+            name_at: 0,
+            batch_hashes: Vec::new(),
             tenants: hashbrown::HashMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
             stats: EngineStats::default(),
         }
@@ -225,7 +228,14 @@ impl Engine {
 
     /// Finds or creates the series (kind, tenant, name), `name` being the
     /// concatenation of `name_parts`.
-    fn lookup(&mut self, kind: SeriesKind, tenant: &str, name_parts: &[&str]) -> u32 {
+    fn lookup(&mut self, kind: SeriesKind, tenant: &str, name_parts: &[&str], hash: Option<u64>) -> u32 {
+        self.write_key(kind, tenant, name_parts);
+        let hash = hash.unwrap_or_else(|| self.hasher.hash_one(self.scratch.as_str()));
+        self.lookup_hashed(hash, kind, tenant)
+    }
+
+    /// Writes the key of (kind, tenant, name) into `scratch`.
+    fn write_key(&mut self, kind: SeriesKind, tenant: &str, name_parts: &[&str]) {
         let scratch = &mut self.scratch;
         scratch.clear();
         scratch.push_str(kind.as_str());
@@ -236,11 +246,26 @@ impl Engine {
         for p in name_parts {
             scratch.push_str(p);
         }
-        let hash = self.hasher.hash_one(scratch.as_str());
-        let name = &scratch[name_at..];
+        self.name_at = name_at;
+    }
+
+    /// The key hash of the series an event belongs to.
+    fn event_hash(&mut self, ev: &Event) -> u64 {
+        match ev {
+            Event::Stock(e) => self.write_key(SeriesKind::Stock, &e.tenant, &[&e.site, "/", &e.sku]),
+            Event::Spend(e) => self.write_key(SeriesKind::Spend, &e.tenant, &[&e.entity]),
+        }
+        self.hasher.hash_one(self.scratch.as_str())
+    }
+
+    /// Finds or creates the series whose key is in `scratch` (see
+    /// [`Engine::key_hash`]).
+    fn lookup_hashed(&mut self, hash: u64, kind: SeriesKind, tenant: &str) -> u32 {
+        let scratch = &self.scratch;
+        let name = &scratch[self.name_at..];
         let series = &self.series;
         let key = scratch.as_bytes();
-        if let Some(&i) = self.table.find(hash, |&i| series[i as usize].key.as_slice() == key) {
+        if let Some(i) = self.index.find(hash, |i| series[i as usize].key.as_slice() == key) {
             return i;
         }
         let idx = u32::try_from(self.series.len()).unwrap_or(u32::MAX);
@@ -287,7 +312,6 @@ impl Engine {
             }
         };
         self.series.push(Series {
-            hash,
             key: SmallVec::from_slice(scratch.as_bytes()),
             tenant: tenant_arc,
             name: name.into(),
@@ -298,22 +322,71 @@ impl Engine {
             model: OnlineEts::new(m, kind != SeriesKind::Metric),
             extra,
         });
-        let series = &self.series;
-        self.table.insert_unique(hash, idx, |&i| series[i as usize].hash);
+        self.index.insert(hash, idx);
         idx
     }
 
     /// Processes one validated event.
     pub fn process(&mut self, ev: &Event, out: &mut Outputs) {
+        self.process_hashed(ev, None, out);
+    }
+
+    fn process_hashed(&mut self, ev: &Event, hash: Option<u64>, out: &mut Outputs) {
         self.stats.events += 1;
         let ts = ev.ts();
         if ts > self.watermark {
             self.advance_watermark(ts, out);
         }
         match ev {
-            Event::Stock(e) => self.on_stock(e, ev, out),
-            Event::Spend(e) => self.on_spend(e, ev, out),
+            Event::Stock(e) => self.on_stock(e, ev, hash, out),
+            Event::Spend(e) => self.on_spend(e, ev, hash, out),
         }
+    }
+
+    /// Processes events in order, exactly as [`Engine::process`] on each
+    /// would, but faster with many series: while one event is processed, the
+    /// index slot of an event a few places ahead and the series entry of a
+    /// nearer one are prefetched, so their memory latencies overlap.
+    pub fn process_batch(&mut self, events: &[Event], out: &mut Outputs) {
+        const FAR: usize = 16;
+        const NEAR: usize = 8;
+        const CLOSE: usize = 3;
+        let mut hashes = std::mem::take(&mut self.batch_hashes);
+        hashes.clear();
+        let n = events.len();
+        for ev in events.iter().take(FAR) {
+            let h = self.event_hash(ev);
+            hashes.push(h);
+            self.index.prefetch(h);
+        }
+        let mut near: [Option<u32>; NEAR] = [None; NEAR];
+        for i in 0..n {
+            if let Some(ev) = events.get(i + FAR) {
+                let h = self.event_hash(ev);
+                hashes.push(h);
+                self.index.prefetch(h);
+            }
+            if let Some(&h) = hashes.get(i + NEAR) {
+                let cand = self.index.peek(h);
+                near[(i + NEAR) % NEAR] = cand;
+                if let Some(c) = cand {
+                    let s = &self.series[c as usize];
+                    let base = (s as *const Series).cast::<u8>();
+                    for off in (0..std::mem::size_of::<Series>()).step_by(64) {
+                        prefetch_addr(base.wrapping_add(off));
+                    }
+                }
+            }
+            if i + CLOSE < n {
+                if let Some(c) = near[(i + CLOSE) % NEAR] {
+                    let s = &self.series[c as usize];
+                    s.model.prefetch_state();
+                    prefetch(&*s.name);
+                }
+            }
+            self.process_hashed(&events[i], Some(hashes[i]), out);
+        }
+        self.batch_hashes = hashes;
     }
 
     /// Processes one value of a plain metric series (CSV replay).
@@ -323,7 +396,7 @@ impl Engine {
         if ts > self.watermark {
             self.advance_watermark(ts, out);
         }
-        let sidx = self.lookup(SeriesKind::Metric, tenant, &[name]);
+        let sidx = self.lookup(SeriesKind::Metric, tenant, &[name], None);
         let ok = self.accept(sidx, ts, value, 0.0, 0.0, out);
         if !ok {
             let s = &self.series[sidx as usize];
@@ -540,8 +613,8 @@ impl Engine {
         self.stats.alert_records += (out.alerts.len() - before) as u64;
     }
 
-    fn on_stock(&mut self, e: &StockEvent, ev: &Event, out: &mut Outputs) {
-        let sidx = self.lookup(SeriesKind::Stock, &e.tenant, &[&e.site, "/", &e.sku]);
+    fn on_stock(&mut self, e: &StockEvent, ev: &Event, hash: Option<u64>, out: &mut Outputs) {
+        let sidx = self.lookup(SeriesKind::Stock, &e.tenant, &[&e.site, "/", &e.sku], hash);
         if e.movement == Movement::Sale {
             let requested = e.requested.unwrap_or(e.quantity);
             let demand = requested.max(e.quantity);
@@ -699,8 +772,8 @@ impl Engine {
         }
     }
 
-    fn on_spend(&mut self, e: &SpendEvent, ev: &Event, out: &mut Outputs) {
-        let sidx = self.lookup(SeriesKind::Spend, &e.tenant, &[&e.entity]);
+    fn on_spend(&mut self, e: &SpendEvent, ev: &Event, hash: Option<u64>, out: &mut Outputs) {
+        let sidx = self.lookup(SeriesKind::Spend, &e.tenant, &[&e.entity], hash);
         if !self.accept(sidx, e.ts, e.amount, 0.0, 0.0, out) {
             let s = &self.series[sidx as usize];
             out.dead_letters.push(late_event(ev, s.next_idx, self.cfg.spend_bucket));

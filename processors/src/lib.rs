@@ -25,6 +25,7 @@ pub mod config;
 pub mod engine;
 pub mod forecast;
 pub mod ids;
+pub mod index;
 pub mod score;
 
 pub use bucket::Bucket;

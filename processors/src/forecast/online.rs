@@ -87,6 +87,11 @@ impl OnlineEts {
         }
     }
 
+    /// Hints the CPU to fetch the model's heap state (see `Engine::process_batch`).
+    pub fn prefetch_state(&self) {
+        crate::index::prefetch(&self.buf[0]);
+    }
+
     /// Current warm-up phase.
     pub fn phase(&self) -> Phase {
         self.phase
