@@ -508,16 +508,9 @@ impl Engine {
         let cfg = &self.cfg;
         let s = &mut self.series[sidx as usize];
         let model_name = s.model.name();
-        let step = s.model.update(&cfg.forecast, open.sum);
+        let step = s.model.update(&cfg.forecast, open.sum, self.z_level);
         let severity = step.z.map_or(Severity::None, |z| cfg.severity.classify(z));
-        let (lower, upper) = match (step.forecast, step.sigma) {
-            (Some(f), Some(sd)) => {
-                let half = self.z_level * sd;
-                let lo = if s.kind == SeriesKind::Metric { f - half } else { (f - half).max(0.0) };
-                (Some(lo), Some(f + half))
-            }
-            _ => (None, None),
-        };
+        let (lower, upper) = (step.lower, step.upper);
         // Raw points can share a timestamp: their position in the series tells them apart.
         let nth = if start == end { u64::from(s.model.observations()) } else { 0 };
         let id = hex(hash_parts(&[

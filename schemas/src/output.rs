@@ -139,7 +139,8 @@ pub struct Point {
     pub lower: Option<f64>,
     /// Upper prediction bound.
     pub upper: Option<f64>,
-    /// One-step error over its standard deviation.
+    /// One-step error over its standard deviation, on the model's scale
+    /// (`ln(1 + y/c)` for stock and spend, the value itself for metrics).
     pub z: Option<f64>,
     /// 2Φ(|z|) − 1: 0 for an expected value, towards 1 for an unlikely one.
     pub anomaly_score: f64,
@@ -171,7 +172,7 @@ pub struct Anomaly {
     pub expected: f64,
     /// actual − expected.
     pub residual: f64,
-    /// residual / σ.
+    /// z: the one-step error in standard deviations, on the model's scale.
     pub std_deviations: f64,
     /// Severity from |std_deviations|.
     pub severity: Severity,
