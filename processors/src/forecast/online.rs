@@ -179,7 +179,7 @@ impl OnlineEts {
     }
 
     /// Model scale → value (the median of the forecast distribution).
-    fn from_model(&self, x: f64) -> f64 {
+    fn to_value(&self, x: f64) -> f64 {
         if !self.nonneg {
             x
         } else if self.scale > 0.0 {
@@ -192,7 +192,7 @@ impl OnlineEts {
     /// Point forecast `h ≥ 1` steps ahead, if the model has seen anything.
     pub fn forecast(&self, cfg: &ForecastConfig, h: usize) -> Option<f64> {
         (self.phase != Phase::Empty)
-            .then(|| self.from_model(self.floor(self.raw_forecast(&self.params(cfg), h.max(1)))))
+            .then(|| self.to_value(self.floor(self.raw_forecast(&self.params(cfg), h.max(1)))))
     }
 
     /// Sum of the point forecasts for steps `from..=to` (1-based).
@@ -201,7 +201,7 @@ impl OnlineEts {
             return 0.0;
         }
         let p = self.params(cfg);
-        (from.max(1)..=to).map(|h| self.from_model(self.floor(self.raw_forecast(&p, h)))).sum()
+        (from.max(1)..=to).map(|h| self.to_value(self.floor(self.raw_forecast(&p, h)))).sum()
     }
 
     /// Forecast `h` steps ahead with its prediction interval for `z_level`
@@ -211,7 +211,7 @@ impl OnlineEts {
         let p = self.params(cfg);
         let mean = self.raw_forecast(&p, h.max(1));
         let half = z_level * sigma * variance_multiplier(&p, self.m as usize, h.max(1)).sqrt();
-        let back = |x: f64| self.from_model(self.floor(x));
+        let back = |x: f64| self.to_value(self.floor(x));
         Some((back(mean), back(mean - half), back(mean + half)))
     }
 
@@ -247,12 +247,12 @@ impl OnlineEts {
         }
         let raw = self.raw_forecast(&p, 1);
         let forecast = self.floor(raw);
-        step.forecast = Some(self.from_model(forecast));
+        step.forecast = Some(self.to_value(forecast));
         let sigma = self.sigma(cfg);
         step.sigma = sigma;
         if let Some(sd) = sigma {
-            step.lower = Some(self.from_model(self.floor(forecast - z_level * sd)));
-            step.upper = Some(self.from_model(self.floor(forecast + z_level * sd)));
+            step.lower = Some(self.to_value(self.floor(forecast - z_level * sd)));
+            step.upper = Some(self.to_value(self.floor(forecast + z_level * sd)));
         }
         let e_scored = y - forecast;
         step.z = sigma.map(|s| e_scored / s);
