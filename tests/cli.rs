@@ -164,6 +164,9 @@ fn forecast_follows_a_seasonal_series_with_an_integer_index() {
     }
     std::fs::write(&input, &text).unwrap();
     let out = d.path().join("f.csv");
+    // Without --season the period of an indexed series is detected.
+    let err = ok(&["forecast", "--input", s(&input), "--horizon", "12", "--output", s(&out)]);
+    assert_eq!(err.matches("season 6, detected").count(), 2, "{err}");
     ok(&["forecast", "--input", s(&input), "--horizon", "12", "--season", "6", "--output", s(&out)]);
     let f = read(&out);
     for line in f.lines().skip(1) {
@@ -173,4 +176,28 @@ fn forecast_follows_a_seasonal_series_with_an_integer_index() {
         let got: f64 = c[2].parse().unwrap();
         assert!((got - want).abs() < 0.5, "{line}: want {want}");
     }
+}
+
+#[test]
+fn raw_buckets_give_one_point_per_row_in_input_order() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("capteur.csv");
+    // Out of time order on purpose: raw keeps the input order.
+    let mut text = String::from("ts;valeur\n");
+    let rows: Vec<(u32, f64)> = (0..60).map(|i| ((i * 7) % 60, 10.0 + f64::from(i % 5))).collect();
+    for (minute, v) in &rows {
+        text.push_str(&format!("2025-03-01 10:{minute:02}:00;{}\n", v.to_string().replace('.', ",")));
+    }
+    std::fs::write(&input, text).unwrap();
+    let out = d.path().join("out");
+    ok(&["replay", "--input", s(&input), "--output", s(&out), "--bucket", "raw"]);
+    let points = read(&out.join("points.csv"));
+    let lines: Vec<&str> = points.lines().skip(1).collect();
+    assert_eq!(lines.len(), rows.len());
+    for (line, (minute, v)) in lines.iter().zip(&rows) {
+        assert!(line.contains(&format!("2025-03-01T10:{minute:02}:00Z")), "{line}");
+        assert!(line.contains(&format!(",{v:.1},")), "{line} should hold {v}");
+    }
+    let ids: std::collections::HashSet<&str> = lines.iter().map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(ids.len(), rows.len(), "point ids are unique");
 }

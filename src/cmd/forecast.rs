@@ -15,6 +15,7 @@ use vigie_ingest::csv_series::{CsvOptions, read_csv};
 use vigie_processors::Bucket;
 use vigie_processors::forecast::batch::fit_auto;
 use vigie_processors::forecast::horizon::{HorizonBounds, HorizonDecision, decide};
+use vigie_processors::forecast::season::detect;
 
 use crate::files::AtomicFile;
 
@@ -39,7 +40,7 @@ pub struct Args {
     /// Value column (found by name, e.g. montant or amount, if omitted).
     #[arg(long)]
     value_column: Option<String>,
-    /// Seasonal period in buckets (default from the bucket: 1h → 24, 1d → 7, 1mo → 12; none for an index).
+    /// Seasonal period in buckets (default from the bucket: 1h → 24, 1d → 7, 1mo → 12; detected per series for an index).
     #[arg(long)]
     season: Option<usize>,
     /// Bucket to aggregate dated rows to: 5m, 1h, 1d, 1w or 1mo (default: inferred from the dates).
@@ -103,7 +104,15 @@ struct SeriesResult {
     note: Option<String>,
 }
 
-fn forecast_one(name: String, y: &[f64], m: usize, a: &Args, bucket: Option<Bucket>) -> SeriesResult {
+fn forecast_one(name: String, y: &[f64], season: Option<usize>, a: &Args, bucket: Option<Bucket>) -> SeriesResult {
+    // Without a calendar or --season, each series' period is detected.
+    let (m, how) = match season {
+        Some(m) => (m, ""),
+        None => match detect(y, 400) {
+            Some(m) => (m, ", detected"),
+            None => (1, ", none detected"),
+        },
+    };
     let bounds = HorizonBounds { min: a.min_horizon, max: a.max_horizon };
     let decision = decide(y, a.horizon, bounds, a.exact_horizon, unit(bucket));
     let h = decision.validated;
@@ -117,7 +126,8 @@ fn forecast_one(name: String, y: &[f64], m: usize, a: &Args, bucket: Option<Buck
                 .enumerate()
                 .map(|(i, s)| (i + 1, s.mean.max(floor), s.lower.max(floor), s.upper.max(floor)))
                 .collect();
-            let model = format!("{} ({}, AICc {:.1})", fit.form.name(), fit.describe_params(), fit.aicc);
+            let model =
+                format!("{} ({}, AICc {:.1}; season {m}{how})", fit.form.name(), fit.describe_params(), fit.aicc);
             SeriesResult { name, rows, decision, model, note: None }
         }
         None => {
@@ -161,7 +171,7 @@ pub fn run(a: &Args) -> Result<()> {
             None => Bucket::infer(&all),
         })
     };
-    let m = a.season.unwrap_or_else(|| bucket.map_or(1, Bucket::default_season)).max(1);
+    let season = a.season.or_else(|| bucket.map(Bucket::default_season)).map(|m| m.max(1));
     let default_name = a.input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "series".into());
     let mut order: Vec<(String, Vec<(i64, f64)>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -185,7 +195,9 @@ pub fn run(a: &Args) -> Result<()> {
         let handles: Vec<_> = series
             .chunks(chunk.max(1))
             .map(|part| {
-                s.spawn(move || part.iter().map(|(n, y)| forecast_one(n.clone(), y, m, a, bucket)).collect::<Vec<_>>())
+                s.spawn(move || {
+                    part.iter().map(|(n, y)| forecast_one(n.clone(), y, season, a, bucket)).collect::<Vec<_>>()
+                })
             })
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()

@@ -7,10 +7,12 @@
 //! - [`batch`]: fits the exponential smoothing family on a whole history and
 //!   picks the form by AICc; used by one-off forecasts.
 //! - [`horizon`]: how far ahead a series' data allows forecasting.
+//! - [`season`]: detects the seasonal period of an unlabelled series.
 
 pub mod batch;
 pub mod horizon;
 pub mod online;
+pub mod season;
 
 use statrs::distribution::{ContinuousCDF, Normal};
 

@@ -191,8 +191,7 @@ impl OnlineEts {
 
     /// Point forecast `h ≥ 1` steps ahead, if the model has seen anything.
     pub fn forecast(&self, cfg: &ForecastConfig, h: usize) -> Option<f64> {
-        (self.phase != Phase::Empty)
-            .then(|| self.to_value(self.floor(self.raw_forecast(&self.params(cfg), h.max(1)))))
+        (self.phase != Phase::Empty).then(|| self.to_value(self.floor(self.raw_forecast(&self.params(cfg), h.max(1)))))
     }
 
     /// Sum of the point forecasts for steps `from..=to` (1-based).
