@@ -259,7 +259,7 @@ impl Engine {
     }
 
     /// Finds or creates the series whose key is in `scratch` (see
-    /// [`Engine::key_hash`]).
+    /// [`Engine::write_key`]).
     fn lookup_hashed(&mut self, hash: u64, kind: SeriesKind, tenant: &str) -> u32 {
         let scratch = &self.scratch;
         let name = &scratch[self.name_at..];
@@ -495,10 +495,10 @@ impl Engine {
     }
 
     /// Time stamped on what a bucket close causes: the watermark that closed
-    /// it (never before the bucket's end, unless the input ended first), so
-    /// alert timelines never go back behind events already processed.
+    /// it (later than every event processed, so alert timelines never go
+    /// back), or the bucket's end before any event.
     fn close_time(&self, end: i64) -> i64 {
-        if self.watermark == i64::MIN { end } else { self.watermark.max(end.min(self.watermark)) }
+        if self.watermark == i64::MIN { end } else { self.watermark }
     }
 
     /// Feeds one closed bucket to the forecaster, outputs its point (and

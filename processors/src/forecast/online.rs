@@ -13,11 +13,11 @@
 //! | 4 … 2m−1 | level + damped trend |
 //! | ≥ 2m | level + damped trend + season (initialised from the first two cycles) |
 //!
-//! σ is the exponentially weighted RMS of one-step errors; it restarts when
-//! the season is initialised, so a series is scored only once the seasonal
-//! model has made `min_errors` one-step forecasts. An error beyond
+//! σ is the exponentially weighted RMS of one-step errors, on the model's
+//! scale; points are scored once `min_errors` errors are known. When the
+//! season is initialised σ² restarts from the decomposition's residuals. An error beyond
 //! `clip_z`·σ is clipped to that size before it updates the state (and σ), so
-//! one outlier moves the model by at most `α·clip_z·σ`.
+//! one outlier moves the next forecast by at most `(α + φβ)·clip_z·σ`.
 
 use super::{Params, variance_multiplier};
 use crate::config::ForecastConfig;
@@ -267,10 +267,7 @@ impl OnlineEts {
             Some(s) => e.powi(2).min((cfg.clip_z * s).powi(2)),
             None => e.powi(2),
         };
-        // After the season starts, σ² from the decomposition counts as one
-        // observation, so the first seasonal error does not replace it.
-        let prior = u32::from(self.phase == Phase::Seasonal);
-        let w = (1.0 / f64::from(self.n_err + 1 + prior)).max(cfg.sigma_weight);
+        let w = (1.0 / f64::from(self.n_err + 1)).max(cfg.sigma_weight);
         self.sigma2 = (1.0 - w) * self.sigma2 + w * e2;
         self.n_err = self.n_err.saturating_add(1);
 
@@ -314,21 +311,30 @@ impl OnlineEts {
         (0..len).map(|i| ring[(self.ring_head as usize + cap - len + i) % cap]).collect()
     }
 
+    /// Starts the trend. Without a season the first values tell its slope;
+    /// with one they mostly tell where in the cycle the series began (a
+    /// Saturday peak is not growth), so the slope starts at zero and is
+    /// learnt, and on the log scale a wrong slope would compound.
     fn init_trend(&mut self) {
+        self.phase = Phase::Trend;
+        if self.m > 1 {
+            self.trend = 0.0;
+            return;
+        }
         let r = self.recent();
         let k = r.len();
         let half = k / 2;
         let first: f64 = r[..half].iter().sum::<f64>() / half as f64;
         let last: f64 = r[k - half..].iter().sum::<f64>() / half as f64;
         self.trend = (last - first) / (k - half) as f64;
-        self.phase = Phase::Trend;
     }
 
     /// Classical decomposition of the first two cycles: trend from the
     /// difference of cycle means, seasonal indices from deviations around
-    /// them, level at the latest value. σ restarts from the decomposition's
-    /// residuals: the errors of the non-seasonal warm-up say nothing about
-    /// the seasonal model, and scoring against them would flag normal days.
+    /// them, level at the latest value. σ² restarts from the decomposition's
+    /// residuals (the non-seasonal warm-up's errors are mostly the season it
+    /// could not see); the error count is kept, so scoring goes on without a
+    /// gap and the seasonal errors take over σ within a few buckets.
     fn init_season(&mut self) {
         let m = self.m as usize;
         let r = self.recent();
@@ -353,7 +359,6 @@ impl OnlineEts {
         // 2m values, m − 1 free seasonal indices, two cycle means.
         let dof = (m as f64 - 1.0).max(1.0);
         self.sigma2 = sse / dof;
-        self.n_err = 0;
         // Position: the next value is at index 2m ≡ 0 (mod m).
         self.buf[..m].copy_from_slice(&season);
         self.pos = 0;
