@@ -1,0 +1,209 @@
+//! Arrow schemas of the four tables and the conversion of vigie's output
+//! records into record batches.
+//!
+//! The schemas live here rather than in `vigie-schemas` so that the compute
+//! crates never depend on Arrow; `vigie-schemas` keeps the record types and
+//! this module is their one mapping to columns. Tenant and date are not
+//! columns in the files: they are the Hive partitions of the path.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{
+    ArrayRef, Float64Array, StringArray, TimestampMillisecondArray, UInt32Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::record_batch::RecordBatch;
+use vigie_schemas::{AlertRecord, Anomaly, DeadLetter, Point};
+
+use crate::layout::Table;
+
+fn ts() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+fn f(name: &str, dt: DataType, nullable: bool) -> Field {
+    Field::new(name, dt, nullable)
+}
+
+static POINTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("id", DataType::Utf8, false),
+        f("series", DataType::Utf8, false),
+        f("kind", DataType::Utf8, false),
+        f("ts", ts(), false),
+        f("value", DataType::Float64, false),
+        f("forecast", DataType::Float64, true),
+        f("lower", DataType::Float64, true),
+        f("upper", DataType::Float64, true),
+        f("z", DataType::Float64, true),
+        f("anomaly_score", DataType::Float64, false),
+        f("severity", DataType::Utf8, false),
+        f("events", DataType::UInt32, false),
+        f("model", DataType::Utf8, false),
+    ]))
+});
+
+static ANOMALIES: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("id", DataType::Utf8, false),
+        f("series", DataType::Utf8, false),
+        f("kind", DataType::Utf8, false),
+        f("ts", ts(), false),
+        f("actual", DataType::Float64, false),
+        f("expected", DataType::Float64, false),
+        f("residual", DataType::Float64, false),
+        f("std_deviations", DataType::Float64, false),
+        f("severity", DataType::Utf8, false),
+        f("description", DataType::Utf8, false),
+    ]))
+});
+
+static ALERTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("id", DataType::Utf8, false),
+        f("fingerprint", DataType::Utf8, false),
+        f("rule", DataType::Utf8, false),
+        f("series", DataType::Utf8, false),
+        f("status", DataType::Utf8, false),
+        f("severity", DataType::Utf8, false),
+        f("starts_at", ts(), false),
+        f("ts", ts(), false),
+        f("repeat", DataType::UInt32, false),
+        f("value", DataType::Float64, false),
+        f("threshold", DataType::Float64, false),
+        f("event_id", DataType::Utf8, true),
+        f("description", DataType::Utf8, false),
+    ]))
+});
+
+static DEAD_LETTERS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("id", DataType::Utf8, false),
+        f("received_at", ts(), false),
+        f("reason", DataType::Utf8, false),
+        f("message", DataType::Utf8, false),
+        f("source", DataType::Utf8, false),
+        f("raw", DataType::Utf8, false),
+    ]))
+});
+
+/// The file schema of a table (without the tenant and date partitions).
+pub fn schema(table: Table) -> SchemaRef {
+    match table {
+        Table::Points => POINTS.clone(),
+        Table::Anomalies => ANOMALIES.clone(),
+        Table::Alerts => ALERTS.clone(),
+        Table::DeadLetters => DEAD_LETTERS.clone(),
+    }
+}
+
+fn strs<'a>(it: impl Iterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(it))
+}
+
+fn f64s(it: impl Iterator<Item = f64>) -> ArrayRef {
+    Arc::new(Float64Array::from_iter_values(it))
+}
+
+fn opt_f64s(it: impl Iterator<Item = Option<f64>>) -> ArrayRef {
+    Arc::new(Float64Array::from_iter(it))
+}
+
+fn times(it: impl Iterator<Item = i64>) -> ArrayRef {
+    Arc::new(TimestampMillisecondArray::from_iter_values(it).with_timezone("UTC"))
+}
+
+fn u32s(it: impl Iterator<Item = u32>) -> ArrayRef {
+    Arc::new(UInt32Array::from_iter_values(it))
+}
+
+/// Points as a batch.
+///
+/// # Errors
+/// Only if the columns do not match the schema (a bug).
+pub fn points(rows: &[Point]) -> Result<RecordBatch, ArrowError> {
+    RecordBatch::try_new(
+        schema(Table::Points),
+        vec![
+            strs(rows.iter().map(|r| r.id.as_str())),
+            strs(rows.iter().map(|r| &*r.series)),
+            strs(rows.iter().map(|r| r.kind.as_str())),
+            times(rows.iter().map(|r| r.ts)),
+            f64s(rows.iter().map(|r| r.value)),
+            opt_f64s(rows.iter().map(|r| r.forecast)),
+            opt_f64s(rows.iter().map(|r| r.lower)),
+            opt_f64s(rows.iter().map(|r| r.upper)),
+            opt_f64s(rows.iter().map(|r| r.z)),
+            f64s(rows.iter().map(|r| r.anomaly_score)),
+            strs(rows.iter().map(|r| r.severity.as_str())),
+            u32s(rows.iter().map(|r| r.events)),
+            strs(rows.iter().map(|r| &*r.model)),
+        ],
+    )
+}
+
+/// Anomalies as a batch.
+///
+/// # Errors
+/// Only if the columns do not match the schema (a bug).
+pub fn anomalies(rows: &[Anomaly]) -> Result<RecordBatch, ArrowError> {
+    RecordBatch::try_new(
+        schema(Table::Anomalies),
+        vec![
+            strs(rows.iter().map(|r| r.id.as_str())),
+            strs(rows.iter().map(|r| &*r.series)),
+            strs(rows.iter().map(|r| r.kind.as_str())),
+            times(rows.iter().map(|r| r.ts)),
+            f64s(rows.iter().map(|r| r.actual)),
+            f64s(rows.iter().map(|r| r.expected)),
+            f64s(rows.iter().map(|r| r.residual)),
+            f64s(rows.iter().map(|r| r.std_deviations)),
+            strs(rows.iter().map(|r| r.severity.as_str())),
+            strs(rows.iter().map(|r| r.description.as_str())),
+        ],
+    )
+}
+
+/// Alert transitions as a batch.
+///
+/// # Errors
+/// Only if the columns do not match the schema (a bug).
+pub fn alerts(rows: &[AlertRecord]) -> Result<RecordBatch, ArrowError> {
+    RecordBatch::try_new(
+        schema(Table::Alerts),
+        vec![
+            strs(rows.iter().map(|r| r.id.as_str())),
+            strs(rows.iter().map(|r| r.fingerprint.as_str())),
+            strs(rows.iter().map(|r| r.rule.as_str())),
+            strs(rows.iter().map(|r| &*r.series)),
+            strs(rows.iter().map(|r| r.status.as_str())),
+            strs(rows.iter().map(|r| r.severity.as_str())),
+            times(rows.iter().map(|r| r.starts_at)),
+            times(rows.iter().map(|r| r.ts)),
+            u32s(rows.iter().map(|r| r.repeat)),
+            f64s(rows.iter().map(|r| r.value)),
+            f64s(rows.iter().map(|r| r.threshold)),
+            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.event_id.as_deref()))),
+            strs(rows.iter().map(|r| r.description.as_str())),
+        ],
+    )
+}
+
+/// Dead letters as a batch, stamped with the time they were received.
+///
+/// # Errors
+/// Only if the columns do not match the schema (a bug).
+pub fn dead_letters(rows: &[(i64, DeadLetter)]) -> Result<RecordBatch, ArrowError> {
+    RecordBatch::try_new(
+        schema(Table::DeadLetters),
+        vec![
+            strs(rows.iter().map(|(_, r)| r.id.as_str())),
+            times(rows.iter().map(|(at, _)| *at)),
+            strs(rows.iter().map(|(_, r)| r.reason.as_str())),
+            strs(rows.iter().map(|(_, r)| r.message.as_str())),
+            strs(rows.iter().map(|(_, r)| r.source.as_str())),
+            strs(rows.iter().map(|(_, r)| r.raw.as_str())),
+        ],
+    )
+}

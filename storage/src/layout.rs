@@ -1,0 +1,80 @@
+//! Where history lives on disk:
+//!
+//! ```text
+//! DATA_DIR/<table>/tenant=<tenant>/date=<YYYY-MM-DD>/part-<ms>-<seq>.parquet
+//! ```
+//!
+//! Hive-style partitions, so DataFusion (and any other Parquet reader) prunes
+//! by tenant and day from the path alone. Tenant names are producer text, so
+//! they are encoded: ASCII letters, digits, `-` and `_` stay; every other byte
+//! (`.`, `/`, `%`, `=`, spaces, non-ASCII) becomes `%XX`. No tenant can name a
+//! path outside its own directory, and the encoding is the same on write and
+//! on read, so queries bind the encoded value.
+
+use std::path::{Path, PathBuf};
+
+/// The tables vigie writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// One row per closed bucket.
+    Points,
+    /// Points at or above the reporting severity.
+    Anomalies,
+    /// Alert transitions.
+    Alerts,
+    /// Rejected inputs.
+    DeadLetters,
+}
+
+impl Table {
+    /// Every table.
+    pub const ALL: [Table; 4] = [Table::Points, Table::Anomalies, Table::Alerts, Table::DeadLetters];
+
+    /// Directory and SQL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Points => "points",
+            Table::Anomalies => "anomalies",
+            Table::Alerts => "alerts",
+            Table::DeadLetters => "dead_letters",
+        }
+    }
+}
+
+/// Partition value for records without a tenant (undecodable input).
+pub const NO_TENANT: &str = "_none";
+
+/// Encodes a tenant name for a path segment (see the module docs).
+pub fn encode_tenant(tenant: &str) -> String {
+    let mut out = String::with_capacity(tenant.len());
+    for b in tenant.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() { NO_TENANT.to_string() } else { out }
+}
+
+/// Directory of one partition.
+pub fn partition_dir(root: &Path, table: Table, tenant_enc: &str, date: &str) -> PathBuf {
+    root.join(table.name()).join(format!("tenant={tenant_enc}")).join(format!("date={date}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenants_cannot_escape_their_directory() {
+        assert_eq!(encode_tenant("shop-01"), "shop-01");
+        assert_eq!(encode_tenant("../etc"), "%2E%2E%2Fetc");
+        assert_eq!(encode_tenant("a=b c"), "a%3Db%20c");
+        assert_eq!(encode_tenant("Société"), "Soci%C3%A9t%C3%A9");
+        assert_eq!(encode_tenant(""), NO_TENANT);
+        let dir = partition_dir(Path::new("/d"), Table::Points, &encode_tenant("../x"), "2025-01-01");
+        assert!(dir.starts_with("/d/points"));
+        assert_eq!(dir.components().count(), 5);
+    }
+}

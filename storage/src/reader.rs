@@ -1,0 +1,447 @@
+//! Reading history back with DataFusion.
+//!
+//! Each table is a listing table over its directory with the Hive
+//! partitions `tenant` and `date`, so a query that binds the tenant (always)
+//! and a date range (when given) opens only those directories. Every value
+//! that comes from a caller is a bound parameter (`$1`, `$2`, …); the SQL
+//! text is constant but for page sizes, which are numbers the API parsed and
+//! bounded.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, Float64Array, Int64Array, StringArray, TimestampMillisecondArray, UInt32Array, UInt64Array,
+};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::ListingOptions;
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+use serde::Serialize;
+use vigie_schemas::time::{DAY_MS, format_date, ts_rfc3339};
+use vigie_schemas::{AlertRecord, AlertStatus, Anomaly, Rule, SeriesKind, Severity};
+
+use crate::StorageError;
+use crate::columns::schema;
+use crate::layout::{Table, encode_tenant};
+
+/// One series of a tenant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesSummary {
+    /// Series key.
+    pub series: String,
+    /// Kind.
+    pub kind: String,
+    /// Points stored.
+    pub points: u64,
+    /// First point, RFC 3339.
+    #[serde(with = "ts_rfc3339")]
+    pub first_ts: i64,
+    /// Latest point, RFC 3339.
+    #[serde(with = "ts_rfc3339")]
+    pub last_ts: i64,
+}
+
+/// One point of a series' history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryPoint {
+    /// Bucket start.
+    #[serde(with = "ts_rfc3339")]
+    pub ts: i64,
+    /// Actual value.
+    pub value: f64,
+    /// One-step forecast.
+    pub forecast: Option<f64>,
+    /// Lower band.
+    pub lower: Option<f64>,
+    /// Upper band.
+    pub upper: Option<f64>,
+    /// z on the model's scale.
+    pub z: Option<f64>,
+    /// 2Φ(|z|) − 1.
+    pub anomaly_score: f64,
+    /// Severity.
+    pub severity: String,
+}
+
+/// A tenant's totals.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Overview {
+    /// Events aggregated into stored points.
+    pub events: u64,
+    /// Series with stored points.
+    pub series: u64,
+    /// Points stored.
+    pub points: u64,
+    /// Anomalies by severity.
+    pub anomalies_by_severity: BTreeMap<String, u64>,
+    /// Alerts (firing notices, repeats excluded) by rule.
+    pub alerts_by_rule: BTreeMap<String, u64>,
+    /// Alerts firing now, by rule.
+    pub firing_by_rule: BTreeMap<String, u64>,
+}
+
+/// Filters for anomalies.
+#[derive(Debug, Clone, Default)]
+pub struct AnomalyFilter {
+    /// Lowest severity.
+    pub min_severity: Option<Severity>,
+    /// One series.
+    pub series: Option<String>,
+    /// From (inclusive), epoch ms.
+    pub from: Option<i64>,
+    /// To (exclusive), epoch ms.
+    pub to: Option<i64>,
+}
+
+/// Position after the last row of a page: (ts, id).
+pub type Cursor = (i64, String);
+
+/// Queries history under a data directory.
+#[derive(Clone)]
+pub struct HistoryReader {
+    ctx: SessionContext,
+}
+
+fn str_param(s: &str) -> ScalarValue {
+    ScalarValue::Utf8(Some(s.to_string()))
+}
+
+fn ts_param(ms: i64) -> ScalarValue {
+    ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into()))
+}
+
+fn date_param(ms: i64) -> ScalarValue {
+    str_param(&format_date(ms.div_euclid(DAY_MS) * DAY_MS))
+}
+
+fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T, StorageError> {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| StorageError::Internal(format!("column {name} missing or of an unexpected type")))
+}
+
+fn opt(a: &Float64Array, i: usize) -> Option<f64> {
+    (!a.is_null(i)).then(|| a.value(i))
+}
+
+fn count(b: &RecordBatch, name: &str, i: usize) -> Result<u64, StorageError> {
+    let c = b.column_by_name(name).ok_or_else(|| StorageError::Internal(format!("column {name} missing")))?;
+    if let Some(a) = c.as_any().downcast_ref::<Int64Array>() {
+        return Ok(if a.is_null(i) { 0 } else { a.value(i).max(0) as u64 });
+    }
+    if let Some(a) = c.as_any().downcast_ref::<UInt64Array>() {
+        return Ok(if a.is_null(i) { 0 } else { a.value(i) });
+    }
+    Err(StorageError::Internal(format!("column {name}: unexpected type {}", c.data_type())))
+}
+
+fn severity(s: &str) -> Severity {
+    match s {
+        "HIGH" => Severity::High,
+        "MEDIUM" => Severity::Medium,
+        "LOW" => Severity::Low,
+        _ => Severity::None,
+    }
+}
+
+fn kind(s: &str) -> SeriesKind {
+    match s {
+        "stock" => SeriesKind::Stock,
+        "spend" => SeriesKind::Spend,
+        _ => SeriesKind::Metric,
+    }
+}
+
+fn rule(s: &str) -> Option<Rule> {
+    Rule::ALL.into_iter().find(|r| r.as_str() == s)
+}
+
+impl HistoryReader {
+    /// Registers the four tables under `root` (created if missing).
+    ///
+    /// # Errors
+    /// When the directories cannot be created or registered.
+    pub async fn open(root: &Path) -> Result<Self, StorageError> {
+        let ctx = SessionContext::new();
+        for t in Table::ALL {
+            let dir = root.join(t.name());
+            std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+            let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet")
+                .with_table_partition_cols(vec![("tenant".into(), DataType::Utf8), ("date".into(), DataType::Utf8)]);
+            let url = format!("{}/", dir.canonicalize().map_err(|e| StorageError::io(&dir, e))?.display());
+            ctx.register_listing_table(t.name(), url, opts, Some(schema(t)), None)
+                .await
+                .map_err(|e| StorageError::Query(e.to_string()))?;
+        }
+        Ok(Self { ctx })
+    }
+
+    /// Runs a constant SQL text with bound parameters.
+    ///
+    /// # Errors
+    /// When DataFusion fails (a bug in the SQL, or unreadable files).
+    pub async fn query(&self, sql: &str, params: Vec<ScalarValue>) -> Result<Vec<RecordBatch>, StorageError> {
+        let q = |e: datafusion::error::DataFusionError| StorageError::Query(e.to_string());
+        let df = self.ctx.sql(sql).await.map_err(q)?;
+        let df = if params.is_empty() { df } else { df.with_param_values(params).map_err(q)? };
+        df.collect().await.map_err(q)
+    }
+
+    /// The tenant's series, ordered by key, `limit` after the key `after`.
+    ///
+    /// # Errors
+    /// See [`HistoryReader::query`].
+    pub async fn series(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SeriesSummary>, StorageError> {
+        // The limit is a number the caller parsed and bounded, not text.
+        let sql = format!(
+            "SELECT series, min(kind) AS kind, count(*) AS points, min(ts) AS first_ts, max(ts) AS last_ts \
+             FROM points WHERE tenant = $1 AND series > $2 GROUP BY series ORDER BY series LIMIT {limit}"
+        );
+        let batches = self.query(&sql, vec![str_param(&encode_tenant(tenant)), str_param(after.unwrap_or(""))]).await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let (s, k) = (col::<StringArray>(b, "series")?, col::<StringArray>(b, "kind")?);
+            let (f, l) = (col::<TimestampMillisecondArray>(b, "first_ts")?, col::<TimestampMillisecondArray>(b, "last_ts")?);
+            for i in 0..b.num_rows() {
+                out.push(SeriesSummary {
+                    series: s.value(i).to_string(),
+                    kind: k.value(i).to_string(),
+                    points: count(b, "points", i)?,
+                    first_ts: f.value(i),
+                    last_ts: l.value(i),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// One series' points in [from, to), oldest first.
+    ///
+    /// # Errors
+    /// See [`HistoryReader::query`].
+    pub async fn history(&self, tenant: &str, series: &str, from: i64, to: i64) -> Result<Vec<HistoryPoint>, StorageError> {
+        let sql = "SELECT ts, value, forecast, lower, upper, z, anomaly_score, severity FROM points \
+                   WHERE tenant = $1 AND series = $2 AND date >= $3 AND date <= $4 AND ts >= $5 AND ts < $6 \
+                   ORDER BY ts";
+        let params = vec![
+            str_param(&encode_tenant(tenant)),
+            str_param(series),
+            date_param(from),
+            date_param(to),
+            ts_param(from),
+            ts_param(to),
+        ];
+        let batches = self.query(sql, params).await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let ts = col::<TimestampMillisecondArray>(b, "ts")?;
+            let (v, fc) = (col::<Float64Array>(b, "value")?, col::<Float64Array>(b, "forecast")?);
+            let (lo, hi) = (col::<Float64Array>(b, "lower")?, col::<Float64Array>(b, "upper")?);
+            let (z, score) = (col::<Float64Array>(b, "z")?, col::<Float64Array>(b, "anomaly_score")?);
+            let sev = col::<StringArray>(b, "severity")?;
+            for i in 0..b.num_rows() {
+                out.push(HistoryPoint {
+                    ts: ts.value(i),
+                    value: v.value(i),
+                    forecast: opt(fc, i),
+                    lower: opt(lo, i),
+                    upper: opt(hi, i),
+                    z: opt(z, i),
+                    anomaly_score: score.value(i),
+                    severity: sev.value(i).to_string(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Anomalies, newest first, `limit` after `cursor`.
+    ///
+    /// # Errors
+    /// See [`HistoryReader::query`].
+    pub async fn anomalies(
+        &self,
+        tenant: &str,
+        filter: &AnomalyFilter,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Vec<Anomaly>, StorageError> {
+        let severities: Vec<&str> = match filter.min_severity {
+            Some(Severity::High) => vec!["HIGH"],
+            Some(Severity::Medium) => vec!["MEDIUM", "HIGH"],
+            _ => vec!["LOW", "MEDIUM", "HIGH"],
+        };
+        let (from, to) = (filter.from.unwrap_or(i64::MIN / 4), filter.to.unwrap_or(i64::MAX / 4));
+        let (c_ts, c_id) = cursor.map_or((i64::MAX / 4, String::new()), |(t, i)| (*t, i.clone()));
+        let sql = format!(
+            "SELECT id, series, kind, ts, actual, expected, residual, std_deviations, severity, description \
+             FROM anomalies WHERE tenant = $1 AND ($2 = '' OR series = $2) \
+             AND severity IN ($3, $4, $5) AND ts >= $6 AND ts < $7 \
+             AND (ts < $8 OR (ts = $8 AND $9 <> '' AND id < $9)) \
+             ORDER BY ts DESC, id DESC LIMIT {limit}"
+        );
+        let sev = |k: usize| str_param(severities.get(k).copied().unwrap_or(severities[0]));
+        let params = vec![
+            str_param(&encode_tenant(tenant)),
+            str_param(filter.series.as_deref().unwrap_or("")),
+            sev(0),
+            sev(1),
+            sev(2),
+            ts_param(from),
+            ts_param(to),
+            ts_param(c_ts),
+            str_param(&c_id),
+        ];
+        let batches = self.query(&sql, params).await?;
+        let tenant: Arc<str> = tenant.into();
+        let mut out = Vec::new();
+        for b in &batches {
+            let (id, s, k) = (col::<StringArray>(b, "id")?, col::<StringArray>(b, "series")?, col::<StringArray>(b, "kind")?);
+            let ts = col::<TimestampMillisecondArray>(b, "ts")?;
+            let (a, e) = (col::<Float64Array>(b, "actual")?, col::<Float64Array>(b, "expected")?);
+            let (r, z) = (col::<Float64Array>(b, "residual")?, col::<Float64Array>(b, "std_deviations")?);
+            let (sev, d) = (col::<StringArray>(b, "severity")?, col::<StringArray>(b, "description")?);
+            for i in 0..b.num_rows() {
+                out.push(Anomaly {
+                    id: id.value(i).to_string(),
+                    tenant: Arc::clone(&tenant),
+                    series: s.value(i).into(),
+                    kind: kind(k.value(i)),
+                    ts: ts.value(i),
+                    actual: a.value(i),
+                    expected: e.value(i),
+                    residual: r.value(i),
+                    std_deviations: z.value(i),
+                    severity: severity(sev.value(i)),
+                    description: d.value(i).to_string(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn alert_rows(tenant: &Arc<str>, batches: &[RecordBatch]) -> Result<Vec<AlertRecord>, StorageError> {
+        let mut out = Vec::new();
+        for b in batches {
+            let (id, fp, r) = (col::<StringArray>(b, "id")?, col::<StringArray>(b, "fingerprint")?, col::<StringArray>(b, "rule")?);
+            let (s, st, sev) = (col::<StringArray>(b, "series")?, col::<StringArray>(b, "status")?, col::<StringArray>(b, "severity")?);
+            let (start, ts) = (col::<TimestampMillisecondArray>(b, "starts_at")?, col::<TimestampMillisecondArray>(b, "ts")?);
+            let rep = col::<UInt32Array>(b, "repeat")?;
+            let (v, th) = (col::<Float64Array>(b, "value")?, col::<Float64Array>(b, "threshold")?);
+            let (ev, d) = (col::<StringArray>(b, "event_id")?, col::<StringArray>(b, "description")?);
+            for i in 0..b.num_rows() {
+                let Some(rule) = rule(r.value(i)) else { continue };
+                out.push(AlertRecord {
+                    id: id.value(i).to_string(),
+                    fingerprint: fp.value(i).to_string(),
+                    tenant: Arc::clone(tenant),
+                    rule,
+                    series: s.value(i).into(),
+                    status: if st.value(i) == "resolved" { AlertStatus::Resolved } else { AlertStatus::Firing },
+                    severity: severity(sev.value(i)),
+                    starts_at: start.value(i),
+                    ts: ts.value(i),
+                    repeat: rep.value(i),
+                    value: v.value(i),
+                    threshold: th.value(i),
+                    event_id: (!ev.is_null(i)).then(|| ev.value(i).to_string()),
+                    description: d.value(i).to_string(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    const ALERT_COLUMNS: &'static str =
+        "id, fingerprint, rule, series, status, severity, starts_at, ts, repeat, value, threshold, event_id, description";
+
+    /// Alert transitions, newest first, `limit` after `cursor`.
+    ///
+    /// # Errors
+    /// See [`HistoryReader::query`].
+    pub async fn alert_history(&self, tenant: &str, cursor: Option<&Cursor>, limit: usize) -> Result<Vec<AlertRecord>, StorageError> {
+        let (c_ts, c_id) = cursor.map_or((i64::MAX / 4, String::new()), |(t, i)| (*t, i.clone()));
+        let sql = format!(
+            "SELECT {} FROM alerts WHERE tenant = $1 AND (ts < $2 OR (ts = $2 AND $3 <> '' AND id < $3)) \
+             ORDER BY ts DESC, id DESC LIMIT {limit}",
+            Self::ALERT_COLUMNS
+        );
+        let params = vec![str_param(&encode_tenant(tenant)), ts_param(c_ts), str_param(&c_id)];
+        let batches = self.query(&sql, params).await?;
+        Self::alert_rows(&tenant.into(), &batches)
+    }
+
+    /// Alerts whose latest transition is `firing`, newest first.
+    ///
+    /// # Errors
+    /// See [`HistoryReader::query`].
+    pub async fn active_alerts(&self, tenant: &str, cursor: Option<&Cursor>, limit: usize) -> Result<Vec<AlertRecord>, StorageError> {
+        let (c_ts, c_id) = cursor.map_or((i64::MAX / 4, String::new()), |(t, i)| (*t, i.clone()));
+        let sql = format!(
+            "SELECT {cols} FROM (SELECT {cols}, row_number() OVER (PARTITION BY fingerprint ORDER BY ts DESC, repeat DESC, status ASC) AS rn \
+             FROM alerts WHERE tenant = $1) AS latest \
+             WHERE rn = 1 AND status = 'firing' AND (ts < $2 OR (ts = $2 AND $3 <> '' AND id < $3)) \
+             ORDER BY ts DESC, id DESC LIMIT {limit}",
+            cols = Self::ALERT_COLUMNS
+        );
+        let params = vec![str_param(&encode_tenant(tenant)), ts_param(c_ts), str_param(&c_id)];
+        let batches = self.query(&sql, params).await?;
+        Self::alert_rows(&tenant.into(), &batches)
+    }
+
+    /// The tenant's totals.
+    ///
+    /// # Errors
+    /// See [`HistoryReader::query`].
+    pub async fn overview(&self, tenant: &str) -> Result<Overview, StorageError> {
+        let t = encode_tenant(tenant);
+        let mut o = Overview::default();
+        let b = self
+            .query(
+                "SELECT count(*) AS points, count(DISTINCT series) AS series, sum(CAST(events AS BIGINT)) AS events \
+                 FROM points WHERE tenant = $1",
+                vec![str_param(&t)],
+            )
+            .await?;
+        if let Some(b) = b.first().filter(|b| b.num_rows() > 0) {
+            o.points = count(b, "points", 0)?;
+            o.series = count(b, "series", 0)?;
+            o.events = count(b, "events", 0)?;
+        }
+        let grouped = |sql: &'static str| {
+            let t = t.clone();
+            async move {
+                let mut m = BTreeMap::new();
+                for b in self.query(sql, vec![str_param(&t)]).await? {
+                    let k = col::<StringArray>(&b, "k")?;
+                    for i in 0..b.num_rows() {
+                        m.insert(k.value(i).to_string(), count(&b, "n", i)?);
+                    }
+                }
+                Ok::<_, StorageError>(m)
+            }
+        };
+        o.anomalies_by_severity =
+            grouped("SELECT severity AS k, count(*) AS n FROM anomalies WHERE tenant = $1 GROUP BY severity").await?;
+        o.alerts_by_rule = grouped(
+            "SELECT rule AS k, count(*) AS n FROM alerts WHERE tenant = $1 AND status = 'firing' AND repeat = 0 GROUP BY rule",
+        )
+        .await?;
+        o.firing_by_rule = grouped(
+            "SELECT rule AS k, count(*) AS n FROM (SELECT rule, status, row_number() OVER (PARTITION BY fingerprint ORDER BY ts DESC, repeat DESC, status ASC) AS rn \
+             FROM alerts WHERE tenant = $1) AS latest WHERE rn = 1 AND status = 'firing' GROUP BY rule",
+        )
+        .await?;
+        Ok(o)
+    }
+}

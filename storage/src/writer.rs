@@ -1,0 +1,234 @@
+//! The Parquet writer: buffers output records per (table, tenant, day) and
+//! writes each buffer as one zstd-compressed file when it holds `max_rows`
+//! records or its oldest record is `max_age` old, and on [`ParquetWriter::flush_all`].
+//!
+//! A file is written under a `.tmp` name, synced, renamed to `.parquet` and
+//! its directory synced: a reader lists only whole files, and a file that is
+//! visible survives a crash. Points are sorted by (series, ts) and written in
+//! row groups of 8,192 rows with statistics, so a query for one series skips
+//! most of each file.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use vigie_schemas::time::{DAY_MS, format_date};
+use vigie_schemas::{AlertRecord, Anomaly, DeadLetter, Point};
+
+use crate::StorageError;
+use crate::columns;
+use crate::layout::{NO_TENANT, Table, encode_tenant, partition_dir};
+
+/// When buffers become files.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    /// Records per file at most.
+    pub max_rows: usize,
+    /// How long a record may wait in memory.
+    pub max_age: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self { max_rows: 100_000, max_age: Duration::from_secs(5) }
+    }
+}
+
+enum Rows {
+    Points(Vec<Point>),
+    Anomalies(Vec<Anomaly>),
+    Alerts(Vec<AlertRecord>),
+    Dead(Vec<(i64, DeadLetter)>),
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        match self {
+            Rows::Points(v) => v.len(),
+            Rows::Anomalies(v) => v.len(),
+            Rows::Alerts(v) => v.len(),
+            Rows::Dead(v) => v.len(),
+        }
+    }
+}
+
+struct Buffer {
+    since: Instant,
+    rows: Rows,
+}
+
+type Key = (Table, String, String);
+
+/// What a flush did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Flushed {
+    /// Files written.
+    pub files: usize,
+    /// Rows written.
+    pub rows: usize,
+}
+
+/// Buffers output records and writes them as Parquet files.
+pub struct ParquetWriter {
+    root: PathBuf,
+    cfg: WriterConfig,
+    buffers: BTreeMap<Key, Buffer>,
+    seq: u64,
+    props: WriterProperties,
+}
+
+fn day(ts: i64) -> String {
+    format_date(ts.div_euclid(DAY_MS) * DAY_MS)
+}
+
+impl ParquetWriter {
+    /// A writer under `root` (created if missing).
+    ///
+    /// # Errors
+    /// When `root` cannot be created.
+    pub fn new(root: &Path, cfg: WriterConfig) -> Result<Self, StorageError> {
+        for t in Table::ALL {
+            std::fs::create_dir_all(root.join(t.name())).map_err(|e| StorageError::io(root, e))?;
+        }
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_max_row_group_row_count(Some(8_192))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .build();
+        Ok(Self { root: root.to_path_buf(), cfg, buffers: BTreeMap::new(), seq: 0, props })
+    }
+
+    /// Records buffered and not yet written.
+    pub fn pending(&self) -> usize {
+        self.buffers.values().map(|b| b.rows.len()).sum()
+    }
+
+    fn buffer(&mut self, key: Key, empty: impl FnOnce() -> Rows) -> &mut Rows {
+        &mut self.buffers.entry(key).or_insert_with(|| Buffer { since: Instant::now(), rows: empty() }).rows
+    }
+
+    /// Takes points, anomalies and alerts (emptying the vectors) and dead
+    /// letters stamped `received_at` (epoch ms).
+    pub fn add(
+        &mut self,
+        points: &mut Vec<Point>,
+        anomalies: &mut Vec<Anomaly>,
+        alerts: &mut Vec<AlertRecord>,
+        dead: &mut Vec<DeadLetter>,
+        received_at: i64,
+    ) {
+        for p in points.drain(..) {
+            let key = (Table::Points, encode_tenant(&p.tenant), day(p.ts));
+            if let Rows::Points(v) = self.buffer(key, || Rows::Points(Vec::new())) {
+                v.push(p);
+            }
+        }
+        for a in anomalies.drain(..) {
+            let key = (Table::Anomalies, encode_tenant(&a.tenant), day(a.ts));
+            if let Rows::Anomalies(v) = self.buffer(key, || Rows::Anomalies(Vec::new())) {
+                v.push(a);
+            }
+        }
+        for a in alerts.drain(..) {
+            let key = (Table::Alerts, encode_tenant(&a.tenant), day(a.ts));
+            if let Rows::Alerts(v) = self.buffer(key, || Rows::Alerts(Vec::new())) {
+                v.push(a);
+            }
+        }
+        for d in dead.drain(..) {
+            let tenant = d.tenant.as_deref().map_or_else(|| NO_TENANT.to_string(), encode_tenant);
+            let key = (Table::DeadLetters, tenant, day(received_at));
+            if let Rows::Dead(v) = self.buffer(key, || Rows::Dead(Vec::new())) {
+                v.push((received_at, d));
+            }
+        }
+    }
+
+    /// Writes the buffers that are full or old enough.
+    ///
+    /// # Errors
+    /// When a file cannot be written; its rows stay buffered.
+    pub fn flush_due(&mut self) -> Result<Flushed, StorageError> {
+        let now = Instant::now();
+        let due: Vec<Key> = self
+            .buffers
+            .iter()
+            .filter(|(_, b)| b.rows.len() >= self.cfg.max_rows || now.duration_since(b.since) >= self.cfg.max_age)
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.flush_keys(due)
+    }
+
+    /// Writes every buffer.
+    ///
+    /// # Errors
+    /// When a file cannot be written; its rows stay buffered.
+    pub fn flush_all(&mut self) -> Result<Flushed, StorageError> {
+        let all: Vec<Key> = self.buffers.keys().cloned().collect();
+        self.flush_keys(all)
+    }
+
+    fn flush_keys(&mut self, keys: Vec<Key>) -> Result<Flushed, StorageError> {
+        let mut done = Flushed::default();
+        for key in keys {
+            let Some(mut buf) = self.buffers.remove(&key) else { continue };
+            let n = buf.rows.len();
+            match self.write_file(&key, &mut buf.rows) {
+                Ok(()) => {
+                    done.files += 1;
+                    done.rows += n;
+                }
+                Err(e) => {
+                    self.buffers.insert(key, buf);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    fn write_file(&mut self, key: &Key, rows: &mut Rows) -> Result<(), StorageError> {
+        let (table, tenant, date) = key;
+        let batch: RecordBatch = match rows {
+            Rows::Points(v) => {
+                v.sort_by(|a, b| a.series.cmp(&b.series).then(a.ts.cmp(&b.ts)));
+                columns::points(v)
+            }
+            Rows::Anomalies(v) => columns::anomalies(v),
+            Rows::Alerts(v) => columns::alerts(v),
+            Rows::Dead(v) => columns::dead_letters(v),
+        }
+        .map_err(|e| StorageError::Internal(e.to_string()))?;
+        let dir = partition_dir(&self.root, *table, tenant, date);
+        std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        self.seq += 1;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let name = format!("part-{now_ms}-{}-{:06}.parquet", std::process::id(), self.seq);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let dest = dir.join(&name);
+        let file = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
+        let result = (|| {
+            let mut w = ArrowWriter::try_new(file, batch.schema(), Some(self.props.clone()))?;
+            w.write(&batch)?;
+            let file = w.into_inner()?;
+            file.sync_all().map_err(|e| datafusion::parquet::errors::ParquetError::External(Box::new(e)))?;
+            Ok::<(), datafusion::parquet::errors::ParquetError>(())
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(StorageError::Parquet(e.to_string()));
+        }
+        std::fs::rename(&tmp, &dest).map_err(|e| StorageError::io(&dest, e))?;
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}

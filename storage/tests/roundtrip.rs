@@ -1,0 +1,175 @@
+//! Parquet written by the writer, read back by the reader: every query,
+//! tenant isolation, filters, pagination, and what a reader sees mid-write.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use vigie_schemas::time::DAY_MS;
+use vigie_schemas::{AlertRecord, AlertStatus, Anomaly, DeadLetter, Point, Rule, SeriesKind, Severity};
+use vigie_storage::reader::AnomalyFilter;
+use vigie_storage::{HistoryReader, ParquetWriter, WriterConfig};
+
+const T0: i64 = 1_735_689_600_000; // 2025-01-01
+
+fn point(tenant: &str, series: &str, day: i64, value: f64) -> Point {
+    Point {
+        id: format!("{tenant}-{series}-{day}"),
+        tenant: tenant.into(),
+        series: series.into(),
+        kind: SeriesKind::Spend,
+        ts: T0 + day * DAY_MS,
+        value,
+        forecast: (day > 0).then_some(100.0),
+        lower: (day > 0).then_some(80.0),
+        upper: (day > 0).then_some(120.0),
+        z: (day > 0).then_some((value - 100.0) / 10.0),
+        anomaly_score: 0.5,
+        severity: if value > 130.0 { Severity::High } else { Severity::None },
+        events: 3,
+        model: Cow::Borrowed("ets(A,Ad,A)"),
+    }
+}
+
+fn anomaly(tenant: &str, series: &str, day: i64, severity: Severity) -> Anomaly {
+    Anomaly {
+        id: format!("a-{tenant}-{series}-{day}"),
+        tenant: tenant.into(),
+        series: series.into(),
+        kind: SeriesKind::Spend,
+        ts: T0 + day * DAY_MS,
+        actual: 150.0,
+        expected: 100.0,
+        residual: 50.0,
+        std_deviations: 5.0,
+        severity,
+        description: "spend 50% above expected".into(),
+    }
+}
+
+fn alert(tenant: &str, fp: &str, day: i64, status: AlertStatus) -> AlertRecord {
+    AlertRecord {
+        id: format!("{fp}-{day}-{}", status.as_str()),
+        fingerprint: fp.into(),
+        tenant: tenant.into(),
+        rule: Rule::SpendAnomaly,
+        series: "146014".into(),
+        status,
+        severity: Severity::High,
+        starts_at: T0,
+        ts: T0 + day * DAY_MS,
+        repeat: 0,
+        value: 150.0,
+        threshold: 100.0,
+        event_id: None,
+        description: "x".into(),
+    }
+}
+
+async fn setup() -> (tempfile::TempDir, HistoryReader) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = ParquetWriter::new(dir.path(), WriterConfig::default()).unwrap();
+    let mut points: Vec<Point> = (0..40).map(|d| point("shop-a", "146014", d, if d == 20 { 150.0 } else { 100.0 })).collect();
+    points.extend((0..40).map(|d| point("shop-a", "150000", d, 90.0)));
+    points.extend((0..40).map(|d| point("shop-b", "146014", d, 1.0)));
+    let mut anomalies = vec![
+        anomaly("shop-a", "146014", 20, Severity::High),
+        anomaly("shop-a", "150000", 25, Severity::Medium),
+        anomaly("shop-a", "150000", 26, Severity::Low),
+        anomaly("shop-b", "146014", 20, Severity::High),
+    ];
+    let mut alerts = vec![
+        alert("shop-a", "f1", 20, AlertStatus::Firing),
+        alert("shop-a", "f1", 21, AlertStatus::Resolved),
+        alert("shop-a", "f2", 25, AlertStatus::Firing),
+        alert("shop-b", "f3", 20, AlertStatus::Firing),
+    ];
+    let mut dead = vec![DeadLetter {
+        id: "d1".into(),
+        tenant: Some(Arc::from("shop-a")),
+        reason: "invalid_json".into(),
+        message: "m".into(),
+        source: "http".into(),
+        raw: "{".into(),
+    }];
+    w.add(&mut points, &mut anomalies, &mut alerts, &mut dead, T0);
+    assert!(points.is_empty() && anomalies.is_empty());
+    let flushed = w.flush_all().unwrap();
+    assert_eq!(flushed.rows, 120 + 4 + 4 + 1);
+    let reader = HistoryReader::open(dir.path()).await.unwrap();
+    (dir, reader)
+}
+
+#[tokio::test]
+async fn every_query_sees_only_its_tenant() {
+    let (_dir, r) = setup().await;
+    let a = r.series("shop-a", None, 100).await.unwrap();
+    assert_eq!(a.iter().map(|s| s.series.as_str()).collect::<Vec<_>>(), vec!["146014", "150000"]);
+    assert_eq!(a[0].points, 40);
+    let b = r.series("shop-b", None, 100).await.unwrap();
+    assert_eq!(b.len(), 1);
+    assert!(r.series("shop-c", None, 100).await.unwrap().is_empty());
+
+    let h = r.history("shop-a", "146014", T0 + 10 * DAY_MS, T0 + 30 * DAY_MS).await.unwrap();
+    assert_eq!(h.len(), 20);
+    assert_eq!(h[10].value, 150.0);
+    assert!(h.windows(2).all(|w| w[0].ts < w[1].ts));
+    let hb = r.history("shop-b", "146014", T0, T0 + 40 * DAY_MS).await.unwrap();
+    assert!(hb.iter().all(|p| p.value == 1.0) && hb.len() == 40);
+
+    let an = r.anomalies("shop-a", &AnomalyFilter::default(), None, 100).await.unwrap();
+    assert_eq!(an.len(), 3);
+    assert!(an.iter().all(|x| &*x.tenant == "shop-a"));
+    let med = AnomalyFilter { min_severity: Some(Severity::Medium), ..AnomalyFilter::default() };
+    assert_eq!(r.anomalies("shop-a", &med, None, 100).await.unwrap().len(), 2);
+    let one = AnomalyFilter { series: Some("150000".into()), ..AnomalyFilter::default() };
+    assert_eq!(r.anomalies("shop-a", &one, None, 100).await.unwrap().len(), 2);
+    let window = AnomalyFilter { from: Some(T0 + 25 * DAY_MS), to: Some(T0 + 26 * DAY_MS), ..AnomalyFilter::default() };
+    assert_eq!(r.anomalies("shop-a", &window, None, 100).await.unwrap().len(), 1);
+
+    let active = r.active_alerts("shop-a", None, 100).await.unwrap();
+    assert_eq!(active.iter().map(|a| a.fingerprint.as_str()).collect::<Vec<_>>(), vec!["f2"]);
+    assert_eq!(r.alert_history("shop-a", None, 100).await.unwrap().len(), 3);
+    assert_eq!(r.alert_history("shop-b", None, 100).await.unwrap().len(), 1);
+
+    let o = r.overview("shop-a").await.unwrap();
+    assert_eq!((o.points, o.series, o.events), (80, 2, 240));
+    assert_eq!(o.anomalies_by_severity.get("HIGH"), Some(&1));
+    assert_eq!(o.alerts_by_rule.get("spend_anomaly"), Some(&2));
+    assert_eq!(o.firing_by_rule.get("spend_anomaly"), Some(&1));
+}
+
+#[tokio::test]
+async fn pages_follow_each_other_without_gaps() {
+    let (_dir, r) = setup().await;
+    let p1 = r.anomalies("shop-a", &AnomalyFilter::default(), None, 2).await.unwrap();
+    assert_eq!(p1.len(), 2);
+    let last = p1.last().unwrap();
+    let p2 = r.anomalies("shop-a", &AnomalyFilter::default(), Some(&(last.ts, last.id.clone())), 2).await.unwrap();
+    assert_eq!(p2.len(), 1);
+    assert!(p1.iter().all(|a| a.id != p2[0].id));
+    let s1 = r.series("shop-a", None, 1).await.unwrap();
+    let s2 = r.series("shop-a", Some(&s1[0].series), 1).await.unwrap();
+    assert_eq!((s1[0].series.as_str(), s2[0].series.as_str()), ("146014", "150000"));
+}
+
+#[tokio::test]
+async fn partitions_are_per_tenant_and_day_and_files_appear_whole() {
+    let (dir, _r) = setup().await;
+    let days = std::fs::read_dir(dir.path().join("points/tenant=shop-a")).unwrap().count();
+    assert_eq!(days, 40);
+    let mut tmp = 0;
+    for entry in walk(dir.path()) {
+        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+        tmp += usize::from(name.ends_with(".tmp"));
+    }
+    assert_eq!(tmp, 0, "no temporary file left behind");
+}
+
+fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).unwrap().flatten() {
+        let path = e.path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
+}
