@@ -9,5 +9,6 @@
 
 pub mod csv_series;
 pub mod generator;
+pub mod http_body;
 pub mod ndjson;
 pub mod rng;

@@ -1,1 +1,382 @@
-//! placeholder
+//! vigie's HTTP API: a thin axum router over the history reader, the key
+//! store and (in embedded mode) the ingest channel.
+//!
+//! Every route but `/health` needs an `X-API-Key`; the key names the tenant,
+//! and every query binds that tenant — no route takes a tenant from the
+//! caller except the admin-only key creation. Lists are paginated with an
+//! opaque cursor. Errors share one JSON shape ([`error::ApiError`]).
+
+pub mod error;
+pub mod keys;
+pub mod openapi;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::{Value, json};
+use vigie_ingest::http_body::{Framing, decode_body};
+use vigie_schemas::time::parse_flexible;
+use vigie_schemas::{DeadLetter, Event, Limits, RejectReason, Rejection, Severity};
+use vigie_storage::HistoryReader;
+use vigie_storage::reader::{AnomalyFilter, Cursor};
+
+use crate::error::ApiError;
+use crate::keys::{KeyStore, Principal};
+
+/// Largest accepted ingest body.
+pub const MAX_BODY_BYTES: usize = 50 * 1024 * 1024;
+/// Default and largest page size.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest page size.
+pub const MAX_LIMIT: usize = 1_000;
+
+/// What the HTTP ingest hands to the pipeline: accepted events and the dead
+/// letters of rejected items, as one unit.
+#[derive(Debug, Default)]
+pub struct IngestBatch {
+    /// Accepted events, in body order.
+    pub events: Vec<Event>,
+    /// Rejected items.
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+/// The pipeline is full: the batch was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+/// Where accepted events go (a bounded channel in embedded mode, Kafka in
+/// cluster mode).
+pub trait IngestSink: Send + Sync {
+    /// Takes the batch whole, or refuses it whole when full.
+    ///
+    /// # Errors
+    /// [`Full`] when there is no room now.
+    fn try_send(&self, batch: IngestBatch) -> Result<(), Full>;
+}
+
+/// Shared state of the router.
+#[derive(Clone)]
+pub struct AppState {
+    /// History.
+    pub reader: HistoryReader,
+    /// API keys.
+    pub keys: Arc<KeyStore>,
+    /// Where ingested events go; `None` makes the API read-only.
+    pub ingest: Option<Arc<dyn IngestSink>>,
+    /// Set once the pipeline runs; cleared when it stops.
+    pub ready: Arc<AtomicBool>,
+    /// Validation limits for ingested events.
+    pub limits: Limits,
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let key = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()).ok_or_else(ApiError::unauthorized)?;
+        state.keys.verify(key.trim()).ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// The router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/openapi.json", get(openapi_doc))
+        .route("/v1/events", post(ingest).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
+        .route("/v1/series", get(series))
+        .route("/v1/series/{key}/history", get(history))
+        .route("/v1/anomalies", get(anomalies))
+        .route("/v1/alerts", get(active_alerts))
+        .route("/v1/alerts/history", get(alert_history))
+        .route("/v1/stats/overview", get(overview))
+        .route("/v1/tenants/{tenant}/keys", post(create_key))
+        .fallback(|| async { ApiError::not_found("no such route: see /openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            ApiError {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                code: "method_not_allowed",
+                message: "this route does not take that method: see /openapi.json".into(),
+                retry_after: None,
+            }
+        })
+        .with_state(state)
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn ready(State(s): State<AppState>, _p: Principal) -> Result<Json<Value>, ApiError> {
+    if s.ready.load(Ordering::Relaxed) {
+        Ok(Json(json!({"ready": true})))
+    } else {
+        Err(ApiError::unavailable("the pipeline is not running"))
+    }
+}
+
+async fn openapi_doc(_p: Principal) -> Json<Value> {
+    Json(openapi::document())
+}
+
+/// Query parameters, taken one by one so that a wrong or unknown one gets
+/// an error naming it.
+struct Params(BTreeMap<String, String>);
+
+impl Params {
+    fn new(q: Result<Query<BTreeMap<String, String>>, QueryRejection>) -> Result<Self, ApiError> {
+        q.map(|Query(m)| Params(m))
+            .map_err(|e| ApiError::bad_request("invalid_query", format!("the query string cannot be read: {e}")))
+    }
+
+    fn take(&mut self, name: &str) -> Option<String> {
+        self.0.remove(name).filter(|v| !v.is_empty())
+    }
+
+    fn time(&mut self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.take(name)
+            .map(|v| {
+                parse_flexible(&v).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_parameter",
+                        format!("parameter \"{name}\": \"{v}\" is not a time like 2025-03-01 or 2025-03-01T08:00:00Z"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    fn limit(&mut self) -> Result<usize, ApiError> {
+        match self.take("limit") {
+            None => Ok(DEFAULT_LIMIT),
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+                _ => Err(ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("parameter \"limit\": \"{v}\" must be a whole number from 1 to {MAX_LIMIT}"),
+                )),
+            },
+        }
+    }
+
+    fn cursor(&mut self) -> Result<Option<Cursor>, ApiError> {
+        let Some(c) = self.take("cursor") else { return Ok(None) };
+        decode_cursor(&c).map(Some).ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "parameter \"cursor\" is not a cursor this API gave")
+        })
+    }
+
+    fn finish(self) -> Result<(), ApiError> {
+        match self.0.keys().next() {
+            Some(k) => Err(ApiError::bad_request("invalid_parameter", format!("unknown parameter \"{k}\""))),
+            None => Ok(()),
+        }
+    }
+}
+
+fn encode_cursor(ts: i64, id: &str) -> String {
+    hex::encode(format!("{ts}:{id}"))
+}
+
+fn decode_cursor(c: &str) -> Option<Cursor> {
+    let text = String::from_utf8(hex::decode(c).ok()?).ok()?;
+    let (ts, id) = text.split_once(':')?;
+    Some((ts.parse().ok()?, id.to_string()))
+}
+
+#[derive(Serialize)]
+struct Page<T: Serialize> {
+    items: Vec<T>,
+    next_cursor: Option<String>,
+}
+
+fn page<T: Serialize>(items: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Json<Page<T>> {
+    let next_cursor = (items.len() == limit).then(|| items.last().map(&key)).flatten();
+    Json(Page { items, next_cursor })
+}
+
+async fn series(
+    State(s): State<AppState>,
+    p: Principal,
+    q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut q = Params::new(q)?;
+    let limit = q.limit()?;
+    let after = q.take("cursor").map(|c| {
+        hex::decode(&c).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "parameter \"cursor\" is not a cursor this API gave")
+        })
+    });
+    let after = after.transpose()?;
+    q.finish()?;
+    let items = s.reader.series(&p.tenant, after.as_deref(), limit).await?;
+    Ok(page(items, limit, |x| hex::encode(&x.series)))
+}
+
+async fn history(
+    State(s): State<AppState>,
+    p: Principal,
+    key: Result<Path<String>, PathRejection>,
+    q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Path(key) = key.map_err(|e| ApiError::bad_request("invalid_path", e.to_string()))?;
+    let mut q = Params::new(q)?;
+    let from = q.time("from")?.unwrap_or(i64::MIN / 4);
+    let to = q.time("to")?.unwrap_or(i64::MAX / 4);
+    q.finish()?;
+    let points = s.reader.history(&p.tenant, &key, from, to).await?;
+    // A series of another tenant gets the same answer as one that never existed.
+    if points.is_empty() && s.reader.history(&p.tenant, &key, i64::MIN / 4, i64::MAX / 4).await?.is_empty() {
+        return Err(ApiError::not_found(format!("no series \"{key}\"")));
+    }
+    let anomalies: Vec<_> = points.iter().filter(|x| x.severity == "MEDIUM" || x.severity == "HIGH").cloned().collect();
+    Ok(Json(json!({"series": key, "points": points, "anomalies": anomalies})))
+}
+
+async fn anomalies(
+    State(s): State<AppState>,
+    p: Principal,
+    q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut q = Params::new(q)?;
+    let min_severity = match q.take("severity").map(|v| v.to_ascii_uppercase()) {
+        None => None,
+        Some(v) => Some(match v.as_str() {
+            "LOW" => Severity::Low,
+            "MEDIUM" => Severity::Medium,
+            "HIGH" => Severity::High,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("parameter \"severity\": \"{v}\" must be LOW, MEDIUM or HIGH"),
+                ));
+            }
+        }),
+    };
+    let filter = AnomalyFilter { min_severity, series: q.take("series"), from: q.time("from")?, to: q.time("to")? };
+    let limit = q.limit()?;
+    let cursor = q.cursor()?;
+    q.finish()?;
+    let items = s.reader.anomalies(&p.tenant, &filter, cursor.as_ref(), limit).await?;
+    Ok(page(items, limit, |a| encode_cursor(a.ts, &a.id)))
+}
+
+async fn active_alerts(
+    State(s): State<AppState>,
+    p: Principal,
+    q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut q = Params::new(q)?;
+    let limit = q.limit()?;
+    let cursor = q.cursor()?;
+    q.finish()?;
+    let items = s.reader.active_alerts(&p.tenant, cursor.as_ref(), limit).await?;
+    Ok(page(items, limit, |a| encode_cursor(a.ts, &a.id)))
+}
+
+async fn alert_history(
+    State(s): State<AppState>,
+    p: Principal,
+    q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut q = Params::new(q)?;
+    let limit = q.limit()?;
+    let cursor = q.cursor()?;
+    q.finish()?;
+    let items = s.reader.alert_history(&p.tenant, cursor.as_ref(), limit).await?;
+    Ok(page(items, limit, |a| encode_cursor(a.ts, &a.id)))
+}
+
+async fn overview(State(s): State<AppState>, p: Principal) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(s.reader.overview(&p.tenant).await?))
+}
+
+async fn create_key(
+    State(s): State<AppState>,
+    p: Principal,
+    tenant: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !p.admin {
+        return Err(ApiError::forbidden("only an admin key may create keys"));
+    }
+    let Path(tenant) = tenant.map_err(|e| ApiError::bad_request("invalid_path", e.to_string()))?;
+    if tenant.is_empty() || tenant.len() > 256 {
+        return Err(ApiError::bad_request("invalid_parameter", "tenant name must be 1 to 256 bytes"));
+    }
+    let key = s.keys.create(&tenant, false).map_err(ApiError::internal)?;
+    Ok((StatusCode::CREATED, Json(json!({"tenant": tenant, "key": key}))))
+}
+
+#[derive(Serialize)]
+struct Rejected {
+    index: usize,
+    reason: &'static str,
+    field: Option<String>,
+    message: String,
+}
+
+async fn ingest(
+    State(s): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let framing = Framing::from_content_type(ct).ok_or_else(|| ApiError::unsupported_media(ct))?;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(MAX_BODY_BYTES)
+        } else {
+            ApiError::bad_request("invalid_body", format!("the body cannot be read: {e}"))
+        }
+    })?;
+    let Some(sink) = s.ingest.clone() else {
+        return Err(ApiError::unavailable("this server does not ingest events"));
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let items = decode_body(&body, framing, &s.limits, now).map_err(|e| ApiError::bad_request("invalid_body", e.0))?;
+    let mut batch = IngestBatch::default();
+    let mut rejected = Vec::new();
+    for item in items {
+        let result = item.result.and_then(|ev| {
+            if ev.tenant() == p.tenant {
+                Ok(ev)
+            } else {
+                Err(Rejection::new(
+                    RejectReason::TenantMismatch,
+                    Some("tenant"),
+                    format!("tenant \"{}\" is not the tenant of this API key", ev.tenant()),
+                ))
+            }
+        });
+        match result {
+            Ok(ev) => batch.events.push(ev),
+            Err(rej) => {
+                let mut dl =
+                    vigie_ingest::ndjson::dead_letter(&rej, &format!("http:{}", item.index), item.raw.as_bytes());
+                dl.tenant = Some(p.tenant.as_str().into());
+                batch.dead_letters.push(dl);
+                rejected.push(Rejected {
+                    index: item.index,
+                    reason: rej.reason.as_str(),
+                    field: rej.field,
+                    message: rej.message,
+                });
+            }
+        }
+    }
+    let accepted = batch.events.len();
+    sink.try_send(batch).map_err(|Full| ApiError::busy())?;
+    Ok(Json(json!({"accepted": accepted, "rejected": rejected.len(), "errors": rejected})))
+}

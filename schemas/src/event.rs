@@ -231,6 +231,8 @@ pub enum RejectReason {
     BadString,
     /// The event's bucket had already closed (set by the processors).
     Late,
+    /// The event names another tenant than the API key's (set by the API).
+    TenantMismatch,
 }
 
 impl RejectReason {
@@ -252,6 +254,7 @@ impl RejectReason {
             RejectReason::FutureTimestamp => "future_timestamp",
             RejectReason::BadString => "bad_string",
             RejectReason::Late => "late",
+            RejectReason::TenantMismatch => "tenant_mismatch",
         }
     }
 }

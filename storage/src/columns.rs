@@ -8,9 +8,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{
-    ArrayRef, Float64Array, StringArray, TimestampMillisecondArray, UInt32Array,
-};
+use datafusion::arrow::array::{ArrayRef, Float64Array, StringArray, TimestampMillisecondArray, UInt32Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;

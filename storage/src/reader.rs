@@ -211,7 +211,8 @@ impl HistoryReader {
         let mut out = Vec::new();
         for b in &batches {
             let (s, k) = (col::<StringArray>(b, "series")?, col::<StringArray>(b, "kind")?);
-            let (f, l) = (col::<TimestampMillisecondArray>(b, "first_ts")?, col::<TimestampMillisecondArray>(b, "last_ts")?);
+            let (f, l) =
+                (col::<TimestampMillisecondArray>(b, "first_ts")?, col::<TimestampMillisecondArray>(b, "last_ts")?);
             for i in 0..b.num_rows() {
                 out.push(SeriesSummary {
                     series: s.value(i).to_string(),
@@ -229,7 +230,13 @@ impl HistoryReader {
     ///
     /// # Errors
     /// See [`HistoryReader::query`].
-    pub async fn history(&self, tenant: &str, series: &str, from: i64, to: i64) -> Result<Vec<HistoryPoint>, StorageError> {
+    pub async fn history(
+        &self,
+        tenant: &str,
+        series: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<HistoryPoint>, StorageError> {
         let sql = "SELECT ts, value, forecast, lower, upper, z, anomaly_score, severity FROM points \
                    WHERE tenant = $1 AND series = $2 AND date >= $3 AND date <= $4 AND ts >= $5 AND ts < $6 \
                    ORDER BY ts";
@@ -306,7 +313,8 @@ impl HistoryReader {
         let tenant: Arc<str> = tenant.into();
         let mut out = Vec::new();
         for b in &batches {
-            let (id, s, k) = (col::<StringArray>(b, "id")?, col::<StringArray>(b, "series")?, col::<StringArray>(b, "kind")?);
+            let (id, s, k) =
+                (col::<StringArray>(b, "id")?, col::<StringArray>(b, "series")?, col::<StringArray>(b, "kind")?);
             let ts = col::<TimestampMillisecondArray>(b, "ts")?;
             let (a, e) = (col::<Float64Array>(b, "actual")?, col::<Float64Array>(b, "expected")?);
             let (r, z) = (col::<Float64Array>(b, "residual")?, col::<Float64Array>(b, "std_deviations")?);
@@ -333,9 +341,15 @@ impl HistoryReader {
     fn alert_rows(tenant: &Arc<str>, batches: &[RecordBatch]) -> Result<Vec<AlertRecord>, StorageError> {
         let mut out = Vec::new();
         for b in batches {
-            let (id, fp, r) = (col::<StringArray>(b, "id")?, col::<StringArray>(b, "fingerprint")?, col::<StringArray>(b, "rule")?);
-            let (s, st, sev) = (col::<StringArray>(b, "series")?, col::<StringArray>(b, "status")?, col::<StringArray>(b, "severity")?);
-            let (start, ts) = (col::<TimestampMillisecondArray>(b, "starts_at")?, col::<TimestampMillisecondArray>(b, "ts")?);
+            let (id, fp, r) =
+                (col::<StringArray>(b, "id")?, col::<StringArray>(b, "fingerprint")?, col::<StringArray>(b, "rule")?);
+            let (s, st, sev) = (
+                col::<StringArray>(b, "series")?,
+                col::<StringArray>(b, "status")?,
+                col::<StringArray>(b, "severity")?,
+            );
+            let (start, ts) =
+                (col::<TimestampMillisecondArray>(b, "starts_at")?, col::<TimestampMillisecondArray>(b, "ts")?);
             let rep = col::<UInt32Array>(b, "repeat")?;
             let (v, th) = (col::<Float64Array>(b, "value")?, col::<Float64Array>(b, "threshold")?);
             let (ev, d) = (col::<StringArray>(b, "event_id")?, col::<StringArray>(b, "description")?);
@@ -362,14 +376,18 @@ impl HistoryReader {
         Ok(out)
     }
 
-    const ALERT_COLUMNS: &'static str =
-        "id, fingerprint, rule, series, status, severity, starts_at, ts, repeat, value, threshold, event_id, description";
+    const ALERT_COLUMNS: &'static str = "id, fingerprint, rule, series, status, severity, starts_at, ts, repeat, value, threshold, event_id, description";
 
     /// Alert transitions, newest first, `limit` after `cursor`.
     ///
     /// # Errors
     /// See [`HistoryReader::query`].
-    pub async fn alert_history(&self, tenant: &str, cursor: Option<&Cursor>, limit: usize) -> Result<Vec<AlertRecord>, StorageError> {
+    pub async fn alert_history(
+        &self,
+        tenant: &str,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StorageError> {
         let (c_ts, c_id) = cursor.map_or((i64::MAX / 4, String::new()), |(t, i)| (*t, i.clone()));
         let sql = format!(
             "SELECT {} FROM alerts WHERE tenant = $1 AND (ts < $2 OR (ts = $2 AND $3 <> '' AND id < $3)) \
@@ -385,7 +403,12 @@ impl HistoryReader {
     ///
     /// # Errors
     /// See [`HistoryReader::query`].
-    pub async fn active_alerts(&self, tenant: &str, cursor: Option<&Cursor>, limit: usize) -> Result<Vec<AlertRecord>, StorageError> {
+    pub async fn active_alerts(
+        &self,
+        tenant: &str,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StorageError> {
         let (c_ts, c_id) = cursor.map_or((i64::MAX / 4, String::new()), |(t, i)| (*t, i.clone()));
         let sql = format!(
             "SELECT {cols} FROM (SELECT {cols}, row_number() OVER (PARTITION BY fingerprint ORDER BY ts DESC, repeat DESC, status ASC) AS rn \

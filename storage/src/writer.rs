@@ -207,9 +207,8 @@ impl ParquetWriter {
         let dir = partition_dir(&self.root, *table, tenant, date);
         std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
         self.seq += 1;
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         let name = format!("part-{now_ms}-{}-{:06}.parquet", std::process::id(), self.seq);
         let tmp = dir.join(format!(".{name}.tmp"));
         let dest = dir.join(&name);

@@ -68,7 +68,8 @@ fn alert(tenant: &str, fp: &str, day: i64, status: AlertStatus) -> AlertRecord {
 async fn setup() -> (tempfile::TempDir, HistoryReader) {
     let dir = tempfile::tempdir().unwrap();
     let mut w = ParquetWriter::new(dir.path(), WriterConfig::default()).unwrap();
-    let mut points: Vec<Point> = (0..40).map(|d| point("shop-a", "146014", d, if d == 20 { 150.0 } else { 100.0 })).collect();
+    let mut points: Vec<Point> =
+        (0..40).map(|d| point("shop-a", "146014", d, if d == 20 { 150.0 } else { 100.0 })).collect();
     points.extend((0..40).map(|d| point("shop-a", "150000", d, 90.0)));
     points.extend((0..40).map(|d| point("shop-b", "146014", d, 1.0)));
     let mut anomalies = vec![

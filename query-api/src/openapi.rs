@@ -1,0 +1,117 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`, written out by hand:
+//! the API is small, and a hand-written document keeps the dependency list
+//! short. A test checks that every route of the router is in it.
+
+use serde_json::{Value, json};
+
+fn list(item: &str) -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}},
+            "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last page."}
+        }
+    })
+}
+
+fn ok(schema: Value, description: &str) -> Value {
+    json!({
+        "200": {"description": description, "content": {"application/json": {"schema": schema}}},
+        "400": {"$ref": "#/components/responses/Error"},
+        "401": {"$ref": "#/components/responses/Error"}
+    })
+}
+
+fn param(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}, "description": description})
+}
+
+/// Paths of the document (the router's routes).
+pub const PATHS: &[&str] = &[
+    "/health",
+    "/ready",
+    "/openapi.json",
+    "/v1/events",
+    "/v1/series",
+    "/v1/series/{key}/history",
+    "/v1/anomalies",
+    "/v1/alerts",
+    "/v1/alerts/history",
+    "/v1/stats/overview",
+    "/v1/tenants/{tenant}/keys",
+];
+
+/// The document.
+pub fn document() -> Value {
+    let page = [
+        param("limit", "Page size, 1 to 1000 (default 100)."),
+        param("cursor", "From `next_cursor` of the previous page."),
+    ];
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "vigie",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Real-time stock and spend watch. Every route but /health needs an X-API-Key; the key's tenant bounds every answer."
+        },
+        "security": [{"apiKey": []}],
+        "paths": {
+            "/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Up"}}}},
+            "/ready": {"get": {"summary": "Readiness: the pipeline runs", "responses": {"200": {"description": "Ready"}, "503": {"$ref": "#/components/responses/Error"}}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/v1/events": {"post": {
+                "summary": "Ingest events: one JSON event, a JSON array, or NDJSON (≤ 50 MB)",
+                "requestBody": {"required": true, "content": {
+                    "application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Event"}, {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}]}},
+                    "application/x-ndjson": {"schema": {"type": "string"}}
+                }},
+                "responses": {
+                    "200": {"description": "Accepted and rejected counts; each rejected item with its index and reason", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestResult"}}}},
+                    "400": {"$ref": "#/components/responses/Error"},
+                    "401": {"$ref": "#/components/responses/Error"},
+                    "413": {"$ref": "#/components/responses/Error"},
+                    "415": {"$ref": "#/components/responses/Error"},
+                    "503": {"description": "Pipeline full: nothing accepted; retry after Retry-After seconds", "headers": {"Retry-After": {"schema": {"type": "integer"}}}}
+                }
+            }},
+            "/v1/series": {"get": {"summary": "The tenant's series", "parameters": page, "responses": ok(list("Series"), "A page of series")}},
+            "/v1/series/{key}/history": {"get": {
+                "summary": "One series: actuals, forecasts, bands, anomalies",
+                "parameters": [
+                    {"name": "key", "in": "path", "required": true, "schema": {"type": "string"}, "description": "Series key, URL-encoded (site/sku → site%2Fsku)"},
+                    param("from", "Start (inclusive): RFC 3339 or a date"),
+                    param("to", "End (exclusive): RFC 3339 or a date")
+                ],
+                "responses": ok(json!({"type": "object"}), "The series' points and anomalies")
+            }},
+            "/v1/anomalies": {"get": {
+                "summary": "Anomalies, newest first",
+                "parameters": [param("severity", "Lowest severity: LOW, MEDIUM or HIGH"), param("series", "One series"), param("from", "Start"), param("to", "End"), page[0].clone(), page[1].clone()],
+                "responses": ok(list("Anomaly"), "A page of anomalies")
+            }},
+            "/v1/alerts": {"get": {"summary": "Alerts firing now", "parameters": page, "responses": ok(list("Alert"), "A page of alerts")}},
+            "/v1/alerts/history": {"get": {"summary": "Every alert transition, newest first", "parameters": page, "responses": ok(list("Alert"), "A page of transitions")}},
+            "/v1/stats/overview": {"get": {"summary": "Events, series, anomalies by severity, alerts by rule", "responses": ok(json!({"type": "object"}), "Totals")}},
+            "/v1/tenants/{tenant}/keys": {"post": {
+                "summary": "Create an API key for a tenant (admin key only); the key is shown once",
+                "parameters": [{"name": "tenant", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"201": {"description": "The new key"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}
+            }}
+        },
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+            "responses": {"Error": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
+            "schemas": {
+                "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+                "Event": {"description": "A stock or spend event: see schemas/json/event.schema.json", "type": "object"},
+                "IngestResult": {"type": "object", "properties": {
+                    "accepted": {"type": "integer"}, "rejected": {"type": "integer"},
+                    "errors": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "reason": {"type": "string"}, "field": {"type": ["string", "null"]}, "message": {"type": "string"}}}}
+                }},
+                "Series": {"type": "object", "properties": {"series": {"type": "string"}, "kind": {"type": "string"}, "points": {"type": "integer"}, "first_ts": {"type": "string"}, "last_ts": {"type": "string"}}},
+                "Anomaly": {"type": "object", "properties": {"id": {"type": "string"}, "series": {"type": "string"}, "ts": {"type": "string"}, "actual": {"type": "number"}, "expected": {"type": "number"}, "residual": {"type": "number"}, "std_deviations": {"type": "number"}, "severity": {"type": "string"}, "description": {"type": "string"}}},
+                "Alert": {"type": "object", "properties": {"id": {"type": "string"}, "fingerprint": {"type": "string"}, "rule": {"type": "string"}, "series": {"type": "string"}, "status": {"type": "string"}, "severity": {"type": "string"}, "starts_at": {"type": "string"}, "ts": {"type": "string"}, "description": {"type": "string"}}}
+            }
+        }
+    })
+}

@@ -1,0 +1,351 @@
+//! The API through `Router::oneshot` (no socket): auth, tenant isolation,
+//! every endpoint, ingest answers, pagination and errors.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+use vigie_query_api::keys::KeyStore;
+use vigie_query_api::{AppState, Full, IngestBatch, IngestSink, router};
+use vigie_schemas::time::DAY_MS;
+use vigie_schemas::{AlertRecord, AlertStatus, Anomaly, Limits, Point, Rule, SeriesKind, Severity};
+use vigie_storage::{HistoryReader, ParquetWriter, WriterConfig};
+
+const T0: i64 = 1_735_689_600_000;
+
+#[derive(Default)]
+struct Sink {
+    full: AtomicBool,
+    got: Mutex<Vec<IngestBatch>>,
+}
+
+impl IngestSink for Sink {
+    fn try_send(&self, batch: IngestBatch) -> Result<(), Full> {
+        if self.full.load(Ordering::Relaxed) {
+            return Err(Full);
+        }
+        self.got.lock().unwrap().push(batch);
+        Ok(())
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    app: axum::Router,
+    sink: Arc<Sink>,
+    keys: Arc<KeyStore>,
+    a: String,
+    b: String,
+    admin: String,
+}
+
+fn point(tenant: &str, series: &str, day: i64) -> Point {
+    Point {
+        id: format!("p-{tenant}-{series}-{day}"),
+        tenant: tenant.into(),
+        series: series.into(),
+        kind: SeriesKind::Stock,
+        ts: T0 + day * DAY_MS,
+        value: 10.0,
+        forecast: Some(10.0),
+        lower: Some(8.0),
+        upper: Some(12.0),
+        z: Some(0.1),
+        anomaly_score: 0.08,
+        severity: if day == 5 { Severity::High } else { Severity::None },
+        events: 2,
+        model: Cow::Borrowed("ets(A,Ad,A)"),
+    }
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut w = ParquetWriter::new(&data, WriterConfig::default()).unwrap();
+    let mut points: Vec<Point> = (0..10).map(|d| point("tenant-a", "DKR-01/RIZ", d)).collect();
+    points.extend((0..10).map(|d| point("tenant-b", "CAS-02/THE", d)));
+    let anomaly = |tenant: &str, series: &str, day: i64| Anomaly {
+        id: format!("an-{tenant}-{day}"),
+        tenant: tenant.into(),
+        series: series.into(),
+        kind: SeriesKind::Stock,
+        ts: T0 + day * DAY_MS,
+        actual: 40.0,
+        expected: 10.0,
+        residual: 30.0,
+        std_deviations: 6.0,
+        severity: Severity::High,
+        description: "demand 300% above expected".into(),
+    };
+    let mut anomalies = vec![anomaly("tenant-a", "DKR-01/RIZ", 5), anomaly("tenant-a", "DKR-01/RIZ", 7)];
+    let mut alerts = vec![AlertRecord {
+        id: "al-1".into(),
+        fingerprint: "fp-a".into(),
+        tenant: "tenant-a".into(),
+        rule: Rule::StockOut,
+        series: "DKR-01/RIZ".into(),
+        status: AlertStatus::Firing,
+        severity: Severity::High,
+        starts_at: T0,
+        ts: T0 + 5 * DAY_MS,
+        repeat: 0,
+        value: 0.0,
+        threshold: 0.0,
+        event_id: Some("e9".into()),
+        description: "DKR-01/RIZ is out of stock".into(),
+    }];
+    w.add(&mut points, &mut anomalies, &mut alerts, &mut Vec::new(), T0);
+    w.flush_all().unwrap();
+    let keys = Arc::new(KeyStore::open(&dir.path().join("keys.json")).unwrap());
+    let a = keys.create("tenant-a", false).unwrap();
+    let b = keys.create("tenant-b", false).unwrap();
+    let admin = keys.create("ops", true).unwrap();
+    let sink = Arc::new(Sink::default());
+    let state = AppState {
+        reader: HistoryReader::open(&data).await.unwrap(),
+        keys: Arc::clone(&keys),
+        ingest: Some(sink.clone() as Arc<dyn IngestSink>),
+        ready: Arc::new(AtomicBool::new(true)),
+        limits: Limits::default(),
+    };
+    Fixture { _dir: dir, app: router(state), sink, keys, a, b, admin }
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<(&str, Vec<u8>)>,
+) -> (StatusCode, Value, Option<String>) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(k) = key {
+        req = req.header("x-api-key", k);
+    }
+    let req = match body {
+        Some((ct, bytes)) => req.header("content-type", ct).body(Body::from(bytes)).unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, json, retry)
+}
+
+async fn get(f: &Fixture, uri: &str, key: &str) -> (StatusCode, Value) {
+    let (s, v, _) = call(&f.app, "GET", uri, Some(key), None).await;
+    (s, v)
+}
+
+fn is_error(v: &Value, code: &str) -> bool {
+    v["error"]["code"] == code && v["error"]["message"].as_str().is_some_and(|m| !m.is_empty())
+}
+
+#[tokio::test]
+async fn health_is_public_and_everything_else_needs_a_key() {
+    let f = fixture().await;
+    let (s, v, _) = call(&f.app, "GET", "/health", None, None).await;
+    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ok")));
+    for uri in [
+        "/ready",
+        "/openapi.json",
+        "/v1/series",
+        "/v1/anomalies",
+        "/v1/alerts",
+        "/v1/alerts/history",
+        "/v1/stats/overview",
+        "/v1/series/x/history",
+    ] {
+        for key in [None, Some("vk_deadbeef_00"), Some("nonsense")] {
+            let (s, v, _) = call(&f.app, "GET", uri, key, None).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{uri} {key:?}");
+            assert!(is_error(&v, "unauthorized"), "{uri}: {v}");
+        }
+    }
+    let (s, _, _) = call(&f.app, "POST", "/v1/events", None, Some(("application/json", b"{}".to_vec()))).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn tenant_b_sees_nothing_of_tenant_a() {
+    let f = fixture().await;
+    let (_, a) = get(&f, "/v1/series", &f.a).await;
+    assert_eq!(a["items"].as_array().unwrap().len(), 1);
+    assert_eq!(a["items"][0]["series"], "DKR-01/RIZ");
+    let (_, b) = get(&f, "/v1/series", &f.b).await;
+    assert_eq!(b["items"].as_array().unwrap().len(), 1);
+    assert_eq!(b["items"][0]["series"], "CAS-02/THE");
+
+    let (s, h) = get(&f, "/v1/series/DKR-01%2FRIZ/history", &f.a).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["points"].as_array().unwrap().len(), 10);
+    assert_eq!(h["anomalies"].as_array().unwrap().len(), 1);
+    // B guessing A's key gets what an unknown series gets.
+    let (s1, v1) = get(&f, "/v1/series/DKR-01%2FRIZ/history", &f.b).await;
+    let (s2, v2) = get(&f, "/v1/series/NOPE/history", &f.b).await;
+    assert_eq!((s1, s2), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(v1["error"]["code"], v2["error"]["code"]);
+
+    for (uri, key_a_count) in [("/v1/anomalies", 2), ("/v1/alerts", 1), ("/v1/alerts/history", 1)] {
+        let (_, a) = get(&f, uri, &f.a).await;
+        assert_eq!(a["items"].as_array().unwrap().len(), key_a_count, "{uri}");
+        let (_, b) = get(&f, uri, &f.b).await;
+        assert!(b["items"].as_array().unwrap().is_empty(), "{uri}: {b}");
+    }
+    let (_, oa) = get(&f, "/v1/stats/overview", &f.a).await;
+    let (_, ob) = get(&f, "/v1/stats/overview", &f.b).await;
+    assert_eq!((oa["points"].as_u64(), oa["events"].as_u64()), (Some(10), Some(20)));
+    assert_eq!(oa["anomalies_by_severity"]["HIGH"], 2);
+    assert_eq!(oa["firing_by_rule"]["stock_out"], 1);
+    assert!(ob["anomalies_by_severity"].as_object().unwrap().is_empty());
+    assert!(ob["firing_by_rule"].as_object().unwrap().is_empty());
+    // A filter on A's series through B's key finds nothing either.
+    let (_, b) = get(&f, "/v1/anomalies?series=DKR-01%2FRIZ", &f.b).await;
+    assert!(b["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn pages_and_parameters() {
+    let f = fixture().await;
+    let (_, p1) = get(&f, "/v1/anomalies?limit=1", &f.a).await;
+    assert_eq!(p1["items"].as_array().unwrap().len(), 1);
+    let cursor = p1["next_cursor"].as_str().unwrap().to_string();
+    let (_, p2) = get(&f, &format!("/v1/anomalies?limit=1&cursor={cursor}"), &f.a).await;
+    assert_eq!(p2["items"].as_array().unwrap().len(), 1);
+    assert_ne!(p1["items"][0]["id"], p2["items"][0]["id"]);
+    let (_, p3) = get(&f, &format!("/v1/anomalies?limit=1&cursor={}", p2["next_cursor"].as_str().unwrap()), &f.a).await;
+    assert!(p3["items"].as_array().unwrap().is_empty() && p3["next_cursor"].is_null());
+
+    let (_, w) = get(&f, "/v1/anomalies?severity=high&from=2025-01-07&to=2025-01-08T12:00:00Z", &f.a).await;
+    assert_eq!(w["items"].as_array().unwrap().len(), 1);
+    for (uri, word) in [
+        ("/v1/anomalies?limit=0", "limit"),
+        ("/v1/anomalies?limit=abc", "limit"),
+        ("/v1/anomalies?severity=EXTREME", "severity"),
+        ("/v1/anomalies?from=yesterday", "from"),
+        ("/v1/anomalies?cursor=zz", "cursor"),
+        ("/v1/anomalies?colour=red", "colour"),
+        ("/v1/series/x/history?to=soon", "to"),
+    ] {
+        let (s, v) = get(&f, uri, &f.a).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(word), "{uri}: {v}");
+    }
+    let (s, v) = get(&f, "/v1/nothing", &f.a).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(is_error(&v, "not_found"));
+}
+
+const GOOD: &str = r#"{"kind":"stock","event_id":"e1","tenant":"tenant-a","ts":"2025-01-03T10:00:00Z","site":"DKR-01","sku":"RIZ","movement":"sale","quantity":2}"#;
+
+#[tokio::test]
+async fn ingest_reports_each_rejected_item_and_forwards_the_rest() {
+    let f = fixture().await;
+    let long = format!(
+        r#"{{"kind":"spend","event_id":"e4","tenant":"tenant-a","ts":"2025-01-03T10:00:00Z","entity":"{}","amount":1}}"#,
+        "x".repeat(10_000)
+    );
+    let body = format!(
+        "[{GOOD}, {{\"kind\":\"spend\",\"event_id\":\"e2\",\"tenant\":\"tenant-a\",\"ts\":\"2025-01-03T10:00:00Z\",\"entity\":\"x\",\"amount\":\"lots\"}}, {}, {long}]",
+        GOOD.replace("tenant-a", "tenant-b").replace("e1", "e3")
+    );
+    let (s, v, _) = call(&f.app, "POST", "/v1/events", Some(&f.a), Some(("application/json", body.into_bytes()))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((v["accepted"].as_u64(), v["rejected"].as_u64()), (Some(1), Some(3)));
+    let reasons: Vec<(u64, &str)> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["index"].as_u64().unwrap(), e["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(reasons, vec![(1, "wrong_type"), (2, "tenant_mismatch"), (3, "bad_string")]);
+    {
+        let got = f.sink.got.lock().unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].events.len(), 1);
+        assert_eq!(got[0].dead_letters.len(), 3, "rejected items go to dead letters");
+        assert!(got[0].dead_letters.iter().all(|d| d.tenant.as_deref() == Some("tenant-a")));
+    }
+
+    let nd = format!("{GOOD}\n{GOOD}\n");
+    let (s, v, _) =
+        call(&f.app, "POST", "/v1/events", Some(&f.a), Some(("application/x-ndjson", nd.into_bytes()))).await;
+    assert_eq!((s, v["accepted"].as_u64()), (StatusCode::OK, Some(2)));
+}
+
+#[tokio::test]
+async fn bad_bodies_get_precise_answers() {
+    let f = fixture().await;
+    let post = |ct: &'static str, body: Vec<u8>| {
+        let app = f.app.clone();
+        let key = f.a.clone();
+        async move { call(&app, "POST", "/v1/events", Some(&key), Some((ct, body))).await }
+    };
+    let (s, v, _) = post("application/json", b"{\"kind\":".to_vec()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(is_error(&v, "invalid_body") && v["error"]["message"].as_str().unwrap().contains("not valid JSON"));
+    let (s, v, _) = post("text/csv", GOOD.as_bytes().to_vec()).await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(is_error(&v, "unsupported_media_type"));
+    let (s, v, _) = post("application/json", vec![b' '; 60 * 1024 * 1024]).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(is_error(&v, "body_too_large"));
+    let (s, v, _) = post("application/json", b"42".to_vec()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    // Nothing of the above reached the pipeline.
+    assert!(f.sink.got.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_full_pipeline_answers_503_with_retry_after_and_takes_nothing() {
+    let f = fixture().await;
+    f.sink.full.store(true, Ordering::Relaxed);
+    let (s, v, retry) =
+        call(&f.app, "POST", "/v1/events", Some(&f.a), Some(("application/json", GOOD.as_bytes().to_vec()))).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(is_error(&v, "pipeline_full"));
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert!(f.sink.got.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn only_admins_make_keys_and_new_keys_work() {
+    let f = fixture().await;
+    let (s, v, _) = call(&f.app, "POST", "/v1/tenants/tenant-c/keys", Some(&f.a), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(is_error(&v, "forbidden"));
+    let (s, v, _) = call(&f.app, "POST", "/v1/tenants/tenant-c/keys", Some(&f.admin), None).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let key = v["key"].as_str().unwrap();
+    assert_eq!(f.keys.verify(key).unwrap().tenant, "tenant-c");
+    let (s, v) = get(&f, "/v1/series", key).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let f = fixture().await;
+    let (s, doc) = get(&f, "/openapi.json", &f.a).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for p in vigie_query_api::openapi::PATHS {
+        assert!(doc["paths"].get(*p).is_some(), "{p} missing from the document");
+        // And the router answers it (anything but the 404 fallback).
+        let uri = p.replace("{key}", "x").replace("{tenant}", "t");
+        let (status, v, _) = call(&f.app, "GET", &uri, Some(&f.a), None).await;
+        assert!(
+            !(status == StatusCode::NOT_FOUND
+                && v["error"]["code"] == "not_found"
+                && v["error"]["message"].as_str().unwrap().contains("no such route")),
+            "{p}"
+        );
+    }
+}
