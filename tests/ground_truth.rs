@@ -123,3 +123,35 @@ fn batches_give_the_same_outputs() {
     }
     assert!(!want.alerts.is_empty() && !want.anomalies.is_empty());
 }
+
+/// Saving the engine half-way and carrying on from the saved state gives
+/// the outputs of an uninterrupted run.
+#[test]
+fn a_saved_state_carries_on_exactly() {
+    let cfg = GenConfig { seed: 8, tenants: 2, series: 12, days: 150, ..GenConfig::default() };
+    let mut events = Vec::new();
+    generate(&cfg, |e| events.push(e.clone()));
+    let mut whole = Engine::new(EngineConfig::default());
+    let mut want = Outputs::default();
+    whole.process_batch(&events, &mut want);
+    whole.finish(&mut want);
+
+    let (first, second) = events.split_at(events.len() / 2);
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut got = Outputs::default();
+    engine.process_batch(first, &mut got);
+    let bytes = postcard::to_stdvec(&engine).unwrap();
+    drop(engine);
+    let state: vigie_processors::engine::EngineState = postcard::from_bytes(&bytes).unwrap();
+    let mut engine = Engine::from_state(state, EngineConfig::default()).unwrap();
+    engine.process_batch(second, &mut got);
+    engine.finish(&mut got);
+    assert_eq!(got, want);
+    assert!(want.alerts.len() > 10);
+
+    // Other buckets than the saved ones are refused with a reason.
+    let state: vigie_processors::engine::EngineState = postcard::from_bytes(&bytes).unwrap();
+    let other = EngineConfig { spend_bucket: vigie_processors::Bucket::Month, ..EngineConfig::default() };
+    let err = Engine::from_state(state, other).err().unwrap();
+    assert!(err.contains("1d buckets for spend"), "{err}");
+}

@@ -15,11 +15,12 @@
 use std::sync::Arc;
 
 use hashbrown::HashMap;
+use serde::{Deserialize, Serialize};
 use vigie_schemas::{AlertRecord, AlertStatus, Rule, Severity};
 
 use crate::ids::{hash_parts, hex};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Firing {
     starts_at: i64,
     last_notified: i64,
@@ -42,7 +43,7 @@ pub struct Observation<'a> {
 }
 
 /// Firing alerts of one engine.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct AlertBook {
     firing: HashMap<u64, Firing, foldhash::fast::FixedState>,
     repeat_ms: i64,
@@ -57,6 +58,11 @@ impl AlertBook {
     /// A book re-notifying firing alerts every `repeat_ms` of event time.
     pub fn new(repeat_ms: i64) -> Self {
         Self { firing: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0x5eed)), repeat_ms }
+    }
+
+    /// Changes the repeat interval (after a restore with a new configuration).
+    pub fn set_repeat(&mut self, repeat_ms: i64) {
+        self.repeat_ms = repeat_ms;
     }
 
     /// Number of alerts firing now.

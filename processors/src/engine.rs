@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use vigie_schemas::time::format_date;
 use vigie_schemas::{
@@ -70,7 +71,7 @@ impl Outputs {
 }
 
 /// Counters since the engine started.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineStats {
     /// Events and observations taken.
     pub events: u64,
@@ -84,7 +85,7 @@ pub struct EngineStats {
     pub alert_records: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Open {
     idx: i64,
     sum: f64,
@@ -93,7 +94,7 @@ struct Open {
     requested: f64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct StockState {
     on_hand: f64,
     known: bool,
@@ -111,7 +112,7 @@ struct StockState {
     daily_rate: f64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct SpendState {
     budget: Option<f64>,
     period: i64,
@@ -122,14 +123,14 @@ struct SpendState {
     fc_rest: f64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 enum Extra {
     None,
     Stock(StockState),
     Spend(SpendState),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Series {
     /// `kind \x1f tenant \x1f name`, inline: finding a series compares it
     /// without following a pointer (one cache miss per event, not three).
@@ -843,6 +844,109 @@ impl Engine {
             &mut out.alerts,
         );
         self.stats.alert_records += (out.alerts.len() - before) as u64;
+    }
+}
+
+/// Version of the saved engine state; bumped on any change of its shape.
+pub const STATE_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct StateRef<'a> {
+    version: u32,
+    cfg: &'a EngineConfig,
+    series: &'a [Series],
+    closes: &'a BTreeMap<i64, Vec<(u32, i64)>>,
+    watermark: i64,
+    alerts: &'a AlertBook,
+    stats: EngineStats,
+}
+
+/// An engine's saved state, as read back (see [`Engine::from_state`]). The
+/// engine serializes to the same shape (`impl Serialize for Engine`), in any
+/// serde format; vigie's runtime uses postcard.
+#[derive(Deserialize)]
+pub struct EngineState {
+    version: u32,
+    cfg: EngineConfig,
+    series: Vec<Series>,
+    closes: BTreeMap<i64, Vec<(u32, i64)>>,
+    watermark: i64,
+    alerts: AlertBook,
+    stats: EngineStats,
+}
+
+impl Serialize for Engine {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StateRef {
+            version: STATE_VERSION,
+            cfg: &self.cfg,
+            series: &self.series,
+            closes: &self.closes,
+            watermark: self.watermark,
+            alerts: &self.alerts,
+            stats: self.stats,
+        }
+        .serialize(s)
+    }
+}
+
+impl Engine {
+    /// An engine that carries on from a saved state with configuration
+    /// `cfg`. Thresholds, lateness and rule settings may differ from the
+    /// saved ones; bucket sizes and the seasonal period may not, since the
+    /// saved series are built on them.
+    ///
+    /// # Errors
+    /// A plain message when the state is of another version or was built
+    /// with other buckets.
+    pub fn from_state(state: EngineState, cfg: EngineConfig) -> Result<Engine, String> {
+        if state.version != STATE_VERSION {
+            return Err(format!(
+                "the saved state is version {}, this build reads version {STATE_VERSION}",
+                state.version
+            ));
+        }
+        let old = &state.cfg;
+        for (what, a, b) in [
+            ("stock", old.stock_bucket, cfg.stock_bucket),
+            ("spend", old.spend_bucket, cfg.spend_bucket),
+            ("metric", old.metric_bucket, cfg.metric_bucket),
+        ] {
+            if a != b {
+                return Err(format!(
+                    "the saved state has {} buckets for {what} series, the configuration {}; \
+                     remove the state directory to start afresh",
+                    a.as_str(),
+                    b.as_str()
+                ));
+            }
+        }
+        if old.season != cfg.season {
+            return Err(format!(
+                "the saved state was built with season {:?}, the configuration says {:?}; \
+                 remove the state directory to start afresh",
+                old.season, cfg.season
+            ));
+        }
+        let mut engine = Engine::new(cfg);
+        engine.alerts = state.alerts;
+        engine.alerts.set_repeat(engine.cfg.alerts.repeat_interval.0);
+        engine.closes = state.closes;
+        engine.watermark = state.watermark;
+        engine.stats = state.stats;
+        engine.index = SeriesIndex::with_capacity(state.series.len());
+        for (i, mut s) in state.series.into_iter().enumerate() {
+            let hash = engine.hasher.hash_one(std::str::from_utf8(&s.key).map_err(|e| e.to_string())?);
+            engine.index.insert(hash, i as u32);
+            match engine.tenants.get(&*s.tenant) {
+                Some(t) => s.tenant = Arc::clone(t),
+                None => {
+                    engine.tenants.insert(Box::from(&*s.tenant), Arc::clone(&s.tenant));
+                }
+            }
+            engine.series.push(s);
+        }
+        Ok(engine)
     }
 }
 

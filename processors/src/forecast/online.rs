@@ -19,11 +19,13 @@
 //! `clip_z`·σ is clipped to that size before it updates the state (and σ), so
 //! one outlier moves the next forecast by at most `(α + φβ)·clip_z·σ`.
 
+use serde::{Deserialize, Serialize};
+
 use super::{Params, variance_multiplier};
 use crate::config::ForecastConfig;
 
 /// Warm-up phase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
     /// No observation yet.
     Empty,
@@ -51,7 +53,7 @@ pub struct Step {
 }
 
 /// Per-series online model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OnlineEts {
     level: f64,
     trend: f64,
