@@ -1,9 +1,8 @@
 //! `vigie`: real-time stock and spend watch.
 //!
-//! This binary wires vigie's crates into commands. The commands that exist
-//! today work on files: `generate` makes realistic synthetic events with
-//! ground truth, `replay` runs the processors over a file, `forecast` makes
-//! one-off forecasts for every series of a CSV.
+//! This binary wires vigie's crates into commands: `demo` and `run` start
+//! the embedded pipeline and API; `keys` manages API keys; `generate`,
+//! `replay` and `forecast` work on files.
 
 use std::process::ExitCode;
 
@@ -22,6 +21,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// One command, no config: generated events → pipeline → Parquet → API on 127.0.0.1.
+    Demo(cmd::demo::Args),
+    /// The pipeline and API from a TOML config (overridable with VIGIE__SECTION__KEY variables).
+    Run(cmd::run::Args),
+    /// API keys.
+    #[command(subcommand)]
+    Keys(cmd::keys::Command),
     /// Generate realistic synthetic stock and spend events with ground truth
     /// (DIR/events.ndjson and DIR/labels.json).
     Generate(cmd::generate::Args),
@@ -35,6 +41,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(a) => cmd::demo::run(&a),
+        Command::Run(a) => cmd::run::run(&a),
+        Command::Keys(c) => cmd::keys::run(&c),
         Command::Generate(a) => cmd::generate::run(&a),
         Command::Replay(a) => cmd::replay::run(&a),
         Command::Forecast(a) => cmd::forecast::run(&a),

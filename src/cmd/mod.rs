@@ -1,5 +1,8 @@
 //! One module per command.
 
+pub mod demo;
 pub mod forecast;
 pub mod generate;
+pub mod keys;
 pub mod replay;
+pub mod run;

@@ -1,0 +1,249 @@
+//! The configuration of `vigie run`: serde structs with defaults in code (so
+//! no file is needed), `deny_unknown_fields` (so a typo is an error, not a
+//! silently ignored setting), read in layers: defaults → TOML file →
+//! `VIGIE__SECTION__KEY=value` environment variables.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use vigie_processors::EngineConfig;
+use vigie_processors::config::Duration;
+use vigie_schemas::Limits;
+
+/// Everything `vigie run` needs.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Buckets, forecasting, severities, stock, spend and alert settings.
+    pub engine: EngineConfig,
+    /// Where history and state are kept.
+    pub storage: StorageConfig,
+    /// The HTTP API (and HTTP ingest).
+    pub api: ApiConfig,
+    /// Ingest limits and the pipeline's queue.
+    pub ingest: IngestConfig,
+    /// Extra sources besides HTTP: files to replay, the generator.
+    pub sources: Vec<SourceConfig>,
+}
+
+/// Storage settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Data directory: Parquet history, engine state, keys file by default.
+    pub data_dir: PathBuf,
+    /// A Parquet file is written once its oldest row is this old.
+    pub flush_interval: Duration,
+    /// A Parquet file holds at most this many rows.
+    pub max_rows_per_file: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { data_dir: PathBuf::from("./vigie-data"), flush_interval: Duration(5_000), max_rows_per_file: 100_000 }
+    }
+}
+
+/// API settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    pub bind: String,
+    /// Keys file; default `<data_dir>/keys.json`.
+    pub keys_file: Option<PathBuf>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self { bind: "127.0.0.1:8080".into(), keys_file: None }
+    }
+}
+
+/// Ingest settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Batches the pipeline queue holds; when full, HTTP ingest answers 503.
+    pub queue_batches: usize,
+    /// Validation limits.
+    pub limits: Limits,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self { queue_batches: 64, limits: Limits::default() }
+    }
+}
+
+/// A source besides HTTP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// Replays an NDJSON file once.
+    File {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Synthetic events (see `vigie generate`), at `rate` events per second.
+    Generator {
+        /// Seed.
+        #[serde(default = "one")]
+        seed: u64,
+        /// Tenants.
+        #[serde(default = "one_usize")]
+        tenants: usize,
+        /// Series per tenant.
+        #[serde(default = "thirty")]
+        series: usize,
+        /// Days of simulated history, ending today.
+        #[serde(default = "year")]
+        days: usize,
+        /// Events per second.
+        #[serde(default = "rate")]
+        rate: u32,
+    },
+}
+
+fn one() -> u64 {
+    1
+}
+fn one_usize() -> usize {
+    1
+}
+fn thirty() -> usize {
+    30
+}
+fn year() -> usize {
+    365
+}
+fn rate() -> u32 {
+    2_000
+}
+
+/// What is wrong with a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file or an override does not parse or names an unknown setting.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Turns `VIGIE__SECTION__KEY=value` pairs into TOML overrides on `doc`.
+/// The value is read as TOML when it parses (numbers, booleans, quoted
+/// strings, arrays), else taken as a plain string.
+pub fn apply_env(doc: &mut toml::Table, vars: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+    for (name, value) in vars {
+        let Some(path) = name.strip_prefix("VIGIE__") else { continue };
+        let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+        if keys.iter().any(String::is_empty) {
+            return Err(ConfigError::Invalid(format!("environment variable {name}: empty section or key")));
+        }
+        let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.clone()));
+        let mut table = &mut *doc;
+        for k in &keys[..keys.len() - 1] {
+            let entry = table.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            table = entry.as_table_mut().ok_or_else(|| {
+                ConfigError::Invalid(format!("environment variable {name}: \"{k}\" is not a section"))
+            })?;
+        }
+        table.insert(keys[keys.len() - 1].clone(), parsed);
+    }
+    Ok(())
+}
+
+impl RuntimeConfig {
+    /// Reads `path` (if given), applies `VIGIE__…` variables from `vars`,
+    /// and checks the result.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file or variable and the setting at fault.
+    pub fn load(path: Option<&Path>, vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let mut doc = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError::Io { path: p.display().to_string(), source: e })?;
+                toml::from_str::<toml::Table>(&text)
+                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", p.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        apply_env(&mut doc, vars)?;
+        let cfg: RuntimeConfig = toml::Value::Table(doc).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Invalid(match path {
+                Some(p) => format!("{}: {e}", p.display()),
+                None => e.to_string(),
+            })
+        })?;
+        if cfg.ingest.queue_batches == 0 {
+            return Err(ConfigError::Invalid("ingest.queue_batches must be at least 1".into()));
+        }
+        if cfg.storage.max_rows_per_file == 0 {
+            return Err(ConfigError::Invalid("storage.max_rows_per_file must be at least 1".into()));
+        }
+        Ok(cfg)
+    }
+
+    /// The keys file in use.
+    pub fn keys_file(&self) -> PathBuf {
+        self.api.keys_file.clone().unwrap_or_else(|| self.storage.data_dir.join("keys.json"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses_to_what_it_says() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/vigie.example.toml");
+        let cfg = RuntimeConfig::load(Some(&path), Vec::new()).unwrap();
+        assert_eq!(cfg.engine.stock_bucket, vigie_processors::Bucket::Day);
+        assert_eq!(cfg.engine.spend_bucket, vigie_processors::Bucket::Month);
+        assert_eq!(cfg.engine.stock.service_rate_threshold, 0.95);
+        assert_eq!(cfg.engine.severity.report_from, vigie_schemas::Severity::Medium);
+        assert_eq!(cfg.storage.data_dir, PathBuf::from("./vigie-data"));
+        assert_eq!(cfg.storage.flush_interval, Duration(5_000));
+        assert_eq!(cfg.api.bind, "127.0.0.1:8080");
+        assert_eq!(cfg.keys_file(), PathBuf::from("./vigie-data/keys.json"));
+        assert_eq!(cfg.sources, vec![SourceConfig::File { path: PathBuf::from("events.ndjson") }]);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let vars = vec![
+            ("VIGIE__API__BIND".to_string(), "0.0.0.0:9000".to_string()),
+            ("VIGIE__ENGINE__STOCK__LEAD_TIME_DAYS".to_string(), "10".to_string()),
+            ("VIGIE__STORAGE__DATA_DIR".to_string(), "/srv/vigie".to_string()),
+            ("VIGIE__ENGINE__ALLOWED_LATENESS".to_string(), "1h".to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+        ];
+        let cfg = RuntimeConfig::load(None, vars).unwrap();
+        assert_eq!(cfg.api.bind, "0.0.0.0:9000");
+        assert_eq!(cfg.engine.stock.lead_time_days, 10.0);
+        assert_eq!(cfg.storage.data_dir, PathBuf::from("/srv/vigie"));
+        assert_eq!(cfg.engine.allowed_lateness, Duration(3_600_000));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let err = RuntimeConfig::load(None, vec![("VIGIE__ENGINE__STOK__X".into(), "1".into())]).unwrap_err();
+        assert!(err.to_string().contains("stok"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.toml");
+        std::fs::write(&p, "[storage]\nflush_interval = \"soon\"\n").unwrap();
+        let err = RuntimeConfig::load(Some(&p), Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("bad.toml") && err.contains("soon"), "{err}");
+    }
+}

@@ -1,0 +1,6 @@
+//! The `vigie` binary's library half: configuration and the embedded
+//! runtime, kept in a library so that integration tests can start the
+//! runtime in-process.
+
+pub mod config;
+pub mod runtime;

@@ -1,0 +1,357 @@
+//! The embedded runtime: sources → processor → Parquet, and the HTTP API.
+//!
+//! ```text
+//!  HTTP ingest (axum) ─┐
+//!  file source ────────┼─► bounded queue ─► processor thread ─► Parquet files
+//!  generator source ───┘   (503 when full)   (engine + writer)    ▲
+//!                                                                 │ DataFusion
+//!  HTTP queries (axum) ◄──────────────────────────────────────────┘
+//! ```
+//!
+//! The processor is one OS thread that owns the engine and the Parquet
+//! writer: the engine is synchronous compute, and one owner makes the order
+//! of outputs the order of the queue. Sources block when the queue is full;
+//! HTTP ingest answers 503 instead, so nothing it accepted is ever dropped.
+//!
+//! A clean stop (SIGINT, SIGTERM) stops the HTTP server (in-flight requests
+//! finish), stops the sources, lets the processor drain the queue, writes
+//! every buffered row, and saves the engine's state; the next start carries
+//! on from it, so no accepted event is lost or counted twice.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tokio::sync::mpsc;
+use vigie_ingest::generator::{GenConfig, generate};
+use vigie_ingest::ndjson::for_each_line;
+use vigie_processors::engine::EngineState;
+use vigie_processors::{Engine, EngineConfig, Outputs};
+use vigie_query_api::keys::KeyStore;
+use vigie_query_api::{AppState, Full, IngestBatch, IngestSink};
+use vigie_schemas::time::DAY_MS;
+use vigie_storage::{HistoryReader, ParquetWriter, WriterConfig};
+
+use crate::config::{RuntimeConfig, SourceConfig};
+
+/// Counters the status line and tests read.
+#[derive(Debug, Default)]
+pub struct Status {
+    /// Events processed.
+    pub events: AtomicU64,
+    /// Dead letters written.
+    pub dead_letters: AtomicU64,
+    /// Series known.
+    pub series: AtomicU64,
+    /// Anomalies output.
+    pub anomalies: AtomicU64,
+    /// Alerts firing now.
+    pub firing: AtomicU64,
+    /// Latest event time seen (epoch ms).
+    pub watermark: AtomicU64,
+    /// Rows written to Parquet.
+    pub rows_written: AtomicU64,
+}
+
+enum Msg {
+    Batch(IngestBatch),
+    Tick,
+}
+
+struct ChannelSink(mpsc::Sender<Msg>);
+
+impl IngestSink for ChannelSink {
+    fn try_send(&self, batch: IngestBatch) -> Result<(), Full> {
+        self.0.try_send(Msg::Batch(batch)).map_err(|_| Full)
+    }
+}
+
+/// Path of the saved engine state under a data directory.
+pub fn state_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("state").join("engine.state")
+}
+
+const STATE_MAGIC: &[u8; 8] = b"VIGIEST1";
+
+fn fnv(bytes: &[u8]) -> u64 {
+    vigie_processors::ids::hash_parts(&[bytes])
+}
+
+/// Saves the engine: magic, FNV-1a checksum, postcard payload; written to a
+/// temporary file and renamed.
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn save_state(engine: &Engine, path: &Path) -> Result<()> {
+    let payload = postcard::to_stdvec(engine).context("cannot encode the engine state")?;
+    let mut bytes = Vec::with_capacity(payload.len() + 16);
+    bytes.extend_from_slice(STATE_MAGIC);
+    bytes.extend_from_slice(&fnv(&payload).to_le_bytes());
+    bytes.extend_from_slice(&payload);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).ok();
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Loads a saved engine, if there is one.
+///
+/// # Errors
+/// When the file is damaged, of another version, or incompatible with `cfg`.
+pub fn load_state(path: &Path, cfg: &EngineConfig) -> Result<Option<Engine>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    if bytes.len() < 16 || &bytes[..8] != STATE_MAGIC {
+        bail!("{} is not a vigie engine state file", path.display());
+    }
+    let sum = u64::from_le_bytes(bytes[8..16].try_into().unwrap_or_default());
+    let payload = &bytes[16..];
+    if fnv(payload) != sum {
+        bail!("{} is damaged (checksum mismatch); remove it to start afresh", path.display());
+    }
+    let state: EngineState =
+        postcard::from_bytes(payload).with_context(|| format!("{} cannot be decoded", path.display()))?;
+    Engine::from_state(state, cfg.clone()).map(Some).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn processor(
+    mut engine: Engine,
+    mut writer: ParquetWriter,
+    mut rx: mpsc::Receiver<Msg>,
+    status: Arc<Status>,
+    state_file: PathBuf,
+) -> Result<()> {
+    let mut out = Outputs::default();
+    let mut write_failed = false;
+    while let Some(msg) = rx.blocking_recv() {
+        match msg {
+            Msg::Batch(b) => {
+                engine.process_batch(&b.events, &mut out);
+                status.events.fetch_add(b.events.len() as u64, Ordering::Relaxed);
+                status
+                    .dead_letters
+                    .fetch_add((out.dead_letters.len() + b.dead_letters.len()) as u64, Ordering::Relaxed);
+                status.anomalies.fetch_add(out.anomalies.len() as u64, Ordering::Relaxed);
+                out.dead_letters.extend(b.dead_letters);
+                writer.add(&mut out.points, &mut out.anomalies, &mut out.alerts, &mut out.dead_letters, now_ms());
+                status.series.store(engine.series_count() as u64, Ordering::Relaxed);
+                status.firing.store(engine.firing_count() as u64, Ordering::Relaxed);
+                status.watermark.store(engine.watermark().max(0) as u64, Ordering::Relaxed);
+            }
+            Msg::Tick => match writer.flush_due() {
+                Ok(f) => {
+                    status.rows_written.fetch_add(f.rows as u64, Ordering::Relaxed);
+                    if write_failed {
+                        eprintln!("vigie: writing Parquet works again");
+                        write_failed = false;
+                    }
+                }
+                Err(e) => {
+                    if !write_failed {
+                        eprintln!("vigie: cannot write Parquet ({e}); rows stay in memory and are retried");
+                    }
+                    write_failed = true;
+                }
+            },
+        }
+    }
+    // Every sender is gone: a clean stop. Write everything, then the state
+    // that matches it.
+    let f = writer.flush_all().context("cannot write the last Parquet files")?;
+    status.rows_written.fetch_add(f.rows as u64, Ordering::Relaxed);
+    save_state(&engine, &state_file)
+}
+
+fn file_source(
+    path: PathBuf,
+    tx: mpsc::Sender<Msg>,
+    stop: Arc<AtomicBool>,
+    limits: vigie_schemas::Limits,
+) -> Result<()> {
+    let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    let name = path.display().to_string();
+    let mut batch = IngestBatch::default();
+    let mut closed = false;
+    for_each_line(std::io::BufReader::new(file), &name, &limits, now_ms(), |_, d| {
+        if closed || stop.load(Ordering::Relaxed) {
+            return;
+        }
+        match d {
+            Ok(e) => batch.events.push(e),
+            Err(dl) => batch.dead_letters.push(dl),
+        }
+        if batch.events.len() + batch.dead_letters.len() >= 1_024 {
+            closed = tx.blocking_send(Msg::Batch(std::mem::take(&mut batch))).is_err();
+        }
+    })
+    .with_context(|| format!("cannot read {name}"))?;
+    if !closed && !stop.load(Ordering::Relaxed) {
+        let _ = tx.blocking_send(Msg::Batch(batch));
+    }
+    Ok(())
+}
+
+/// Generator source: `days` of simulated history ending today, sent at
+/// `rate` events per second.
+fn generator_source(cfg: GenConfig, rate: u32, tx: mpsc::Sender<Msg>, stop: Arc<AtomicBool>) {
+    let per_batch = (rate as usize / 20).max(1);
+    let started = Instant::now();
+    let mut sent: u64 = 0;
+    let mut batch = IngestBatch::default();
+    let mut closed = false;
+    generate(&cfg, |e| {
+        if closed || stop.load(Ordering::Relaxed) {
+            return;
+        }
+        batch.events.push(e.clone());
+        if batch.events.len() >= per_batch {
+            sent += batch.events.len() as u64;
+            closed = tx.blocking_send(Msg::Batch(std::mem::take(&mut batch))).is_err();
+            let due = Duration::from_secs_f64(sent as f64 / f64::from(rate.max(1)));
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    });
+    if !closed && !stop.load(Ordering::Relaxed) {
+        let _ = tx.blocking_send(Msg::Batch(batch));
+    }
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Runs the pipeline and the API until `shutdown` completes, then stops
+/// cleanly. `on_listen` is called once the API listens.
+///
+/// # Errors
+/// When the data directory, the keys file, the saved state or the listen
+/// address cannot be used, or the last write fails.
+pub async fn run(
+    cfg: RuntimeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_listen: impl FnOnce(SocketAddr, Arc<Status>),
+) -> Result<()> {
+    let data = cfg.storage.data_dir.clone();
+    std::fs::create_dir_all(&data).with_context(|| format!("cannot create data directory {}", data.display()))?;
+    let writer = ParquetWriter::new(
+        &data,
+        WriterConfig {
+            max_rows: cfg.storage.max_rows_per_file,
+            max_age: Duration::from_millis(cfg.storage.flush_interval.0.max(1) as u64),
+        },
+    )?;
+    let reader = HistoryReader::open(&data).await?;
+    let keys = Arc::new(KeyStore::open(&cfg.keys_file())?);
+    let state_file = state_path(&data);
+    let engine = match load_state(&state_file, &cfg.engine)? {
+        Some(e) => {
+            eprintln!("vigie: carrying on from {} ({} series)", state_file.display(), e.series_count());
+            e
+        }
+        None => Engine::new(cfg.engine.clone()),
+    };
+    let (tx, rx) = mpsc::channel::<Msg>(cfg.ingest.queue_batches);
+    let status = Arc::new(Status::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let proc_status = Arc::clone(&status);
+    let processor = std::thread::Builder::new()
+        .name("vigie-processor".into())
+        .spawn(move || processor(engine, writer, rx, proc_status, state_file))
+        .context("cannot start the processor thread")?;
+
+    let listener = tokio::net::TcpListener::bind(&cfg.api.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.api.bind))?;
+    let addr = listener.local_addr()?;
+    let app = vigie_query_api::router(AppState {
+        reader,
+        keys,
+        ingest: Some(Arc::new(ChannelSink(tx.clone()))),
+        ready: Arc::clone(&ready),
+        limits: cfg.ingest.limits,
+    });
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut sources = Vec::new();
+    for src in &cfg.sources {
+        let (tx, stop) = (tx.clone(), Arc::clone(&stop));
+        match src.clone() {
+            SourceConfig::File { path } => {
+                let limits = cfg.ingest.limits;
+                sources.push(std::thread::spawn(move || {
+                    if let Err(e) = file_source(path, tx, stop, limits) {
+                        eprintln!("vigie: file source: {e:#}");
+                    }
+                }));
+            }
+            SourceConfig::Generator { seed, tenants, series, days, rate } => {
+                let today = now_ms().div_euclid(DAY_MS) * DAY_MS;
+                let g = GenConfig { seed, tenants, series, days, start_ms: today - days as i64 * DAY_MS };
+                sources.push(std::thread::spawn(move || generator_source(g, rate, tx, stop)));
+            }
+        }
+    }
+    let tick_tx = tx.clone();
+    let ticker = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            every.tick().await;
+            if tick_tx.send(Msg::Tick).await.is_err() {
+                break;
+            }
+        }
+    });
+    drop(tx);
+    ready.store(true, Ordering::Relaxed);
+    on_listen(addr, Arc::clone(&status));
+
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("the HTTP server failed")?;
+
+    // Clean stop: the server has answered every request it took.
+    ready.store(false, Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    ticker.abort();
+    let _ = ticker.await;
+    for s in sources {
+        let _ = tokio::task::spawn_blocking(move || s.join()).await;
+    }
+    tokio::task::spawn_blocking(move || processor.join())
+        .await
+        .context("cannot wait for the processor")?
+        .map_err(|_| anyhow::anyhow!("the processor thread panicked"))?
+}
