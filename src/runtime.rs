@@ -55,6 +55,8 @@ pub struct Status {
     pub watermark: AtomicU64,
     /// Rows written to Parquet.
     pub rows_written: AtomicU64,
+    /// Rows waiting in memory for their file.
+    pub rows_pending: AtomicU64,
 }
 
 enum Msg {
@@ -152,10 +154,12 @@ fn processor(
                 status.series.store(engine.series_count() as u64, Ordering::Relaxed);
                 status.firing.store(engine.firing_count() as u64, Ordering::Relaxed);
                 status.watermark.store(engine.watermark().max(0) as u64, Ordering::Relaxed);
+                status.rows_pending.store(writer.pending() as u64, Ordering::Relaxed);
             }
             Msg::Tick => match writer.flush_due() {
                 Ok(f) => {
                     status.rows_written.fetch_add(f.rows as u64, Ordering::Relaxed);
+                    status.rows_pending.store(writer.pending() as u64, Ordering::Relaxed);
                     if write_failed {
                         eprintln!("vigie: writing Parquet works again");
                         write_failed = false;

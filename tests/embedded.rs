@@ -1,0 +1,105 @@
+//! The embedded runtime end to end, in-process: events posted over HTTP on a
+//! free loopback port go through the pipeline into Parquet and come back
+//! through the API as anomalies and alerts.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::request;
+use vigie::config::RuntimeConfig;
+use vigie::runtime::{self, Status};
+use vigie_ingest::generator::{GenConfig, generate};
+use vigie_processors::config::Duration as VDuration;
+use vigie_query_api::keys::KeyStore;
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn posted_events_come_back_as_anomalies_and_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = RuntimeConfig::default();
+    cfg.storage.data_dir = dir.path().join("data");
+    cfg.storage.flush_interval = VDuration(200);
+    cfg.api.bind = "127.0.0.1:0".into();
+    cfg.ingest.queue_batches = 4;
+    let key = KeyStore::open(&cfg.keys_file()).unwrap().create("tenant-01", false).unwrap();
+    let other = KeyStore::open(&cfg.keys_file()).unwrap().create("tenant-02", false).unwrap();
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel::<(SocketAddr, Arc<Status>)>();
+    let server = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(runtime::run(cfg, async { let _ = stop_rx.await; }, move |addr, st| addr_tx.send((addr, st)).unwrap()))
+    });
+    let (addr, status) = addr_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(request(addr, "GET", "/health", None, None).unwrap().status, 200);
+    assert_eq!(request(addr, "GET", "/ready", Some(&key), None).unwrap().status, 200);
+
+    // Ten weeks of one tenant's shops and treasury, as NDJSON in chunks.
+    let mut lines = Vec::new();
+    let labels = generate(&GenConfig { seed: 11, tenants: 1, series: 15, days: 150, ..GenConfig::default() }, |e| {
+        lines.push(e.to_json().to_string())
+    });
+    let mut accepted = 0;
+    for chunk in lines.chunks(2_000) {
+        let body = chunk.join("\n");
+        loop {
+            let r = request(addr, "POST", "/v1/events", Some(&key), Some(("application/x-ndjson", body.as_bytes()))).unwrap();
+            if r.status == 503 {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            assert_eq!(r.status, 200, "{}", r.body);
+            let v = r.json();
+            assert_eq!(v["rejected"], 0, "{}", r.body);
+            accepted += v["accepted"].as_u64().unwrap();
+            break;
+        }
+    }
+    assert_eq!(accepted, labels.events);
+    wait_until("every event processed and written", || {
+        status.events.load(Ordering::Relaxed) == accepted && status.rows_pending.load(Ordering::Relaxed) == 0
+    });
+    wait_until("rows on disk", || {
+        let v = request(addr, "GET", "/v1/stats/overview", Some(&key), None).unwrap().json();
+        v["anomalies_by_severity"]["HIGH"].as_u64().unwrap_or(0) > 0 && v["firing_by_rule"].as_object().is_some_and(|m| !m.is_empty())
+    });
+
+    let anomalies = request(addr, "GET", "/v1/anomalies?severity=HIGH&limit=1000", Some(&key), None).unwrap().json();
+    let items = anomalies["items"].as_array().unwrap();
+    let injected: Vec<_> = labels.anomalies.iter().map(|l| (l.series.clone(), l.day.clone())).collect();
+    let found = items
+        .iter()
+        .filter(|a| injected.contains(&(a["series"].as_str().unwrap().to_string(), a["ts"].as_str().unwrap().to_string())))
+        .count();
+    assert!(found * 2 >= injected.len(), "HIGH anomalies found for {found} of {} injected days", injected.len());
+
+    let history = request(addr, "GET", "/v1/alerts/history?limit=1000", Some(&key), None).unwrap().json();
+    let so = &labels.stockouts[0];
+    assert!(
+        history["items"].as_array().unwrap().iter().any(|a| a["rule"] == "stock_out" && a["event_id"] == so.event_id.as_str()),
+        "the injected stock-out {} is in the alert history",
+        so.event_id
+    );
+    let series = format!("/v1/series/{}/history", so.series.replace('/', "%2F"));
+    let h = request(addr, "GET", &series, Some(&key), None).unwrap().json();
+    assert!(h["points"].as_array().map_or(0, Vec::len) >= 100, "{series}: {}", &h.to_string()[..h.to_string().len().min(300)]);
+    // Another tenant sees none of it.
+    let o = request(addr, "GET", "/v1/stats/overview", Some(&other), None).unwrap().json();
+    assert_eq!(o["points"], 0);
+    assert_eq!(request(addr, "GET", &series, Some(&other), None).unwrap().status, 404);
+
+    stop_tx.send(()).unwrap();
+    server.join().unwrap().unwrap();
+    assert!(dir.path().join("data/state/engine.state").exists(), "a clean stop saves the engine state");
+}
