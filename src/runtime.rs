@@ -144,7 +144,6 @@ fn processor(
         match msg {
             Msg::Batch(b) => {
                 engine.process_batch(&b.events, &mut out);
-                status.events.fetch_add(b.events.len() as u64, Ordering::Relaxed);
                 status
                     .dead_letters
                     .fetch_add((out.dead_letters.len() + b.dead_letters.len()) as u64, Ordering::Relaxed);
@@ -155,6 +154,8 @@ fn processor(
                 status.firing.store(engine.firing_count() as u64, Ordering::Relaxed);
                 status.watermark.store(engine.watermark().max(0) as u64, Ordering::Relaxed);
                 status.rows_pending.store(writer.pending() as u64, Ordering::Relaxed);
+                // Last, so that whoever sees the count sees the rows pending too.
+                status.events.fetch_add(b.events.len() as u64, Ordering::Release);
             }
             Msg::Tick => match writer.flush_due() {
                 Ok(f) => {
