@@ -39,7 +39,13 @@ fn posted_events_come_back_as_anomalies_and_alerts() {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel::<(SocketAddr, Arc<Status>)>();
     let server = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        rt.block_on(runtime::run(cfg, async { let _ = stop_rx.await; }, move |addr, st| addr_tx.send((addr, st)).unwrap()))
+        rt.block_on(runtime::run(
+            cfg,
+            async {
+                let _ = stop_rx.await;
+            },
+            move |addr, st| addr_tx.send((addr, st)).unwrap(),
+        ))
     });
     let (addr, status) = addr_rx.recv_timeout(Duration::from_secs(30)).unwrap();
     assert_eq!(request(addr, "GET", "/health", None, None).unwrap().status, 200);
@@ -54,7 +60,8 @@ fn posted_events_come_back_as_anomalies_and_alerts() {
     for chunk in lines.chunks(2_000) {
         let body = chunk.join("\n");
         loop {
-            let r = request(addr, "POST", "/v1/events", Some(&key), Some(("application/x-ndjson", body.as_bytes()))).unwrap();
+            let r = request(addr, "POST", "/v1/events", Some(&key), Some(("application/x-ndjson", body.as_bytes())))
+                .unwrap();
             if r.status == 503 {
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
@@ -72,7 +79,8 @@ fn posted_events_come_back_as_anomalies_and_alerts() {
     });
     wait_until("rows on disk", || {
         let v = request(addr, "GET", "/v1/stats/overview", Some(&key), None).unwrap().json();
-        v["anomalies_by_severity"]["HIGH"].as_u64().unwrap_or(0) > 0 && v["firing_by_rule"].as_object().is_some_and(|m| !m.is_empty())
+        v["anomalies_by_severity"]["HIGH"].as_u64().unwrap_or(0) > 0
+            && v["firing_by_rule"].as_object().is_some_and(|m| !m.is_empty())
     });
 
     let anomalies = request(addr, "GET", "/v1/anomalies?severity=HIGH&limit=1000", Some(&key), None).unwrap().json();
@@ -80,20 +88,30 @@ fn posted_events_come_back_as_anomalies_and_alerts() {
     let injected: Vec<_> = labels.anomalies.iter().map(|l| (l.series.clone(), l.day.clone())).collect();
     let found = items
         .iter()
-        .filter(|a| injected.contains(&(a["series"].as_str().unwrap().to_string(), a["ts"].as_str().unwrap().to_string())))
+        .filter(|a| {
+            injected.contains(&(a["series"].as_str().unwrap().to_string(), a["ts"].as_str().unwrap().to_string()))
+        })
         .count();
     assert!(found * 2 >= injected.len(), "HIGH anomalies found for {found} of {} injected days", injected.len());
 
     let history = request(addr, "GET", "/v1/alerts/history?limit=1000", Some(&key), None).unwrap().json();
     let so = &labels.stockouts[0];
     assert!(
-        history["items"].as_array().unwrap().iter().any(|a| a["rule"] == "stock_out" && a["event_id"] == so.event_id.as_str()),
+        history["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["rule"] == "stock_out" && a["event_id"] == so.event_id.as_str()),
         "the injected stock-out {} is in the alert history",
         so.event_id
     );
     let series = format!("/v1/series/{}/history", so.series.replace('/', "%2F"));
     let h = request(addr, "GET", &series, Some(&key), None).unwrap().json();
-    assert!(h["points"].as_array().map_or(0, Vec::len) >= 100, "{series}: {}", &h.to_string()[..h.to_string().len().min(300)]);
+    assert!(
+        h["points"].as_array().map_or(0, Vec::len) >= 100,
+        "{series}: {}",
+        &h.to_string()[..h.to_string().len().min(300)]
+    );
     // Another tenant sees none of it.
     let o = request(addr, "GET", "/v1/stats/overview", Some(&other), None).unwrap().json();
     assert_eq!(o["points"], 0);

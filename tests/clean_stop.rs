@@ -1,0 +1,174 @@
+//! A clean stop under load loses nothing and counts nothing twice: `vigie run`
+//! takes SIGTERM while a client keeps posting, is started again, takes the
+//! rest, and every accepted event's point is in Parquet exactly once.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::request;
+use vigie_query_api::keys::KeyStore;
+use vigie_storage::HistoryReader;
+
+const T0: i64 = 1_735_689_600_000;
+const PER_BATCH: usize = 200;
+
+fn batch(n: usize) -> String {
+    (0..PER_BATCH)
+        .map(|i| {
+            let k = n * PER_BATCH + i;
+            let ts = vigie_schemas::time::format_rfc3339(T0 + k as i64 * 1_000);
+            format!(
+                r#"{{"kind":"spend","event_id":"ev-{k}","tenant":"shop","ts":"{ts}","entity":"E{}","amount":{}}}"#,
+                k % 7,
+                100 + k % 13
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn start(config: &std::path::Path) -> (Child, SocketAddr, std::thread::JoinHandle<Vec<String>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut before = Vec::new();
+    let addr = loop {
+        let line = lines.next().expect("vigie run printed its address").unwrap();
+        if let Some(a) = line.strip_prefix("vigie: listening on http://") {
+            break a.parse().unwrap();
+        }
+        before.push(line);
+    };
+    let rest = std::thread::spawn(move || before.into_iter().chain(lines.map_while(Result::ok)).collect());
+    (child, addr, rest)
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success();
+    assert!(ok);
+}
+
+/// Posts batches from `from` on until told to stop or the server goes away;
+/// returns the batches accepted.
+fn post_until_stopped(
+    addr: SocketAddr,
+    key: &str,
+    from: usize,
+    to: usize,
+    stop: &AtomicBool,
+    count: &AtomicUsize,
+) -> Vec<usize> {
+    let mut accepted = Vec::new();
+    for n in from..to {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let body = batch(n);
+        match request(addr, "POST", "/v1/events", Some(key), Some(("application/x-ndjson", body.as_bytes()))) {
+            Ok(r) if r.status == 200 => {
+                assert_eq!(r.json()["accepted"].as_u64(), Some(PER_BATCH as u64), "{}", r.body);
+                accepted.push(n);
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(r) if r.status == 503 => {}
+            Ok(r) => panic!("unexpected answer {}: {}", r.status, r.body),
+            Err(_) => break, // the server has stopped listening
+        }
+    }
+    accepted
+}
+
+#[test]
+fn sigterm_under_load_then_restart_keeps_every_accepted_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("vigie.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[engine]\nstock_bucket = \"raw\"\nspend_bucket = \"raw\"\n\n[storage]\ndata_dir = \"{}\"\nflush_interval = \"200ms\"\n\n[api]\nbind = \"127.0.0.1:0\"\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let key = KeyStore::open(&data.join("keys.json")).unwrap().create("shop", false).unwrap();
+    const TOTAL: usize = 600;
+
+    // First run: SIGTERM while a client posts as fast as it can.
+    let (child, addr, log) = start(&config);
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicUsize::new(0));
+    let client = {
+        let (key, stop, count) = (key.clone(), Arc::clone(&stop), Arc::clone(&count));
+        std::thread::spawn(move || post_until_stopped(addr, &key, 0, TOTAL, &stop, &count))
+    };
+    while count.load(Ordering::Relaxed) < 40 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    sigterm(&child);
+    let mut child = child;
+    let exit = child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let first: Vec<usize> = client.join().unwrap();
+    let log = log.join().unwrap();
+    assert!(exit.success(), "first run exit {exit:?}: {log:?}");
+    assert!(log.iter().any(|l| l.contains("stopped cleanly")), "{log:?}");
+    assert!(!first.is_empty() && first.len() < TOTAL, "the stop came mid-stream: {} of {TOTAL} batches", first.len());
+
+    // Second run: carries on from the saved state and takes the rest.
+    let (mut child, addr, log) = start(&config);
+    let remaining: Vec<usize> = (0..TOTAL).filter(|n| !first.contains(n)).collect();
+    let mut second = Vec::new();
+    for n in &remaining {
+        let (never, count) = (AtomicBool::new(false), AtomicUsize::new(0));
+        loop {
+            let got = post_until_stopped(addr, &key, *n, n + 1, &never, &count);
+            if !got.is_empty() {
+                second.extend(got);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    sigterm(&child);
+    assert!(child.wait().unwrap().success());
+    let log = log.join().unwrap();
+    assert!(log.iter().any(|l| l.contains("carrying on from")), "{log:?}");
+
+    // Every event of every accepted batch has exactly one point.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let points = rt.block_on(async {
+        let reader = HistoryReader::open(&data).await.unwrap();
+        reader
+            .query(
+                "SELECT CAST(ts AS BIGINT) AS ms, count(*) AS n FROM points WHERE tenant = $1 GROUP BY ts",
+                vec![datafusion::scalar::ScalarValue::Utf8(Some("shop".into()))],
+            )
+            .await
+            .unwrap()
+    });
+    let mut seen: HashMap<i64, i64> = HashMap::new();
+    for b in &points {
+        let ms = b.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().unwrap();
+        let n = b.column(1).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().unwrap();
+        for i in 0..b.num_rows() {
+            seen.insert(ms.value(i), n.value(i));
+        }
+    }
+    let mut accepted: Vec<usize> = first.iter().chain(&second).copied().collect();
+    accepted.sort_unstable();
+    assert_eq!(accepted, (0..TOTAL).collect::<Vec<_>>());
+    let dup = seen.values().filter(|n| **n != 1).count();
+    assert_eq!(dup, 0, "points counted more than once");
+    assert_eq!(seen.len(), TOTAL * PER_BATCH, "one point per accepted event");
+}
