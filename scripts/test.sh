@@ -18,11 +18,14 @@ echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== dependency arrows"
-forbidden='^(tokio|rdkafka|axum|hyper|clickhouse|reqwest|datafusion) '
-if cargo tree -p vigie-processors -e normal --prefix none --locked | grep -E "$forbidden"; then
-  echo "vigie-processors must stay pure compute: the crates above must not be among its dependencies" >&2
-  exit 1
-fi
+# The compute crates stay free of runtimes, network clients, servers and Arrow.
+forbidden='^(tokio|rdkafka|axum|hyper|clickhouse|reqwest|datafusion|arrow|arrow-[a-z]+|parquet) '
+for crate in vigie-schemas vigie-processors vigie-ingest; do
+  if cargo tree -p "$crate" -e normal --prefix none --locked | grep -E "$forbidden"; then
+    echo "$crate must not depend on the crates above (see docs/architecture.md, crates and arrows)" >&2
+    exit 1
+  fi
+done
 
 echo "== tests"
 if command -v cargo-nextest >/dev/null 2>&1; then

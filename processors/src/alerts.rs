@@ -47,6 +47,7 @@ pub struct Observation<'a> {
 pub struct AlertBook {
     firing: HashMap<u64, Firing, foldhash::fast::FixedState>,
     repeat_ms: i64,
+    seq: u64,
 }
 
 /// Fingerprint of (tenant, rule, series).
@@ -57,7 +58,7 @@ pub fn fingerprint(tenant: &str, rule: Rule, series: &str) -> u64 {
 impl AlertBook {
     /// A book re-notifying firing alerts every `repeat_ms` of event time.
     pub fn new(repeat_ms: i64) -> Self {
-        Self { firing: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0x5eed)), repeat_ms }
+        Self { firing: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0x5eed)), repeat_ms, seq: 0 }
     }
 
     /// Changes the repeat interval (after a restore with a new configuration).
@@ -109,6 +110,7 @@ impl AlertBook {
             (AlertStatus::Resolved, starts, 0)
         };
         let (status, starts_at, repeat) = status;
+        self.seq += 1;
         let id = hash_parts(&[
             &fp.to_le_bytes(),
             status.as_str().as_bytes(),
@@ -127,6 +129,7 @@ impl AlertBook {
             starts_at,
             ts: obs.ts,
             repeat,
+            seq: self.seq,
             value: obs.value,
             threshold: obs.threshold,
             event_id: obs.event_id.map(str::to_string),
@@ -181,8 +184,9 @@ mod tests {
             }
             let mut firing = false;
             let mut ids = std::collections::HashSet::new();
-            for r in &out {
+            for (k, r) in out.iter().enumerate() {
                 prop_assert!(ids.insert(r.id.clone()));
+                prop_assert_eq!(r.seq, k as u64 + 1);
                 match r.status {
                     AlertStatus::Firing if !firing => { prop_assert_eq!(r.repeat, 0); firing = true; }
                     AlertStatus::Firing => prop_assert!(r.repeat > 0),

@@ -177,6 +177,16 @@ impl Params {
         })
     }
 
+    /// Alert pages are ordered by (ts, seq).
+    fn alert_cursor(&mut self) -> Result<Option<(i64, u64)>, ApiError> {
+        match self.cursor()? {
+            None => Ok(None),
+            Some((ts, seq)) => seq.parse().map(|s| Some((ts, s))).map_err(|_| {
+                ApiError::bad_request("invalid_cursor", "parameter \"cursor\" is not a cursor this API gave")
+            }),
+        }
+    }
+
     fn finish(self) -> Result<(), ApiError> {
         match self.0.keys().next() {
             Some(k) => Err(ApiError::bad_request("invalid_parameter", format!("unknown parameter \"{k}\""))),
@@ -279,10 +289,10 @@ async fn active_alerts(
 ) -> Result<impl IntoResponse, ApiError> {
     let mut q = Params::new(q)?;
     let limit = q.limit()?;
-    let cursor = q.cursor()?;
+    let cursor = q.alert_cursor()?;
     q.finish()?;
-    let items = s.reader.active_alerts(&p.tenant, cursor.as_ref(), limit).await?;
-    Ok(page(items, limit, |a| encode_cursor(a.ts, &a.id)))
+    let items = s.reader.active_alerts(&p.tenant, cursor, limit).await?;
+    Ok(page(items, limit, |a| encode_cursor(a.ts, &a.seq.to_string())))
 }
 
 async fn alert_history(
@@ -292,10 +302,10 @@ async fn alert_history(
 ) -> Result<impl IntoResponse, ApiError> {
     let mut q = Params::new(q)?;
     let limit = q.limit()?;
-    let cursor = q.cursor()?;
+    let cursor = q.alert_cursor()?;
     q.finish()?;
-    let items = s.reader.alert_history(&p.tenant, cursor.as_ref(), limit).await?;
-    Ok(page(items, limit, |a| encode_cursor(a.ts, &a.id)))
+    let items = s.reader.alert_history(&p.tenant, cursor, limit).await?;
+    Ok(page(items, limit, |a| encode_cursor(a.ts, &a.seq.to_string())))
 }
 
 async fn overview(State(s): State<AppState>, p: Principal) -> Result<impl IntoResponse, ApiError> {

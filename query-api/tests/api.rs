@@ -94,6 +94,7 @@ async fn fixture() -> Fixture {
         starts_at: T0,
         ts: T0 + 5 * DAY_MS,
         repeat: 0,
+        seq: 1,
         value: 0.0,
         threshold: 0.0,
         event_id: Some("e9".into()),

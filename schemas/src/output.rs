@@ -226,6 +226,9 @@ pub struct AlertRecord {
     pub ts: i64,
     /// 0 for the first firing notice, then 1, 2, … for repeats.
     pub repeat: u32,
+    /// Position among all alert records of the engine that made it
+    /// (increasing): orders transitions that share a timestamp.
+    pub seq: u64,
     /// The observed value the rule looked at (on-hand, rate, projection, …).
     pub value: f64,
     /// The threshold it was compared with.

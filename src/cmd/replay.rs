@@ -68,7 +68,7 @@ pub const ANOMALY_HEADER: &str =
     "id,tenant,series,kind,ts,actual,expected,residual,std_deviations,severity,description";
 /// See [`POINT_HEADER`].
 pub const ALERT_HEADER: &str =
-    "id,fingerprint,tenant,rule,series,status,severity,starts_at,ts,repeat,value,threshold,event_id,description";
+    "id,fingerprint,tenant,rule,series,status,severity,starts_at,ts,repeat,seq,value,threshold,event_id,description";
 /// See [`POINT_HEADER`].
 pub const DEAD_LETTER_HEADER: &str = "id,tenant,reason,message,source,raw";
 

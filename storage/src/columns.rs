@@ -8,7 +8,9 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, StringArray, TimestampMillisecondArray, UInt32Array};
+use datafusion::arrow::array::{
+    ArrayRef, Float64Array, StringArray, TimestampMillisecondArray, UInt32Array, UInt64Array,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -68,6 +70,7 @@ static ALERTS: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("starts_at", ts(), false),
         f("ts", ts(), false),
         f("repeat", DataType::UInt32, false),
+        f("seq", DataType::UInt64, false),
         f("value", DataType::Float64, false),
         f("threshold", DataType::Float64, false),
         f("event_id", DataType::Utf8, true),
@@ -180,6 +183,7 @@ pub fn alerts(rows: &[AlertRecord]) -> Result<RecordBatch, ArrowError> {
             times(rows.iter().map(|r| r.starts_at)),
             times(rows.iter().map(|r| r.ts)),
             u32s(rows.iter().map(|r| r.repeat)),
+            Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.seq))),
             f64s(rows.iter().map(|r| r.value)),
             f64s(rows.iter().map(|r| r.threshold)),
             Arc::new(StringArray::from_iter(rows.iter().map(|r| r.event_id.as_deref()))),

@@ -7,9 +7,13 @@
 //! Hive-style partitions, so DataFusion (and any other Parquet reader) prunes
 //! by tenant and day from the path alone. Tenant names are producer text, so
 //! they are encoded: ASCII letters, digits, `-` and `_` stay; every other byte
-//! (`.`, `/`, `%`, `=`, spaces, non-ASCII) becomes `%XX`. No tenant can name a
-//! path outside its own directory, and the encoding is the same on write and
-//! on read, so queries bind the encoded value.
+//! (`.`, `/`, `=`, `@`, spaces, non-ASCII) becomes `@XX`. No tenant can name a
+//! path outside its own directory, and queries bind the encoded value.
+//!
+//! Why `@` and not `%`: the object store under DataFusion percent-encodes
+//! `%` and `~` in file names, and DataFusion decodes partition values and
+//! encodes them again for prefix pruning, so a name with either would not
+//! come back as it went in. `@` is left alone by both (a test checks it).
 
 use std::path::{Path, PathBuf};
 
@@ -51,7 +55,7 @@ pub fn encode_tenant(tenant: &str) -> String {
         if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push_str(&format!("@{b:02X}"));
         }
     }
     if out.is_empty() { NO_TENANT.to_string() } else { out }
@@ -69,9 +73,10 @@ mod tests {
     #[test]
     fn tenants_cannot_escape_their_directory() {
         assert_eq!(encode_tenant("shop-01"), "shop-01");
-        assert_eq!(encode_tenant("../etc"), "%2E%2E%2Fetc");
-        assert_eq!(encode_tenant("a=b c"), "a%3Db%20c");
-        assert_eq!(encode_tenant("Société"), "Soci%C3%A9t%C3%A9");
+        assert_eq!(encode_tenant("../etc"), "@2E@2E@2Fetc");
+        assert_eq!(encode_tenant("a=b c"), "a@3Db@20c");
+        assert_eq!(encode_tenant("Société"), "Soci@C3@A9t@C3@A9");
+        assert_ne!(encode_tenant("a.b"), encode_tenant("a@2Eb"));
         assert_eq!(encode_tenant(""), NO_TENANT);
         let dir = partition_dir(Path::new("/d"), Table::Points, &encode_tenant("../x"), "2025-01-01");
         assert!(dir.starts_with("/d/points"));

@@ -2,7 +2,8 @@
 //!
 //! Each table is a listing table over its directory with the Hive
 //! partitions `tenant` and `date`, so a query that binds the tenant (always)
-//! and a date range (when given) opens only those directories. Every value
+//! and a date range (when given) opens only those directories. Queries bind
+//! the tenant's encoded name, as it stands in the path (see `layout`). Every value
 //! that comes from a caller is a bound parameter (`$1`, `$2`, …); the SQL
 //! text is constant but for page sizes, which are numbers the API parsed and
 //! bounded.
@@ -18,7 +19,8 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
-use datafusion::prelude::SessionContext;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use serde::Serialize;
 use vigie_schemas::time::{DAY_MS, format_date, ts_rfc3339};
@@ -119,9 +121,10 @@ fn date_param(ms: i64) -> ScalarValue {
 }
 
 fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T, StorageError> {
-    b.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| StorageError::Internal(format!("column {name} missing or of an unexpected type")))
+    let c = b.column_by_name(name).ok_or_else(|| StorageError::Internal(format!("column {name} missing")))?;
+    c.as_any()
+        .downcast_ref::<T>()
+        .ok_or_else(|| StorageError::Internal(format!("column {name} has the unexpected type {}", c.data_type())))
 }
 
 fn opt(a: &Float64Array, i: usize) -> Option<f64> {
@@ -166,7 +169,13 @@ impl HistoryReader {
     /// # Errors
     /// When the directories cannot be created or registered.
     pub async fn open(root: &Path) -> Result<Self, StorageError> {
-        let ctx = SessionContext::new();
+        // DataFusion caches each table's file list forever by default; new
+        // files must show up, so the list is kept for a second at most.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_object_list_cache_ttl(Some(std::time::Duration::from_secs(1)))
+            .build_arc()
+            .map_err(|e| StorageError::Query(e.to_string()))?;
+        let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
         for t in Table::ALL {
             let dir = root.join(t.name());
             std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
@@ -351,6 +360,7 @@ impl HistoryReader {
             let (start, ts) =
                 (col::<TimestampMillisecondArray>(b, "starts_at")?, col::<TimestampMillisecondArray>(b, "ts")?);
             let rep = col::<UInt32Array>(b, "repeat")?;
+            let seq = col::<UInt64Array>(b, "seq")?;
             let (v, th) = (col::<Float64Array>(b, "value")?, col::<Float64Array>(b, "threshold")?);
             let (ev, d) = (col::<StringArray>(b, "event_id")?, col::<StringArray>(b, "description")?);
             for i in 0..b.num_rows() {
@@ -366,6 +376,7 @@ impl HistoryReader {
                     starts_at: start.value(i),
                     ts: ts.value(i),
                     repeat: rep.value(i),
+                    seq: seq.value(i),
                     value: v.value(i),
                     threshold: th.value(i),
                     event_id: (!ev.is_null(i)).then(|| ev.value(i).to_string()),
@@ -376,48 +387,51 @@ impl HistoryReader {
         Ok(out)
     }
 
-    const ALERT_COLUMNS: &'static str = "id, fingerprint, rule, series, status, severity, starts_at, ts, repeat, value, threshold, event_id, description";
+    const ALERT_COLUMNS: &'static str = "id, fingerprint, rule, series, status, severity, starts_at, ts, repeat, seq, value, threshold, event_id, description";
 
-    /// Alert transitions, newest first, `limit` after `cursor`.
+    /// Alert transitions, newest first (by time, then emission order),
+    /// `limit` after `cursor` = (ts, seq).
     ///
     /// # Errors
     /// See [`HistoryReader::query`].
     pub async fn alert_history(
         &self,
         tenant: &str,
-        cursor: Option<&Cursor>,
+        cursor: Option<(i64, u64)>,
         limit: usize,
     ) -> Result<Vec<AlertRecord>, StorageError> {
-        let (c_ts, c_id) = cursor.map_or((i64::MAX / 4, String::new()), |(t, i)| (*t, i.clone()));
+        let (c_ts, c_seq) = cursor.unwrap_or((i64::MAX / 4, u64::MAX));
         let sql = format!(
-            "SELECT {} FROM alerts WHERE tenant = $1 AND (ts < $2 OR (ts = $2 AND $3 <> '' AND id < $3)) \
-             ORDER BY ts DESC, id DESC LIMIT {limit}",
+            "SELECT {} FROM alerts WHERE tenant = $1 AND (ts < $2 OR (ts = $2 AND seq < $3)) \
+             ORDER BY ts DESC, seq DESC LIMIT {limit}",
             Self::ALERT_COLUMNS
         );
-        let params = vec![str_param(&encode_tenant(tenant)), ts_param(c_ts), str_param(&c_id)];
+        let params = vec![str_param(&encode_tenant(tenant)), ts_param(c_ts), ScalarValue::UInt64(Some(c_seq))];
         let batches = self.query(&sql, params).await?;
         Self::alert_rows(&tenant.into(), &batches)
     }
 
-    /// Alerts whose latest transition is `firing`, newest first.
+    /// Alerts whose latest transition is `firing`, newest first, `limit`
+    /// after `cursor` = (ts, seq).
     ///
     /// # Errors
     /// See [`HistoryReader::query`].
     pub async fn active_alerts(
         &self,
         tenant: &str,
-        cursor: Option<&Cursor>,
+        cursor: Option<(i64, u64)>,
         limit: usize,
     ) -> Result<Vec<AlertRecord>, StorageError> {
-        let (c_ts, c_id) = cursor.map_or((i64::MAX / 4, String::new()), |(t, i)| (*t, i.clone()));
+        let (c_ts, c_seq) = cursor.unwrap_or((i64::MAX / 4, u64::MAX));
         let sql = format!(
-            "SELECT {cols} FROM (SELECT {cols}, row_number() OVER (PARTITION BY fingerprint ORDER BY ts DESC, repeat DESC, status ASC) AS rn \
+            "SELECT {cols} FROM (SELECT {cols}, \
+             row_number() OVER (PARTITION BY fingerprint ORDER BY ts DESC, seq DESC) AS rn \
              FROM alerts WHERE tenant = $1) AS latest \
-             WHERE rn = 1 AND status = 'firing' AND (ts < $2 OR (ts = $2 AND $3 <> '' AND id < $3)) \
-             ORDER BY ts DESC, id DESC LIMIT {limit}",
+             WHERE rn = 1 AND status = 'firing' AND (ts < $2 OR (ts = $2 AND seq < $3)) \
+             ORDER BY ts DESC, seq DESC LIMIT {limit}",
             cols = Self::ALERT_COLUMNS
         );
-        let params = vec![str_param(&encode_tenant(tenant)), ts_param(c_ts), str_param(&c_id)];
+        let params = vec![str_param(&encode_tenant(tenant)), ts_param(c_ts), ScalarValue::UInt64(Some(c_seq))];
         let batches = self.query(&sql, params).await?;
         Self::alert_rows(&tenant.into(), &batches)
     }
@@ -461,7 +475,7 @@ impl HistoryReader {
         )
         .await?;
         o.firing_by_rule = grouped(
-            "SELECT rule AS k, count(*) AS n FROM (SELECT rule, status, row_number() OVER (PARTITION BY fingerprint ORDER BY ts DESC, repeat DESC, status ASC) AS rn \
+            "SELECT rule AS k, count(*) AS n FROM (SELECT rule, status, row_number() OVER (PARTITION BY fingerprint ORDER BY ts DESC, seq DESC) AS rn \
              FROM alerts WHERE tenant = $1) AS latest WHERE rn = 1 AND status = 'firing' GROUP BY rule",
         )
         .await?;

@@ -46,7 +46,7 @@ fn anomaly(tenant: &str, series: &str, day: i64, severity: Severity) -> Anomaly 
     }
 }
 
-fn alert(tenant: &str, fp: &str, day: i64, status: AlertStatus) -> AlertRecord {
+fn alert(tenant: &str, fp: &str, day: i64, status: AlertStatus, seq: u64) -> AlertRecord {
     AlertRecord {
         id: format!("{fp}-{day}-{}", status.as_str()),
         fingerprint: fp.into(),
@@ -58,6 +58,7 @@ fn alert(tenant: &str, fp: &str, day: i64, status: AlertStatus) -> AlertRecord {
         starts_at: T0,
         ts: T0 + day * DAY_MS,
         repeat: 0,
+        seq,
         value: 150.0,
         threshold: 100.0,
         event_id: None,
@@ -79,10 +80,13 @@ async fn setup() -> (tempfile::TempDir, HistoryReader) {
         anomaly("shop-b", "146014", 20, Severity::High),
     ];
     let mut alerts = vec![
-        alert("shop-a", "f1", 20, AlertStatus::Firing),
-        alert("shop-a", "f1", 21, AlertStatus::Resolved),
-        alert("shop-a", "f2", 25, AlertStatus::Firing),
-        alert("shop-b", "f3", 20, AlertStatus::Firing),
+        alert("shop-a", "f1", 20, AlertStatus::Firing, 1),
+        alert("shop-a", "f1", 21, AlertStatus::Resolved, 2),
+        alert("shop-a", "f2", 25, AlertStatus::Firing, 3),
+        // Fires and resolves at the same time: the later record wins.
+        alert("shop-a", "f4", 26, AlertStatus::Firing, 4),
+        alert("shop-a", "f4", 26, AlertStatus::Resolved, 5),
+        alert("shop-b", "f3", 20, AlertStatus::Firing, 1),
     ];
     let mut dead = vec![DeadLetter {
         id: "d1".into(),
@@ -95,7 +99,7 @@ async fn setup() -> (tempfile::TempDir, HistoryReader) {
     w.add(&mut points, &mut anomalies, &mut alerts, &mut dead, T0);
     assert!(points.is_empty() && anomalies.is_empty());
     let flushed = w.flush_all().unwrap();
-    assert_eq!(flushed.rows, 120 + 4 + 4 + 1);
+    assert_eq!(flushed.rows, 120 + 4 + 6 + 1);
     let reader = HistoryReader::open(dir.path()).await.unwrap();
     (dir, reader)
 }
@@ -129,13 +133,14 @@ async fn every_query_sees_only_its_tenant() {
 
     let active = r.active_alerts("shop-a", None, 100).await.unwrap();
     assert_eq!(active.iter().map(|a| a.fingerprint.as_str()).collect::<Vec<_>>(), vec!["f2"]);
-    assert_eq!(r.alert_history("shop-a", None, 100).await.unwrap().len(), 3);
+    let hist = r.alert_history("shop-a", None, 100).await.unwrap();
+    assert_eq!(hist.iter().map(|a| a.seq).collect::<Vec<_>>(), vec![5, 4, 3, 2, 1]);
     assert_eq!(r.alert_history("shop-b", None, 100).await.unwrap().len(), 1);
 
     let o = r.overview("shop-a").await.unwrap();
     assert_eq!((o.points, o.series, o.events), (80, 2, 240));
     assert_eq!(o.anomalies_by_severity.get("HIGH"), Some(&1));
-    assert_eq!(o.alerts_by_rule.get("spend_anomaly"), Some(&2));
+    assert_eq!(o.alerts_by_rule.get("spend_anomaly"), Some(&3));
     assert_eq!(o.firing_by_rule.get("spend_anomaly"), Some(&1));
 }
 
@@ -148,6 +153,11 @@ async fn pages_follow_each_other_without_gaps() {
     let p2 = r.anomalies("shop-a", &AnomalyFilter::default(), Some(&(last.ts, last.id.clone())), 2).await.unwrap();
     assert_eq!(p2.len(), 1);
     assert!(p1.iter().all(|a| a.id != p2[0].id));
+    let a1 = r.alert_history("shop-a", None, 2).await.unwrap();
+    let last = a1.last().unwrap();
+    let a2 = r.alert_history("shop-a", Some((last.ts, last.seq)), 10).await.unwrap();
+    assert_eq!(a1.len() + a2.len(), 5);
+    assert!(a2.iter().all(|a| a.seq < last.seq));
     let s1 = r.series("shop-a", None, 1).await.unwrap();
     let s2 = r.series("shop-a", Some(&s1[0].series), 1).await.unwrap();
     assert_eq!((s1[0].series.as_str(), s2[0].series.as_str()), ("146014", "150000"));
@@ -173,4 +183,48 @@ fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
         if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
     }
     out
+}
+
+#[tokio::test]
+async fn tenant_names_with_any_characters_stay_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = ParquetWriter::new(dir.path(), WriterConfig::default()).unwrap();
+    let names = ["a.b", "a%2Eb", "a~2Eb", "a@2Eb", "Société", "../x", "t=1/2"];
+    let mut points: Vec<Point> = names.iter().enumerate().map(|(i, t)| point(t, "S", i as i64, 1.0)).collect();
+    w.add(&mut points, &mut Vec::new(), &mut Vec::new(), &mut Vec::new(), T0);
+    w.flush_all().unwrap();
+    let r = HistoryReader::open(dir.path()).await.unwrap();
+    for (i, t) in names.iter().enumerate() {
+        let h = r.history(t, "S", T0 - DAY_MS, T0 + 10 * DAY_MS).await.unwrap();
+        assert_eq!(h.len(), 1, "tenant {t}");
+        assert_eq!(h[0].ts, T0 + i as i64 * DAY_MS, "tenant {t} reads its own row");
+    }
+    assert!(dir.path().join("points").read_dir().unwrap().all(|e| e.unwrap().path().is_dir()));
+}
+
+#[tokio::test]
+async fn a_long_running_reader_sees_new_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = ParquetWriter::new(dir.path(), WriterConfig::default()).unwrap();
+    let r = HistoryReader::open(dir.path()).await.unwrap();
+    w.add(&mut vec![point("t", "S", 0, 1.0)], &mut Vec::new(), &mut Vec::new(), &mut Vec::new(), T0);
+    w.flush_all().unwrap();
+    assert_eq!(r.history("t", "S", T0, T0 + 10 * DAY_MS).await.unwrap().len(), 1);
+    w.add(
+        &mut vec![point("t", "S", 0, 1.0), point("t", "S", 1, 1.0)],
+        &mut Vec::new(),
+        &mut Vec::new(),
+        &mut Vec::new(),
+        T0,
+    );
+    w.flush_all().unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let n = r.history("t", "S", T0, T0 + 10 * DAY_MS).await.unwrap().len();
+        if n == 3 {
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "new files never showed up ({n} rows)");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
