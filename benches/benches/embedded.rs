@@ -11,6 +11,7 @@
 //!    reader and through the HTTP API; p50 and p99.
 //!
 //! Prints its figures; BENCHMARKS.md keeps them with the machine.
+//! `VIGIE_BENCH=ingest` or `VIGIE_BENCH=history` runs one part only.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -84,7 +85,7 @@ fn ingest() {
     cfg.storage.flush_interval = VDuration(1_000);
     let key = KeyStore::open(&cfg.keys_file()).unwrap().create("tenant-01", false).unwrap();
     let mut lines = Vec::new();
-    generate(&GenConfig { seed: 3, tenants: 1, series: 300, days: 120, ..GenConfig::default() }, |e| {
+    generate(&GenConfig { seed: 3, tenants: 1, series: 1_200, days: 120, ..GenConfig::default() }, |e| {
         lines.push(e.to_json().to_string())
     });
     let bodies: Vec<Vec<u8>> = lines.chunks(1_000).map(|c| c.join("\n").into_bytes()).collect();
@@ -211,6 +212,11 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    ingest();
-    history();
+    let only = std::env::var("VIGIE_BENCH").unwrap_or_default();
+    if only.is_empty() || only == "ingest" {
+        ingest();
+    }
+    if only.is_empty() || only == "history" {
+        history();
+    }
 }

@@ -175,7 +175,12 @@ impl HistoryReader {
             .with_object_list_cache_ttl(Some(std::time::Duration::from_secs(1)))
             .build_arc()
             .map_err(|e| StorageError::Query(e.to_string()))?;
-        let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+        // Filters are pushed into the Parquet scan, so only the rows of the
+        // series asked for are decoded (files are sorted by series).
+        let config = SessionConfig::new()
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+            .set_bool("datafusion.execution.parquet.reorder_filters", true);
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         for t in Table::ALL {
             let dir = root.join(t.name());
             std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
