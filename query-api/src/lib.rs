@@ -287,12 +287,7 @@ async fn active_alerts(
     p: Principal,
     q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let mut q = Params::new(q)?;
-    let limit = q.limit()?;
-    let cursor = q.alert_cursor()?;
-    q.finish()?;
-    let items = s.reader.active_alerts(&p.tenant, cursor, limit).await?;
-    Ok(page(items, limit, |a| encode_cursor(a.ts, &a.seq.to_string())))
+    alerts_page(&s, &p, q, true).await
 }
 
 async fn alert_history(
@@ -300,11 +295,20 @@ async fn alert_history(
     p: Principal,
     q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    alerts_page(&s, &p, q, false).await
+}
+
+async fn alerts_page(
+    s: &AppState,
+    p: &Principal,
+    q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+    active_only: bool,
+) -> Result<impl IntoResponse + use<>, ApiError> {
     let mut q = Params::new(q)?;
     let limit = q.limit()?;
     let cursor = q.alert_cursor()?;
     q.finish()?;
-    let items = s.reader.alert_history(&p.tenant, cursor, limit).await?;
+    let items = s.reader.alerts(&p.tenant, active_only, cursor, limit).await?;
     Ok(page(items, limit, |a| encode_cursor(a.ts, &a.seq.to_string())))
 }
 

@@ -394,47 +394,32 @@ impl HistoryReader {
 
     const ALERT_COLUMNS: &'static str = "id, fingerprint, rule, series, status, severity, starts_at, ts, repeat, seq, value, threshold, event_id, description";
 
-    /// Alert transitions, newest first (by time, then emission order),
-    /// `limit` after `cursor` = (ts, seq).
+    /// Alert records, newest first (by time, then emission order), `limit`
+    /// after `cursor` = (ts, seq): every transition, or with `active_only`
+    /// the latest transition of each alert when it is `firing`.
     ///
     /// # Errors
     /// See [`HistoryReader::query`].
-    pub async fn alert_history(
+    pub async fn alerts(
         &self,
         tenant: &str,
+        active_only: bool,
         cursor: Option<(i64, u64)>,
         limit: usize,
     ) -> Result<Vec<AlertRecord>, StorageError> {
         let (c_ts, c_seq) = cursor.unwrap_or((i64::MAX / 4, u64::MAX));
+        let source = if active_only {
+            format!(
+                "(SELECT {cols}, row_number() OVER (PARTITION BY fingerprint ORDER BY ts DESC, seq DESC) AS rn \
+                 FROM alerts WHERE tenant = $1) AS latest WHERE rn = 1 AND status = 'firing' AND",
+                cols = Self::ALERT_COLUMNS
+            )
+        } else {
+            "alerts WHERE tenant = $1 AND".to_string()
+        };
         let sql = format!(
-            "SELECT {} FROM alerts WHERE tenant = $1 AND (ts < $2 OR (ts = $2 AND seq < $3)) \
-             ORDER BY ts DESC, seq DESC LIMIT {limit}",
+            "SELECT {} FROM {source} (ts < $2 OR (ts = $2 AND seq < $3)) ORDER BY ts DESC, seq DESC LIMIT {limit}",
             Self::ALERT_COLUMNS
-        );
-        let params = vec![str_param(&encode_tenant(tenant)), ts_param(c_ts), ScalarValue::UInt64(Some(c_seq))];
-        let batches = self.query(&sql, params).await?;
-        Self::alert_rows(&tenant.into(), &batches)
-    }
-
-    /// Alerts whose latest transition is `firing`, newest first, `limit`
-    /// after `cursor` = (ts, seq).
-    ///
-    /// # Errors
-    /// See [`HistoryReader::query`].
-    pub async fn active_alerts(
-        &self,
-        tenant: &str,
-        cursor: Option<(i64, u64)>,
-        limit: usize,
-    ) -> Result<Vec<AlertRecord>, StorageError> {
-        let (c_ts, c_seq) = cursor.unwrap_or((i64::MAX / 4, u64::MAX));
-        let sql = format!(
-            "SELECT {cols} FROM (SELECT {cols}, \
-             row_number() OVER (PARTITION BY fingerprint ORDER BY ts DESC, seq DESC) AS rn \
-             FROM alerts WHERE tenant = $1) AS latest \
-             WHERE rn = 1 AND status = 'firing' AND (ts < $2 OR (ts = $2 AND seq < $3)) \
-             ORDER BY ts DESC, seq DESC LIMIT {limit}",
-            cols = Self::ALERT_COLUMNS
         );
         let params = vec![str_param(&encode_tenant(tenant)), ts_param(c_ts), ScalarValue::UInt64(Some(c_seq))];
         let batches = self.query(&sql, params).await?;

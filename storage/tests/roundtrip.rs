@@ -131,11 +131,11 @@ async fn every_query_sees_only_its_tenant() {
     let window = AnomalyFilter { from: Some(T0 + 25 * DAY_MS), to: Some(T0 + 26 * DAY_MS), ..AnomalyFilter::default() };
     assert_eq!(r.anomalies("shop-a", &window, None, 100).await.unwrap().len(), 1);
 
-    let active = r.active_alerts("shop-a", None, 100).await.unwrap();
+    let active = r.alerts("shop-a", true, None, 100).await.unwrap();
     assert_eq!(active.iter().map(|a| a.fingerprint.as_str()).collect::<Vec<_>>(), vec!["f2"]);
-    let hist = r.alert_history("shop-a", None, 100).await.unwrap();
+    let hist = r.alerts("shop-a", false, None, 100).await.unwrap();
     assert_eq!(hist.iter().map(|a| a.seq).collect::<Vec<_>>(), vec![5, 4, 3, 2, 1]);
-    assert_eq!(r.alert_history("shop-b", None, 100).await.unwrap().len(), 1);
+    assert_eq!(r.alerts("shop-b", false, None, 100).await.unwrap().len(), 1);
 
     let o = r.overview("shop-a").await.unwrap();
     assert_eq!((o.points, o.series, o.events), (80, 2, 240));
@@ -153,9 +153,9 @@ async fn pages_follow_each_other_without_gaps() {
     let p2 = r.anomalies("shop-a", &AnomalyFilter::default(), Some(&(last.ts, last.id.clone())), 2).await.unwrap();
     assert_eq!(p2.len(), 1);
     assert!(p1.iter().all(|a| a.id != p2[0].id));
-    let a1 = r.alert_history("shop-a", None, 2).await.unwrap();
+    let a1 = r.alerts("shop-a", false, None, 2).await.unwrap();
     let last = a1.last().unwrap();
-    let a2 = r.alert_history("shop-a", Some((last.ts, last.seq)), 10).await.unwrap();
+    let a2 = r.alerts("shop-a", false, Some((last.ts, last.seq)), 10).await.unwrap();
     assert_eq!(a1.len() + a2.len(), 5);
     assert!(a2.iter().all(|a| a.seq < last.seq));
     let s1 = r.series("shop-a", None, 1).await.unwrap();
