@@ -34,7 +34,7 @@ use vigie_processors::{Engine, EngineConfig, Outputs};
 use vigie_query_api::keys::KeyStore;
 use vigie_query_api::{AppState, Full, IngestBatch, IngestSink};
 use vigie_schemas::time::DAY_MS;
-use vigie_storage::{HistoryReader, ParquetWriter, WriterConfig};
+use vigie_storage::{HistoryReader, ParquetWriter, Records, WriterConfig};
 
 use crate::config::{RuntimeConfig, SourceConfig};
 
@@ -149,7 +149,16 @@ fn processor(
                     .fetch_add((out.dead_letters.len() + b.dead_letters.len()) as u64, Ordering::Relaxed);
                 status.anomalies.fetch_add(out.anomalies.len() as u64, Ordering::Relaxed);
                 out.dead_letters.extend(b.dead_letters);
-                writer.add(&mut out.points, &mut out.anomalies, &mut out.alerts, &mut out.dead_letters, now_ms());
+                writer.add(
+                    Records {
+                        points: &mut out.points,
+                        anomalies: &mut out.anomalies,
+                        forecasts: &mut out.forecasts,
+                        alerts: &mut out.alerts,
+                        dead_letters: &mut out.dead_letters,
+                    },
+                    now_ms(),
+                );
                 status.series.store(engine.series_count() as u64, Ordering::Relaxed);
                 status.firing.store(engine.firing_count() as u64, Ordering::Relaxed);
                 status.watermark.store(engine.watermark().max(0) as u64, Ordering::Relaxed);

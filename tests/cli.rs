@@ -46,7 +46,10 @@ fn replay_gives_byte_identical_outputs() {
     let summary = ok(&["replay", "--input", s(&events), "--output", s(&o1)]);
     assert!(summary.contains("18 series"), "{summary}");
     ok(&["replay", "--input", s(&events), "--output", s(&o2)]);
-    for f in ["points.csv", "anomalies.csv", "alerts.csv", "deadletters.csv"] {
+    let forecasts = read(&o1.join("forecasts.csv"));
+    assert!(forecasts.starts_with("id,tenant,series,kind,made_at,ts,step,forecast,lower,upper,model"));
+    assert!(forecasts.lines().count() > 18 * 7, "published forecasts: {}", forecasts.lines().count());
+    for f in ["points.csv", "anomalies.csv", "forecasts.csv", "alerts.csv", "deadletters.csv"] {
         assert_eq!(read(&o1.join(f)), read(&o2.join(f)), "{f} differs between runs");
     }
     let points = read(&o1.join("points.csv"));

@@ -112,6 +112,13 @@ fn posted_events_come_back_as_anomalies_and_alerts() {
         "{series}: {}",
         &h.to_string()[..h.to_string().len().min(300)]
     );
+    // The latest published forecast: 7 days ahead of a closed day, with bands.
+    let fc = h["forecast"].as_array().unwrap();
+    assert_eq!(fc.len(), 7, "{}", h["forecast"]);
+    assert!(
+        fc.iter()
+            .all(|f| f["lower"].as_f64() <= f["forecast"].as_f64() && f["forecast"].as_f64() <= f["upper"].as_f64())
+    );
     // Another tenant sees none of it.
     let o = request(addr, "GET", "/v1/stats/overview", Some(&other), None).unwrap().json();
     assert_eq!(o["points"], 0);

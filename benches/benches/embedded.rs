@@ -26,7 +26,7 @@ use vigie_processors::config::Duration as VDuration;
 use vigie_query_api::keys::KeyStore;
 use vigie_schemas::time::DAY_MS;
 use vigie_schemas::{Point, SeriesKind, Severity};
-use vigie_storage::{HistoryReader, ParquetWriter, WriterConfig};
+use vigie_storage::{HistoryReader, ParquetWriter, Records, WriterConfig};
 
 fn post(addr: SocketAddr, key: &str, body: &[u8]) -> u16 {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -158,7 +158,16 @@ fn history() {
                 model: std::borrow::Cow::Borrowed("ets(A,Ad,A)"),
             })
             .collect();
-        w.add(&mut points, &mut Vec::new(), &mut Vec::new(), &mut Vec::new(), t0);
+        w.add(
+            Records {
+                points: &mut points,
+                anomalies: &mut Vec::new(),
+                forecasts: &mut Vec::new(),
+                alerts: &mut Vec::new(),
+                dead_letters: &mut Vec::new(),
+            },
+            t0,
+        );
         w.flush_all().unwrap();
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

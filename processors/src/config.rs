@@ -122,6 +122,10 @@ pub struct ForecastConfig {
     pub min_errors: u32,
     /// |z| above which the model update is clipped to this many σ.
     pub clip_z: f64,
+    /// Publish forecasts every this many closed buckets of a series (0: never).
+    pub publish_every: u32,
+    /// How many buckets ahead a publication covers.
+    pub publish_steps: u32,
 }
 
 impl Default for ForecastConfig {
@@ -135,6 +139,8 @@ impl Default for ForecastConfig {
             sigma_weight: 0.03,
             min_errors: 10,
             clip_z: 3.0,
+            publish_every: 7,
+            publish_steps: 7,
         }
     }
 }

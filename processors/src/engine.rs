@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use vigie_schemas::time::format_date;
 use vigie_schemas::{
-    AlertRecord, Anomaly, DeadLetter, Event, Movement, Point, RejectReason, Rule, SeriesKind, Severity, SpendEvent,
-    StockEvent,
+    AlertRecord, Anomaly, DeadLetter, Event, Forecast, Movement, Point, RejectReason, Rule, SeriesKind, Severity,
+    SpendEvent, StockEvent,
 };
 
 use crate::alerts::{AlertBook, Observation};
@@ -49,6 +49,8 @@ pub struct Outputs {
     pub points: Vec<Point>,
     /// Points at or above the reporting severity.
     pub anomalies: Vec<Anomaly>,
+    /// Forecasts of future buckets, published every `publish_every` closes.
+    pub forecasts: Vec<Forecast>,
     /// Alert transitions.
     pub alerts: Vec<AlertRecord>,
     /// Inputs that could not be used.
@@ -60,13 +62,18 @@ impl Outputs {
     pub fn clear(&mut self) {
         self.points.clear();
         self.anomalies.clear();
+        self.forecasts.clear();
         self.alerts.clear();
         self.dead_letters.clear();
     }
 
     /// True when nothing was produced.
     pub fn is_empty(&self) -> bool {
-        self.points.is_empty() && self.anomalies.is_empty() && self.alerts.is_empty() && self.dead_letters.is_empty()
+        self.points.is_empty()
+            && self.anomalies.is_empty()
+            && self.forecasts.is_empty()
+            && self.alerts.is_empty()
+            && self.dead_letters.is_empty()
     }
 }
 
@@ -220,11 +227,7 @@ impl Engine {
     }
 
     fn bucket_of(&self, kind: SeriesKind) -> Bucket {
-        match kind {
-            SeriesKind::Stock => self.cfg.stock_bucket,
-            SeriesKind::Spend => self.cfg.spend_bucket,
-            SeriesKind::Metric => self.cfg.metric_bucket,
-        }
+        bucket_for(&self.cfg, kind)
     }
 
     /// Finds or creates the series (kind, tenant, name), `name` being the
@@ -270,11 +273,7 @@ impl Engine {
             return i;
         }
         let idx = u32::try_from(self.series.len()).unwrap_or(u32::MAX);
-        let bucket = match kind {
-            SeriesKind::Stock => self.cfg.stock_bucket,
-            SeriesKind::Spend => self.cfg.spend_bucket,
-            SeriesKind::Metric => self.cfg.metric_bucket,
-        };
+        let bucket = bucket_for(&self.cfg, kind);
         let m = self.cfg.season.unwrap_or_else(|| bucket.default_season()).max(1);
         let extra = match kind {
             SeriesKind::Stock => Extra::Stock(StockState {
@@ -557,6 +556,35 @@ impl Engine {
             model: std::borrow::Cow::Borrowed(model_name),
         });
         self.stats.points += 1;
+        let every = cfg.forecast.publish_every;
+        let bucket = bucket_for(cfg, s.kind);
+        if every > 0 && start != end && s.model.observations() % every == 0 {
+            for h in 1..=cfg.forecast.publish_steps {
+                let Some((f, lo, hi)) = s.model.forecast_interval(&cfg.forecast, h as usize, self.z_level) else {
+                    break;
+                };
+                let ts = bucket.start(open.idx + i64::from(h));
+                out.forecasts.push(Forecast {
+                    id: hex(hash_parts(&[
+                        b"forecast",
+                        s.tenant.as_bytes(),
+                        s.name.as_bytes(),
+                        &start.to_le_bytes(),
+                        &h.to_le_bytes(),
+                    ])),
+                    tenant: Arc::clone(&s.tenant),
+                    series: Arc::clone(&s.name),
+                    kind: s.kind,
+                    made_at: start,
+                    ts,
+                    step: h,
+                    forecast: f,
+                    lower: lo,
+                    upper: hi,
+                    model: std::borrow::Cow::Borrowed(s.model.name()),
+                });
+            }
+        }
         let before = out.alerts.len();
         match s.kind {
             SeriesKind::Stock => {
@@ -947,6 +975,14 @@ impl Engine {
             engine.series.push(s);
         }
         Ok(engine)
+    }
+}
+
+fn bucket_for(cfg: &EngineConfig, kind: SeriesKind) -> Bucket {
+    match kind {
+        SeriesKind::Stock => cfg.stock_bucket,
+        SeriesKind::Spend => cfg.spend_bucket,
+        SeriesKind::Metric => cfg.metric_bucket,
     }
 }
 

@@ -251,7 +251,8 @@ async fn history(
         return Err(ApiError::not_found(format!("no series \"{key}\"")));
     }
     let anomalies: Vec<_> = points.iter().filter(|x| x.severity == "MEDIUM" || x.severity == "HIGH").cloned().collect();
-    Ok(Json(json!({"series": key, "points": points, "anomalies": anomalies})))
+    let forecast = s.reader.latest_forecast(&p.tenant, &key).await?;
+    Ok(Json(json!({"series": key, "points": points, "anomalies": anomalies, "forecast": forecast})))
 }
 
 async fn anomalies(

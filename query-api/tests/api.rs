@@ -14,7 +14,7 @@ use vigie_query_api::keys::KeyStore;
 use vigie_query_api::{AppState, Full, IngestBatch, IngestSink, router};
 use vigie_schemas::time::DAY_MS;
 use vigie_schemas::{AlertRecord, AlertStatus, Anomaly, Limits, Point, Rule, SeriesKind, Severity};
-use vigie_storage::{HistoryReader, ParquetWriter, WriterConfig};
+use vigie_storage::{HistoryReader, ParquetWriter, Records, WriterConfig};
 
 const T0: i64 = 1_735_689_600_000;
 
@@ -100,7 +100,16 @@ async fn fixture() -> Fixture {
         event_id: Some("e9".into()),
         description: "DKR-01/RIZ is out of stock".into(),
     }];
-    w.add(&mut points, &mut anomalies, &mut alerts, &mut Vec::new(), T0);
+    w.add(
+        Records {
+            points: &mut points,
+            anomalies: &mut anomalies,
+            forecasts: &mut Vec::new(),
+            alerts: &mut alerts,
+            dead_letters: &mut Vec::new(),
+        },
+        T0,
+    );
     w.flush_all().unwrap();
     let keys = Arc::new(KeyStore::open(&dir.path().join("keys.json")).unwrap());
     let a = keys.create("tenant-a", false).unwrap();

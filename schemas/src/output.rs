@@ -152,6 +152,35 @@ pub struct Point {
     pub model: Cow<'static, str>,
 }
 
+/// A forecast of a future bucket, published with its band.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forecast {
+    /// Deterministic id (series, when made, step).
+    pub id: String,
+    /// Owning tenant.
+    pub tenant: Arc<str>,
+    /// Series key.
+    pub series: Arc<str>,
+    /// Kind of series.
+    pub kind: SeriesKind,
+    /// Start of the last closed bucket when the forecast was made.
+    #[serde(with = "ts_rfc3339")]
+    pub made_at: i64,
+    /// Start of the bucket forecast.
+    #[serde(with = "ts_rfc3339")]
+    pub ts: i64,
+    /// Steps ahead (1 = the next bucket).
+    pub step: u32,
+    /// Point forecast.
+    pub forecast: f64,
+    /// Lower bound of the prediction interval.
+    pub lower: f64,
+    /// Upper bound of the prediction interval.
+    pub upper: f64,
+    /// The model that made it.
+    pub model: Cow<'static, str>,
+}
+
 /// A point scored at or above the reporting severity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Anomaly {

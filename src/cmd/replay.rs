@@ -29,7 +29,7 @@ pub struct Args {
     /// Input file: NDJSON events or a CSV of plain series.
     #[arg(long)]
     input: PathBuf,
-    /// Output directory for points.csv, anomalies.csv, alerts.csv, deadletters.csv.
+    /// Output directory for points.csv, anomalies.csv, forecasts.csv, alerts.csv, deadletters.csv.
     #[arg(long)]
     output: PathBuf,
     /// Input format; by default from the file extension (.csv → csv, else ndjson).
@@ -67,6 +67,8 @@ pub const POINT_HEADER: &str =
 pub const ANOMALY_HEADER: &str =
     "id,tenant,series,kind,ts,actual,expected,residual,std_deviations,severity,description";
 /// See [`POINT_HEADER`].
+pub const FORECAST_HEADER: &str = "id,tenant,series,kind,made_at,ts,step,forecast,lower,upper,model";
+/// See [`POINT_HEADER`].
 pub const ALERT_HEADER: &str =
     "id,fingerprint,tenant,rule,series,status,severity,starts_at,ts,repeat,seq,value,threshold,event_id,description";
 /// See [`POINT_HEADER`].
@@ -75,6 +77,7 @@ pub const DEAD_LETTER_HEADER: &str = "id,tenant,reason,message,source,raw";
 struct Sinks {
     points: csv::Writer<AtomicFile>,
     anomalies: csv::Writer<AtomicFile>,
+    forecasts: csv::Writer<AtomicFile>,
     alerts: csv::Writer<AtomicFile>,
     dead: csv::Writer<AtomicFile>,
     summary: Summary,
@@ -84,6 +87,7 @@ struct Sinks {
 struct Summary {
     lines: u64,
     points: u64,
+    forecasts: u64,
     by_severity: BTreeMap<Severity, u64>,
     firing: u64,
     resolved: u64,
@@ -98,6 +102,7 @@ impl Sinks {
         Ok(Self {
             points: w("points.csv")?,
             anomalies: w("anomalies.csv")?,
+            forecasts: w("forecasts.csv")?,
             alerts: w("alerts.csv")?,
             dead: w("deadletters.csv")?,
             summary: Summary::default(),
@@ -113,6 +118,10 @@ impl Sinks {
             self.anomalies.serialize(a)?;
             *self.summary.by_severity.entry(a.severity).or_default() += 1;
         }
+        for f in &out.forecasts {
+            self.forecasts.serialize(f)?;
+        }
+        self.summary.forecasts += out.forecasts.len() as u64;
         for a in &out.alerts {
             self.alerts.serialize(a)?;
             match a.status {
@@ -130,9 +139,10 @@ impl Sinks {
 
     fn commit(self) -> Result<Summary> {
         let s = &self.summary;
-        let empty = [s.points == 0, s.by_severity.is_empty(), s.firing + s.resolved == 0, s.dead.is_empty()];
-        let headers = [POINT_HEADER, ANOMALY_HEADER, ALERT_HEADER, DEAD_LETTER_HEADER];
-        for (i, w) in [self.points, self.anomalies, self.alerts, self.dead].into_iter().enumerate() {
+        let empty =
+            [s.points == 0, s.by_severity.is_empty(), s.forecasts == 0, s.firing + s.resolved == 0, s.dead.is_empty()];
+        let headers = [POINT_HEADER, ANOMALY_HEADER, FORECAST_HEADER, ALERT_HEADER, DEAD_LETTER_HEADER];
+        for (i, w) in [self.points, self.anomalies, self.forecasts, self.alerts, self.dead].into_iter().enumerate() {
             let mut file = w.into_inner().map_err(|e| anyhow::anyhow!("cannot write output: {}", e.error()))?;
             if empty[i] {
                 writeln!(file, "{}", headers[i])?;

@@ -14,7 +14,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
-use vigie_schemas::{AlertRecord, Anomaly, DeadLetter, Point};
+use vigie_schemas::{AlertRecord, Anomaly, DeadLetter, Forecast, Point};
 
 use crate::layout::Table;
 
@@ -59,6 +59,21 @@ static ANOMALIES: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
+static FORECASTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("id", DataType::Utf8, false),
+        f("series", DataType::Utf8, false),
+        f("kind", DataType::Utf8, false),
+        f("made_at", ts(), false),
+        f("ts", ts(), false),
+        f("step", DataType::UInt32, false),
+        f("forecast", DataType::Float64, false),
+        f("lower", DataType::Float64, false),
+        f("upper", DataType::Float64, false),
+        f("model", DataType::Utf8, false),
+    ]))
+});
+
 static ALERTS: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         f("id", DataType::Utf8, false),
@@ -94,6 +109,7 @@ pub fn schema(table: Table) -> SchemaRef {
     match table {
         Table::Points => POINTS.clone(),
         Table::Anomalies => ANOMALIES.clone(),
+        Table::Forecasts => FORECASTS.clone(),
         Table::Alerts => ALERTS.clone(),
         Table::DeadLetters => DEAD_LETTERS.clone(),
     }
@@ -162,6 +178,28 @@ pub fn anomalies(rows: &[Anomaly]) -> Result<RecordBatch, ArrowError> {
             f64s(rows.iter().map(|r| r.std_deviations)),
             strs(rows.iter().map(|r| r.severity.as_str())),
             strs(rows.iter().map(|r| r.description.as_str())),
+        ],
+    )
+}
+
+/// Forecasts as a batch.
+///
+/// # Errors
+/// Only if the columns do not match the schema (a bug).
+pub fn forecasts(rows: &[Forecast]) -> Result<RecordBatch, ArrowError> {
+    RecordBatch::try_new(
+        schema(Table::Forecasts),
+        vec![
+            strs(rows.iter().map(|r| r.id.as_str())),
+            strs(rows.iter().map(|r| &*r.series)),
+            strs(rows.iter().map(|r| r.kind.as_str())),
+            times(rows.iter().map(|r| r.made_at)),
+            times(rows.iter().map(|r| r.ts)),
+            u32s(rows.iter().map(|r| r.step)),
+            f64s(rows.iter().map(|r| r.forecast)),
+            f64s(rows.iter().map(|r| r.lower)),
+            f64s(rows.iter().map(|r| r.upper)),
+            strs(rows.iter().map(|r| &*r.model)),
         ],
     )
 }

@@ -24,6 +24,8 @@ pub enum Table {
     Points,
     /// Points at or above the reporting severity.
     Anomalies,
+    /// Published forecasts of future buckets.
+    Forecasts,
     /// Alert transitions.
     Alerts,
     /// Rejected inputs.
@@ -32,13 +34,14 @@ pub enum Table {
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 4] = [Table::Points, Table::Anomalies, Table::Alerts, Table::DeadLetters];
+    pub const ALL: [Table; 5] = [Table::Points, Table::Anomalies, Table::Forecasts, Table::Alerts, Table::DeadLetters];
 
     /// Directory and SQL name.
     pub fn name(self) -> &'static str {
         match self {
             Table::Points => "points",
             Table::Anomalies => "anomalies",
+            Table::Forecasts => "forecasts",
             Table::Alerts => "alerts",
             Table::DeadLetters => "dead_letters",
         }

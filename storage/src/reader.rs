@@ -69,6 +69,27 @@ pub struct HistoryPoint {
     pub severity: String,
 }
 
+/// One step of a published forecast.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ForecastPoint {
+    /// Bucket forecast.
+    #[serde(with = "ts_rfc3339")]
+    pub ts: i64,
+    /// Steps ahead of `made_at`.
+    pub step: u32,
+    /// Point forecast.
+    pub forecast: f64,
+    /// Lower band.
+    pub lower: f64,
+    /// Upper band.
+    pub upper: f64,
+    /// Model.
+    pub model: String,
+    /// Last closed bucket when it was made.
+    #[serde(with = "ts_rfc3339")]
+    pub made_at: i64,
+}
+
 /// A tenant's totals.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct Overview {
@@ -280,6 +301,41 @@ impl HistoryReader {
                     z: opt(z, i),
                     anomaly_score: score.value(i),
                     severity: sev.value(i).to_string(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The latest published forecast of one series (every step of it).
+    ///
+    /// # Errors
+    /// See [`HistoryReader::query`].
+    pub async fn latest_forecast(&self, tenant: &str, series: &str) -> Result<Vec<ForecastPoint>, StorageError> {
+        let sql = "SELECT ts, step, forecast, lower, upper, model, made_at FROM forecasts \
+                   WHERE tenant = $1 AND series = $2 AND made_at = \
+                   (SELECT max(made_at) FROM forecasts WHERE tenant = $1 AND series = $2) ORDER BY step";
+        let batches = self.query(sql, vec![str_param(&encode_tenant(tenant)), str_param(series)]).await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let (ts, made) =
+                (col::<TimestampMillisecondArray>(b, "ts")?, col::<TimestampMillisecondArray>(b, "made_at")?);
+            let step = col::<UInt32Array>(b, "step")?;
+            let (f, lo, hi) = (
+                col::<Float64Array>(b, "forecast")?,
+                col::<Float64Array>(b, "lower")?,
+                col::<Float64Array>(b, "upper")?,
+            );
+            let model = col::<StringArray>(b, "model")?;
+            for i in 0..b.num_rows() {
+                out.push(ForecastPoint {
+                    ts: ts.value(i),
+                    step: step.value(i),
+                    forecast: f.value(i),
+                    lower: lo.value(i),
+                    upper: hi.value(i),
+                    model: model.value(i).to_string(),
+                    made_at: made.value(i),
                 });
             }
         }

@@ -18,7 +18,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use vigie_schemas::time::{DAY_MS, format_date};
-use vigie_schemas::{AlertRecord, Anomaly, DeadLetter, Point};
+use vigie_schemas::{AlertRecord, Anomaly, DeadLetter, Forecast, Point};
 
 use crate::StorageError;
 use crate::columns;
@@ -42,6 +42,7 @@ impl Default for WriterConfig {
 enum Rows {
     Points(Vec<Point>),
     Anomalies(Vec<Anomaly>),
+    Forecasts(Vec<Forecast>),
     Alerts(Vec<AlertRecord>),
     Dead(Vec<(i64, DeadLetter)>),
 }
@@ -51,6 +52,7 @@ impl Rows {
         match self {
             Rows::Points(v) => v.len(),
             Rows::Anomalies(v) => v.len(),
+            Rows::Forecasts(v) => v.len(),
             Rows::Alerts(v) => v.len(),
             Rows::Dead(v) => v.len(),
         }
@@ -63,6 +65,20 @@ struct Buffer {
 }
 
 type Key = (Table, String, String);
+
+/// The records to write, by table (the writer empties the vectors).
+pub struct Records<'a> {
+    /// Points.
+    pub points: &'a mut Vec<Point>,
+    /// Anomalies.
+    pub anomalies: &'a mut Vec<Anomaly>,
+    /// Forecasts.
+    pub forecasts: &'a mut Vec<Forecast>,
+    /// Alert transitions.
+    pub alerts: &'a mut Vec<AlertRecord>,
+    /// Dead letters.
+    pub dead_letters: &'a mut Vec<DeadLetter>,
+}
 
 /// What a flush did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -112,35 +128,34 @@ impl ParquetWriter {
         &mut self.buffers.entry(key).or_insert_with(|| Buffer { since: Instant::now(), rows: empty() }).rows
     }
 
-    /// Takes points, anomalies and alerts (emptying the vectors) and dead
-    /// letters stamped `received_at` (epoch ms).
-    pub fn add(
-        &mut self,
-        points: &mut Vec<Point>,
-        anomalies: &mut Vec<Anomaly>,
-        alerts: &mut Vec<AlertRecord>,
-        dead: &mut Vec<DeadLetter>,
-        received_at: i64,
-    ) {
-        for p in points.drain(..) {
+    /// Takes every record of `out` (emptying its vectors); dead letters are
+    /// stamped `received_at` (epoch ms).
+    pub fn add(&mut self, out: Records<'_>, received_at: i64) {
+        for p in out.points.drain(..) {
             let key = (Table::Points, encode_tenant(&p.tenant), day(p.ts));
             if let Rows::Points(v) = self.buffer(key, || Rows::Points(Vec::new())) {
                 v.push(p);
             }
         }
-        for a in anomalies.drain(..) {
+        for a in out.anomalies.drain(..) {
             let key = (Table::Anomalies, encode_tenant(&a.tenant), day(a.ts));
             if let Rows::Anomalies(v) = self.buffer(key, || Rows::Anomalies(Vec::new())) {
                 v.push(a);
             }
         }
-        for a in alerts.drain(..) {
+        for f in out.forecasts.drain(..) {
+            let key = (Table::Forecasts, encode_tenant(&f.tenant), day(f.made_at));
+            if let Rows::Forecasts(v) = self.buffer(key, || Rows::Forecasts(Vec::new())) {
+                v.push(f);
+            }
+        }
+        for a in out.alerts.drain(..) {
             let key = (Table::Alerts, encode_tenant(&a.tenant), day(a.ts));
             if let Rows::Alerts(v) = self.buffer(key, || Rows::Alerts(Vec::new())) {
                 v.push(a);
             }
         }
-        for d in dead.drain(..) {
+        for d in out.dead_letters.drain(..) {
             let tenant = d.tenant.as_deref().map_or_else(|| NO_TENANT.to_string(), encode_tenant);
             let key = (Table::DeadLetters, tenant, day(received_at));
             if let Rows::Dead(v) = self.buffer(key, || Rows::Dead(Vec::new())) {
@@ -200,6 +215,10 @@ impl ParquetWriter {
                 columns::points(v)
             }
             Rows::Anomalies(v) => columns::anomalies(v),
+            Rows::Forecasts(v) => {
+                v.sort_by(|a, b| a.series.cmp(&b.series).then(a.made_at.cmp(&b.made_at)).then(a.step.cmp(&b.step)));
+                columns::forecasts(v)
+            }
             Rows::Alerts(v) => columns::alerts(v),
             Rows::Dead(v) => columns::dead_letters(v),
         }

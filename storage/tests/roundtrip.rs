@@ -5,9 +5,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use vigie_schemas::time::DAY_MS;
-use vigie_schemas::{AlertRecord, AlertStatus, Anomaly, DeadLetter, Point, Rule, SeriesKind, Severity};
+use vigie_schemas::{AlertRecord, AlertStatus, Anomaly, DeadLetter, Forecast, Point, Rule, SeriesKind, Severity};
 use vigie_storage::reader::AnomalyFilter;
-use vigie_storage::{HistoryReader, ParquetWriter, WriterConfig};
+use vigie_storage::{HistoryReader, ParquetWriter, Records, WriterConfig};
 
 const T0: i64 = 1_735_689_600_000; // 2025-01-01
 
@@ -96,10 +96,38 @@ async fn setup() -> (tempfile::TempDir, HistoryReader) {
         source: "http".into(),
         raw: "{".into(),
     }];
-    w.add(&mut points, &mut anomalies, &mut alerts, &mut dead, T0);
+    // Two publications for shop-a's 146014; the later one is "the" forecast.
+    let mut forecasts: Vec<Forecast> = [10_i64, 17]
+        .iter()
+        .flat_map(|made| {
+            (1..=3_u32).map(move |h| Forecast {
+                id: format!("f-{made}-{h}"),
+                tenant: "shop-a".into(),
+                series: "146014".into(),
+                kind: SeriesKind::Spend,
+                made_at: T0 + made * DAY_MS,
+                ts: T0 + (made + i64::from(h)) * DAY_MS,
+                step: h,
+                forecast: 100.0 + f64::from(h),
+                lower: 90.0,
+                upper: 110.0 + f64::from(h),
+                model: Cow::Borrowed("ets(A,Ad,A)"),
+            })
+        })
+        .collect();
+    w.add(
+        Records {
+            points: &mut points,
+            anomalies: &mut anomalies,
+            forecasts: &mut forecasts,
+            alerts: &mut alerts,
+            dead_letters: &mut dead,
+        },
+        T0,
+    );
     assert!(points.is_empty() && anomalies.is_empty());
     let flushed = w.flush_all().unwrap();
-    assert_eq!(flushed.rows, 120 + 4 + 6 + 1);
+    assert_eq!(flushed.rows, 120 + 4 + 6 + 6 + 1);
     let reader = HistoryReader::open(dir.path()).await.unwrap();
     (dir, reader)
 }
@@ -130,6 +158,13 @@ async fn every_query_sees_only_its_tenant() {
     assert_eq!(r.anomalies("shop-a", &one, None, 100).await.unwrap().len(), 2);
     let window = AnomalyFilter { from: Some(T0 + 25 * DAY_MS), to: Some(T0 + 26 * DAY_MS), ..AnomalyFilter::default() };
     assert_eq!(r.anomalies("shop-a", &window, None, 100).await.unwrap().len(), 1);
+
+    let f = r.latest_forecast("shop-a", "146014").await.unwrap();
+    assert_eq!(
+        f.iter().map(|p| (p.step, p.made_at)).collect::<Vec<_>>(),
+        (1..=3).map(|h| (h, T0 + 17 * DAY_MS)).collect::<Vec<_>>()
+    );
+    assert!(r.latest_forecast("shop-b", "146014").await.unwrap().is_empty());
 
     let active = r.alerts("shop-a", true, None, 100).await.unwrap();
     assert_eq!(active.iter().map(|a| a.fingerprint.as_str()).collect::<Vec<_>>(), vec!["f2"]);
@@ -190,8 +225,8 @@ async fn tenant_names_with_any_characters_stay_apart() {
     let dir = tempfile::tempdir().unwrap();
     let mut w = ParquetWriter::new(dir.path(), WriterConfig::default()).unwrap();
     let names = ["a.b", "a%2Eb", "a~2Eb", "a@2Eb", "Société", "../x", "t=1/2"];
-    let mut points: Vec<Point> = names.iter().enumerate().map(|(i, t)| point(t, "S", i as i64, 1.0)).collect();
-    w.add(&mut points, &mut Vec::new(), &mut Vec::new(), &mut Vec::new(), T0);
+    let points: Vec<Point> = names.iter().enumerate().map(|(i, t)| point(t, "S", i as i64, 1.0)).collect();
+    add_points(&mut w, points);
     w.flush_all().unwrap();
     let r = HistoryReader::open(dir.path()).await.unwrap();
     for (i, t) in names.iter().enumerate() {
@@ -207,16 +242,10 @@ async fn a_long_running_reader_sees_new_files() {
     let dir = tempfile::tempdir().unwrap();
     let mut w = ParquetWriter::new(dir.path(), WriterConfig::default()).unwrap();
     let r = HistoryReader::open(dir.path()).await.unwrap();
-    w.add(&mut vec![point("t", "S", 0, 1.0)], &mut Vec::new(), &mut Vec::new(), &mut Vec::new(), T0);
+    add_points(&mut w, vec![point("t", "S", 0, 1.0)]);
     w.flush_all().unwrap();
     assert_eq!(r.history("t", "S", T0, T0 + 10 * DAY_MS).await.unwrap().len(), 1);
-    w.add(
-        &mut vec![point("t", "S", 0, 1.0), point("t", "S", 1, 1.0)],
-        &mut Vec::new(),
-        &mut Vec::new(),
-        &mut Vec::new(),
-        T0,
-    );
+    add_points(&mut w, vec![point("t", "S", 0, 1.0), point("t", "S", 1, 1.0)]);
     w.flush_all().unwrap();
     let start = std::time::Instant::now();
     loop {
@@ -227,4 +256,15 @@ async fn a_long_running_reader_sees_new_files() {
         assert!(start.elapsed() < std::time::Duration::from_secs(5), "new files never showed up ({n} rows)");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+fn add_points(w: &mut ParquetWriter, mut points: Vec<Point>) {
+    let records = Records {
+        points: &mut points,
+        anomalies: &mut Vec::new(),
+        forecasts: &mut Vec::new(),
+        alerts: &mut Vec::new(),
+        dead_letters: &mut Vec::new(),
+    };
+    w.add(records, T0);
 }
