@@ -142,7 +142,7 @@ fn history() {
             .iter()
             .enumerate()
             .map(|(i, n)| Point {
-                id: format!("{i}-{d}"),
+                id: vigie_schemas::Id((i as u64) << 20 | d as u64),
                 tenant: Arc::clone(&tenant),
                 series: Arc::clone(n),
                 kind: SeriesKind::Stock,

@@ -146,6 +146,7 @@ fn bench(c: &mut Criterion) {
         } as isize + std::mem::size_of::<Event>() as isize).sum();
         let out_bytes = (out.points.capacity() * std::mem::size_of::<vigie_schemas::Point>()
             + out.anomalies.capacity() * std::mem::size_of::<vigie_schemas::Anomaly>()
+            + out.forecasts.capacity() * std::mem::size_of::<vigie_schemas::Forecast>()
             + out.alerts.capacity() * std::mem::size_of::<vigie_schemas::AlertRecord>()
             + out.dead_letters.capacity() * std::mem::size_of::<vigie_schemas::DeadLetter>())
             as isize;

@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
-use vigie_schemas::{AlertRecord, AlertStatus, Rule, Severity};
+use vigie_schemas::{AlertRecord, AlertStatus, Id, Rule, Severity};
 
-use crate::ids::{hash_parts, hex};
+use crate::ids::hash_parts;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Firing {
@@ -119,8 +119,8 @@ impl AlertBook {
             obs.event_id.unwrap_or("").as_bytes(),
         ]);
         out.push(AlertRecord {
-            id: hex(id),
-            fingerprint: hex(fp),
+            id: Id(id),
+            fingerprint: Id(fp),
             tenant: Arc::clone(tenant),
             rule,
             series: Arc::clone(series),
@@ -185,7 +185,7 @@ mod tests {
             let mut firing = false;
             let mut ids = std::collections::HashSet::new();
             for (k, r) in out.iter().enumerate() {
-                prop_assert!(ids.insert(r.id.clone()));
+                prop_assert!(ids.insert(r.id));
                 prop_assert_eq!(r.seq, k as u64 + 1);
                 match r.status {
                     AlertStatus::Firing if !firing => { prop_assert_eq!(r.repeat, 0); firing = true; }

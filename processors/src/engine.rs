@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use vigie_schemas::time::format_date;
 use vigie_schemas::{
-    AlertRecord, Anomaly, DeadLetter, Event, Forecast, Movement, Point, RejectReason, Rule, SeriesKind, Severity,
+    AlertRecord, Anomaly, DeadLetter, Event, Forecast, Id, Movement, Point, RejectReason, Rule, SeriesKind, Severity,
     SpendEvent, StockEvent,
 };
 
@@ -513,18 +513,19 @@ impl Engine {
         let (lower, upper) = (step.lower, step.upper);
         // Raw points can share a timestamp: their position in the series tells them apart.
         let nth = if start == end { u64::from(s.model.observations()) } else { 0 };
-        let id = hex(hash_parts(&[
+        let point_hash = hash_parts(&[
             s.kind.as_str().as_bytes(),
             s.tenant.as_bytes(),
             s.name.as_bytes(),
             &start.to_le_bytes(),
             &nth.to_le_bytes(),
-        ]));
+        ]);
+        let id = Id(point_hash);
         let z = step.z;
         if severity >= cfg.severity.report_from && severity != Severity::None {
             if let (Some(expected), Some(zv)) = (step.forecast, z) {
                 out.anomalies.push(Anomaly {
-                    id: id.clone(),
+                    id,
                     tenant: Arc::clone(&s.tenant),
                     series: Arc::clone(&s.name),
                     kind: s.kind,
@@ -558,20 +559,16 @@ impl Engine {
         self.stats.points += 1;
         let every = cfg.forecast.publish_every;
         let bucket = bucket_for(cfg, s.kind);
-        if every > 0 && start != end && s.model.observations() % every == 0 {
+        // Series publish on different closes (staggered by series number),
+        // so a day on which every series publishes does not come in one burst.
+        if every > 0 && start != end && (s.model.observations() + sidx) % every == 0 {
             for h in 1..=cfg.forecast.publish_steps {
                 let Some((f, lo, hi)) = s.model.forecast_interval(&cfg.forecast, h as usize, self.z_level) else {
                     break;
                 };
                 let ts = bucket.start(open.idx + i64::from(h));
                 out.forecasts.push(Forecast {
-                    id: hex(hash_parts(&[
-                        b"forecast",
-                        s.tenant.as_bytes(),
-                        s.name.as_bytes(),
-                        &start.to_le_bytes(),
-                        &h.to_le_bytes(),
-                    ])),
+                    id: Id(hash_parts(&[b"forecast", &point_hash.to_le_bytes(), &h.to_le_bytes()])),
                     tenant: Arc::clone(&s.tenant),
                     series: Arc::clone(&s.name),
                     kind: s.kind,

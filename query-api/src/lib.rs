@@ -280,7 +280,7 @@ async fn anomalies(
     let cursor = q.cursor()?;
     q.finish()?;
     let items = s.reader.anomalies(&p.tenant, &filter, cursor.as_ref(), limit).await?;
-    Ok(page(items, limit, |a| encode_cursor(a.ts, &a.id)))
+    Ok(page(items, limit, |a| encode_cursor(a.ts, &a.id.to_string())))
 }
 
 async fn active_alerts(

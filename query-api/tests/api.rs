@@ -46,7 +46,7 @@ struct Fixture {
 
 fn point(tenant: &str, series: &str, day: i64) -> Point {
     Point {
-        id: format!("p-{tenant}-{series}-{day}"),
+        id: id(&format!("p-{tenant}-{series}-{day}")),
         tenant: tenant.into(),
         series: series.into(),
         kind: SeriesKind::Stock,
@@ -70,7 +70,7 @@ async fn fixture() -> Fixture {
     let mut points: Vec<Point> = (0..10).map(|d| point("tenant-a", "DKR-01/RIZ", d)).collect();
     points.extend((0..10).map(|d| point("tenant-b", "CAS-02/THE", d)));
     let anomaly = |tenant: &str, series: &str, day: i64| Anomaly {
-        id: format!("an-{tenant}-{day}"),
+        id: id(&format!("an-{tenant}-{day}")),
         tenant: tenant.into(),
         series: series.into(),
         kind: SeriesKind::Stock,
@@ -84,8 +84,8 @@ async fn fixture() -> Fixture {
     };
     let mut anomalies = vec![anomaly("tenant-a", "DKR-01/RIZ", 5), anomaly("tenant-a", "DKR-01/RIZ", 7)];
     let mut alerts = vec![AlertRecord {
-        id: "al-1".into(),
-        fingerprint: "fp-a".into(),
+        id: id("al-1"),
+        fingerprint: id("fp-a"),
         tenant: "tenant-a".into(),
         rule: Rule::StockOut,
         series: "DKR-01/RIZ".into(),
@@ -358,4 +358,11 @@ async fn the_openapi_document_lists_every_route() {
             "{p}"
         );
     }
+}
+
+/// A test id from a readable name.
+fn id(name: &str) -> vigie_schemas::Id {
+    vigie_schemas::Id(
+        name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)),
+    )
 }

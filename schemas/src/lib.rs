@@ -12,4 +12,4 @@ pub mod output;
 pub mod time;
 
 pub use event::{Event, Limits, Movement, RejectReason, Rejection, SpendEvent, StockEvent, decode_event};
-pub use output::{AlertRecord, AlertStatus, Anomaly, DeadLetter, Forecast, Point, Rule, SeriesKind, Severity};
+pub use output::{AlertRecord, AlertStatus, Anomaly, DeadLetter, Forecast, Id, Point, Rule, SeriesKind, Severity};

@@ -14,6 +14,37 @@ use serde::{Deserialize, Serialize};
 
 use crate::time::ts_rfc3339;
 
+/// A record's deterministic id: 64 bits, written as 16 lowercase hex digits.
+/// Kept as a number in memory so that making one costs no allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Id(pub u64);
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl std::str::FromStr for Id {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        u64::from_str_radix(s, 16).map(Id)
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|_| serde::de::Error::custom(format!("\"{s}\" is not a 16-digit hex id")))
+    }
+}
+
 /// Which kind of series a record belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -121,7 +152,7 @@ impl Rule {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     /// Deterministic id (series and bucket start).
-    pub id: String,
+    pub id: Id,
     /// Owning tenant.
     pub tenant: Arc<str>,
     /// Series key: `site/sku` for stock, the entity for spend, the name for metrics.
@@ -156,7 +187,7 @@ pub struct Point {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Forecast {
     /// Deterministic id (series, when made, step).
-    pub id: String,
+    pub id: Id,
     /// Owning tenant.
     pub tenant: Arc<str>,
     /// Series key.
@@ -185,7 +216,7 @@ pub struct Forecast {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Anomaly {
     /// Deterministic id (same as the point's).
-    pub id: String,
+    pub id: Id,
     /// Owning tenant.
     pub tenant: Arc<str>,
     /// Series key.
@@ -233,9 +264,9 @@ impl AlertStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertRecord {
     /// Deterministic id of this transition.
-    pub id: String,
+    pub id: Id,
     /// hash(tenant, rule, series), hex: the same for every transition of one alert.
-    pub fingerprint: String,
+    pub fingerprint: Id,
     /// Owning tenant.
     pub tenant: Arc<str>,
     /// Rule that fired.
@@ -283,4 +314,18 @@ pub struct DeadLetter {
     pub source: String,
     /// The original input, as text (lossy for non-UTF-8 bytes).
     pub raw: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_sixteen_hex_digits_both_ways() {
+        let id = Id(0xab);
+        assert_eq!(id.to_string(), "00000000000000ab");
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"00000000000000ab\"");
+        assert_eq!(serde_json::from_str::<Id>("\"00000000000000ab\"").unwrap(), id);
+        assert!(serde_json::from_str::<Id>("\"xyz\"").is_err());
+    }
 }

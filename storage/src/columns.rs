@@ -115,7 +115,7 @@ pub fn schema(table: Table) -> SchemaRef {
     }
 }
 
-fn strs<'a>(it: impl Iterator<Item = &'a str>) -> ArrayRef {
+fn strs<S: AsRef<str>>(it: impl Iterator<Item = S>) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(it))
 }
 
@@ -143,7 +143,7 @@ pub fn points(rows: &[Point]) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(
         schema(Table::Points),
         vec![
-            strs(rows.iter().map(|r| r.id.as_str())),
+            strs(rows.iter().map(|r| r.id.to_string())),
             strs(rows.iter().map(|r| &*r.series)),
             strs(rows.iter().map(|r| r.kind.as_str())),
             times(rows.iter().map(|r| r.ts)),
@@ -168,7 +168,7 @@ pub fn anomalies(rows: &[Anomaly]) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(
         schema(Table::Anomalies),
         vec![
-            strs(rows.iter().map(|r| r.id.as_str())),
+            strs(rows.iter().map(|r| r.id.to_string())),
             strs(rows.iter().map(|r| &*r.series)),
             strs(rows.iter().map(|r| r.kind.as_str())),
             times(rows.iter().map(|r| r.ts)),
@@ -190,7 +190,7 @@ pub fn forecasts(rows: &[Forecast]) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(
         schema(Table::Forecasts),
         vec![
-            strs(rows.iter().map(|r| r.id.as_str())),
+            strs(rows.iter().map(|r| r.id.to_string())),
             strs(rows.iter().map(|r| &*r.series)),
             strs(rows.iter().map(|r| r.kind.as_str())),
             times(rows.iter().map(|r| r.made_at)),
@@ -212,8 +212,8 @@ pub fn alerts(rows: &[AlertRecord]) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(
         schema(Table::Alerts),
         vec![
-            strs(rows.iter().map(|r| r.id.as_str())),
-            strs(rows.iter().map(|r| r.fingerprint.as_str())),
+            strs(rows.iter().map(|r| r.id.to_string())),
+            strs(rows.iter().map(|r| r.fingerprint.to_string())),
             strs(rows.iter().map(|r| r.rule.as_str())),
             strs(rows.iter().map(|r| &*r.series)),
             strs(rows.iter().map(|r| r.status.as_str())),
@@ -238,7 +238,7 @@ pub fn dead_letters(rows: &[(i64, DeadLetter)]) -> Result<RecordBatch, ArrowErro
     RecordBatch::try_new(
         schema(Table::DeadLetters),
         vec![
-            strs(rows.iter().map(|(_, r)| r.id.as_str())),
+            strs(rows.iter().map(|(_, r)| r.id.to_string())),
             times(rows.iter().map(|(at, _)| *at)),
             strs(rows.iter().map(|(_, r)| r.reason.as_str())),
             strs(rows.iter().map(|(_, r)| r.message.as_str())),

@@ -24,7 +24,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use serde::Serialize;
 use vigie_schemas::time::{DAY_MS, format_date, ts_rfc3339};
-use vigie_schemas::{AlertRecord, AlertStatus, Anomaly, Rule, SeriesKind, Severity};
+use vigie_schemas::{AlertRecord, AlertStatus, Anomaly, Id, Rule, SeriesKind, Severity};
 
 use crate::StorageError;
 use crate::columns::schema;
@@ -161,6 +161,11 @@ fn count(b: &RecordBatch, name: &str, i: usize) -> Result<u64, StorageError> {
         return Ok(if a.is_null(i) { 0 } else { a.value(i) });
     }
     Err(StorageError::Internal(format!("column {name}: unexpected type {}", c.data_type())))
+}
+
+fn parse_id(s: &str) -> Id {
+    // Ids are written by vigie; an unreadable one (a foreign file) reads as 0.
+    s.parse().unwrap_or_default()
 }
 
 fn severity(s: &str) -> Severity {
@@ -391,7 +396,7 @@ impl HistoryReader {
             let (sev, d) = (col::<StringArray>(b, "severity")?, col::<StringArray>(b, "description")?);
             for i in 0..b.num_rows() {
                 out.push(Anomaly {
-                    id: id.value(i).to_string(),
+                    id: parse_id(id.value(i)),
                     tenant: Arc::clone(&tenant),
                     series: s.value(i).into(),
                     kind: kind(k.value(i)),
@@ -427,8 +432,8 @@ impl HistoryReader {
             for i in 0..b.num_rows() {
                 let Some(rule) = rule(r.value(i)) else { continue };
                 out.push(AlertRecord {
-                    id: id.value(i).to_string(),
-                    fingerprint: fp.value(i).to_string(),
+                    id: parse_id(id.value(i)),
+                    fingerprint: parse_id(fp.value(i)),
                     tenant: Arc::clone(tenant),
                     rule,
                     series: s.value(i).into(),

@@ -13,7 +13,7 @@ const T0: i64 = 1_735_689_600_000; // 2025-01-01
 
 fn point(tenant: &str, series: &str, day: i64, value: f64) -> Point {
     Point {
-        id: format!("{tenant}-{series}-{day}"),
+        id: id(&format!("{tenant}-{series}-{day}")),
         tenant: tenant.into(),
         series: series.into(),
         kind: SeriesKind::Spend,
@@ -32,7 +32,7 @@ fn point(tenant: &str, series: &str, day: i64, value: f64) -> Point {
 
 fn anomaly(tenant: &str, series: &str, day: i64, severity: Severity) -> Anomaly {
     Anomaly {
-        id: format!("a-{tenant}-{series}-{day}"),
+        id: id(&format!("a-{tenant}-{series}-{day}")),
         tenant: tenant.into(),
         series: series.into(),
         kind: SeriesKind::Spend,
@@ -48,8 +48,8 @@ fn anomaly(tenant: &str, series: &str, day: i64, severity: Severity) -> Anomaly 
 
 fn alert(tenant: &str, fp: &str, day: i64, status: AlertStatus, seq: u64) -> AlertRecord {
     AlertRecord {
-        id: format!("{fp}-{day}-{}", status.as_str()),
-        fingerprint: fp.into(),
+        id: id(&format!("{fp}-{day}-{}", status.as_str())),
+        fingerprint: id(fp),
         tenant: tenant.into(),
         rule: Rule::SpendAnomaly,
         series: "146014".into(),
@@ -101,7 +101,7 @@ async fn setup() -> (tempfile::TempDir, HistoryReader) {
         .iter()
         .flat_map(|made| {
             (1..=3_u32).map(move |h| Forecast {
-                id: format!("f-{made}-{h}"),
+                id: id(&format!("f-{made}-{h}")),
                 tenant: "shop-a".into(),
                 series: "146014".into(),
                 kind: SeriesKind::Spend,
@@ -167,7 +167,7 @@ async fn every_query_sees_only_its_tenant() {
     assert!(r.latest_forecast("shop-b", "146014").await.unwrap().is_empty());
 
     let active = r.alerts("shop-a", true, None, 100).await.unwrap();
-    assert_eq!(active.iter().map(|a| a.fingerprint.as_str()).collect::<Vec<_>>(), vec!["f2"]);
+    assert_eq!(active.iter().map(|a| a.fingerprint).collect::<Vec<_>>(), vec![id("f2")]);
     let hist = r.alerts("shop-a", false, None, 100).await.unwrap();
     assert_eq!(hist.iter().map(|a| a.seq).collect::<Vec<_>>(), vec![5, 4, 3, 2, 1]);
     assert_eq!(r.alerts("shop-b", false, None, 100).await.unwrap().len(), 1);
@@ -185,7 +185,7 @@ async fn pages_follow_each_other_without_gaps() {
     let p1 = r.anomalies("shop-a", &AnomalyFilter::default(), None, 2).await.unwrap();
     assert_eq!(p1.len(), 2);
     let last = p1.last().unwrap();
-    let p2 = r.anomalies("shop-a", &AnomalyFilter::default(), Some(&(last.ts, last.id.clone())), 2).await.unwrap();
+    let p2 = r.anomalies("shop-a", &AnomalyFilter::default(), Some(&(last.ts, last.id.to_string())), 2).await.unwrap();
     assert_eq!(p2.len(), 1);
     assert!(p1.iter().all(|a| a.id != p2[0].id));
     let a1 = r.alerts("shop-a", false, None, 2).await.unwrap();
@@ -267,4 +267,11 @@ fn add_points(w: &mut ParquetWriter, mut points: Vec<Point>) {
         dead_letters: &mut Vec::new(),
     };
     w.add(records, T0);
+}
+
+/// A test id from a readable name.
+fn id(name: &str) -> vigie_schemas::Id {
+    vigie_schemas::Id(
+        name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)),
+    )
 }
