@@ -57,7 +57,25 @@ fn posted_events_come_back_as_anomalies_and_alerts() {
         lines.push(e.to_json().to_string())
     });
     let mut accepted = 0;
-    for chunk in lines.chunks(2_000) {
+    for (k, chunk) in lines.chunks(2_000).enumerate() {
+        if k == 3 {
+            // Nonsense in the middle of the stream gets a precise 4xx; the
+            // pipeline goes on (every event is still counted below).
+            let bad =
+                request(addr, "POST", "/v1/events", Some(&key), Some(("application/json", b"{\"kind\":"))).unwrap();
+            assert_eq!(bad.status, 400, "{}", bad.body);
+            let csv = request(addr, "POST", "/v1/events", Some(&key), Some(("text/csv", b"a,b"))).unwrap();
+            assert_eq!(csv.status, 415);
+            let half = request(
+                addr,
+                "POST",
+                "/v1/events",
+                Some(&key),
+                Some(("application/x-ndjson", b"{\"kind\":\"stock\"}\n[1]")),
+            )
+            .unwrap();
+            assert_eq!((half.status, half.json()["rejected"].as_u64()), (200, Some(2)), "{}", half.body);
+        }
         let body = chunk.join("\n");
         loop {
             let r = request(addr, "POST", "/v1/events", Some(&key), Some(("application/x-ndjson", body.as_bytes())))
