@@ -82,7 +82,7 @@ pub fn document() -> Value {
                     param("from", "Start (inclusive): RFC 3339 or a date"),
                     param("to", "End (exclusive): RFC 3339 or a date")
                 ],
-                "responses": ok(json!({"type": "object"}), "The series' points and anomalies")
+                "responses": ok(json!({"type": "object"}), "The series' points, anomalies and latest published forecast")
             }},
             "/v1/anomalies": {"get": {
                 "summary": "Anomalies, newest first",
@@ -110,7 +110,7 @@ pub fn document() -> Value {
                 }},
                 "Series": {"type": "object", "properties": {"series": {"type": "string"}, "kind": {"type": "string"}, "points": {"type": "integer"}, "first_ts": {"type": "string"}, "last_ts": {"type": "string"}}},
                 "Anomaly": {"type": "object", "properties": {"id": {"type": "string"}, "series": {"type": "string"}, "ts": {"type": "string"}, "actual": {"type": "number"}, "expected": {"type": "number"}, "residual": {"type": "number"}, "std_deviations": {"type": "number"}, "severity": {"type": "string"}, "description": {"type": "string"}}},
-                "Alert": {"type": "object", "properties": {"id": {"type": "string"}, "fingerprint": {"type": "string"}, "rule": {"type": "string"}, "series": {"type": "string"}, "status": {"type": "string"}, "severity": {"type": "string"}, "starts_at": {"type": "string"}, "ts": {"type": "string"}, "description": {"type": "string"}}}
+                "Alert": {"type": "object", "properties": {"id": {"type": "string"}, "fingerprint": {"type": "string"}, "seq": {"type": "integer"}, "rule": {"type": "string"}, "series": {"type": "string"}, "status": {"type": "string"}, "severity": {"type": "string"}, "starts_at": {"type": "string"}, "ts": {"type": "string"}, "description": {"type": "string"}}}
             }
         }
     })

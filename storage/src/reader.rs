@@ -190,7 +190,7 @@ fn rule(s: &str) -> Option<Rule> {
 }
 
 impl HistoryReader {
-    /// Registers the four tables under `root` (created if missing).
+    /// Registers the tables under `root` (created if missing).
     ///
     /// # Errors
     /// When the directories cannot be created or registered.
