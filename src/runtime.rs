@@ -191,33 +191,78 @@ fn processor(
     save_state(&engine, &state_file)
 }
 
+/// How far each file source got, saved beside the engine state at a clean
+/// stop, so that a restart carries on after the last line already sent
+/// instead of reading the file again (which would count events twice).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct FileProgress {
+    /// Per file path: lines sent and the file's length then.
+    pub files: std::collections::BTreeMap<String, FileMark>,
+}
+
+/// Progress in one file.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+pub struct FileMark {
+    /// Lines (1-based, blank ones included) already sent to the pipeline.
+    pub lines: u64,
+    /// The file's length when they were.
+    pub bytes: u64,
+}
+
+/// Path of the file-source progress under a data directory.
+pub fn progress_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("state").join("sources.json")
+}
+
+fn load_progress(path: &Path) -> FileProgress {
+    std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+}
+
+/// Reads an NDJSON file into the pipeline, skipping the lines a previous
+/// run already sent; returns how far it got.
 fn file_source(
     path: PathBuf,
     tx: mpsc::Sender<Msg>,
     stop: Arc<AtomicBool>,
     limits: vigie_schemas::Limits,
-) -> Result<()> {
+    mark: FileMark,
+) -> Result<(String, FileMark)> {
     let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
     let name = path.display().to_string();
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let skip = if bytes < mark.bytes {
+        eprintln!("vigie: {name} is shorter than when it was last read; reading it from the start");
+        0
+    } else {
+        mark.lines
+    };
+    if skip > 0 {
+        eprintln!("vigie: {name}: carrying on after line {skip}");
+    }
     let mut batch = IngestBatch::default();
+    let (mut in_batch, mut sent) = (skip, skip);
     let mut closed = false;
-    for_each_line(std::io::BufReader::new(file), &name, &limits, now_ms(), |_, d| {
-        if closed || stop.load(Ordering::Relaxed) {
+    for_each_line(std::io::BufReader::new(file), &name, &limits, now_ms(), |line, d| {
+        if closed || stop.load(Ordering::Relaxed) || (line as u64) <= skip {
             return;
         }
         match d {
             Ok(e) => batch.events.push(e),
             Err(dl) => batch.dead_letters.push(dl),
         }
+        in_batch = line as u64;
         if batch.events.len() + batch.dead_letters.len() >= 1_024 {
             closed = tx.blocking_send(Msg::Batch(std::mem::take(&mut batch))).is_err();
+            if !closed {
+                sent = in_batch;
+            }
         }
     })
     .with_context(|| format!("cannot read {name}"))?;
-    if !closed && !stop.load(Ordering::Relaxed) {
-        let _ = tx.blocking_send(Msg::Batch(batch));
+    if !closed && !stop.load(Ordering::Relaxed) && tx.blocking_send(Msg::Batch(batch)).is_ok() {
+        sent = in_batch;
     }
-    Ok(())
+    Ok((name, FileMark { lines: sent, bytes }))
 }
 
 /// Generator source: `days` of simulated history ending today, sent at
@@ -322,14 +367,19 @@ pub async fn run(
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut sources = Vec::new();
+    let mut file_sources = Vec::new();
+    let mut progress = load_progress(&progress_path(&data));
     for src in &cfg.sources {
         let (tx, stop) = (tx.clone(), Arc::clone(&stop));
         match src.clone() {
             SourceConfig::File { path } => {
                 let limits = cfg.ingest.limits;
-                sources.push(std::thread::spawn(move || {
-                    if let Err(e) = file_source(path, tx, stop, limits) {
+                let mark = progress.files.get(&path.display().to_string()).copied().unwrap_or_default();
+                file_sources.push(std::thread::spawn(move || match file_source(path, tx, stop, limits, mark) {
+                    Ok(done) => Some(done),
+                    Err(e) => {
                         eprintln!("vigie: file source: {e:#}");
+                        None
                     }
                 }));
             }
@@ -364,8 +414,25 @@ pub async fn run(
     for s in sources {
         let _ = tokio::task::spawn_blocking(move || s.join()).await;
     }
+    let mut marks = Vec::new();
+    for f in file_sources {
+        if let Ok(Ok(Some(done))) = tokio::task::spawn_blocking(move || f.join()).await {
+            marks.push(done);
+        }
+    }
     tokio::task::spawn_blocking(move || processor.join())
         .await
         .context("cannot wait for the processor")?
-        .map_err(|_| anyhow::anyhow!("the processor thread panicked"))?
+        .map_err(|_| anyhow::anyhow!("the processor thread panicked"))??;
+    // Everything sent was processed, written and saved: record how far the
+    // files got, so the next start does not send those lines again.
+    if !marks.is_empty() {
+        progress.files.extend(marks);
+        let path = progress_path(&data);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&progress)?)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }

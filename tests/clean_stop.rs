@@ -172,3 +172,56 @@ fn sigterm_under_load_then_restart_keeps_every_accepted_event_once() {
     assert_eq!(dup, 0, "points counted more than once");
     assert_eq!(seen.len(), TOTAL * PER_BATCH, "one point per accepted event");
 }
+
+/// A file source stopped half-way carries on after the last line it sent:
+/// every line becomes exactly one point over the two runs.
+#[test]
+fn a_file_source_carries_on_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let input = dir.path().join("events.ndjson");
+    const LINES: usize = 1_500;
+    let text: Vec<String> = (0..LINES).map(batch).collect();
+    std::fs::write(&input, text.join("\n") + "\n").unwrap();
+    let config = dir.path().join("vigie.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[engine]\nspend_bucket = \"raw\"\n\n[storage]\ndata_dir = \"{}\"\nflush_interval = \"200ms\"\n\n\
+             [api]\nbind = \"127.0.0.1:0\"\n\n[ingest]\nqueue_batches = 1\n\n[[sources]]\nkind = \"file\"\npath = \"{}\"\n",
+            data.display(),
+            input.display()
+        ),
+    )
+    .unwrap();
+    let key = KeyStore::open(&data.join("keys.json")).unwrap().create("shop", false).unwrap();
+    let total = (LINES * PER_BATCH) as u64;
+    let points = |addr| {
+        request(addr, "GET", "/v1/stats/overview", Some(&key), None).unwrap().json()["points"].as_u64().unwrap_or(0)
+    };
+
+    let (mut child, _addr, _log) = start(&config);
+    std::thread::sleep(Duration::from_millis(150));
+    sigterm(&child);
+    assert!(child.wait().unwrap().success());
+    let progress: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("state/sources.json")).unwrap()).unwrap();
+    let (_, mark) = progress["files"].as_object().unwrap().iter().next().unwrap();
+    let sent = mark["lines"].as_u64().unwrap();
+    assert!(sent > 0 && sent < total, "the first run stopped inside the file: {sent} of {total} lines");
+
+    let (mut child, addr, log) = start(&config);
+    let start_at = std::time::Instant::now();
+    while points(addr) < total {
+        assert!(start_at.elapsed() < Duration::from_secs(60), "the second run never finished the file");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(points(addr), total, "every line exactly once");
+    let dead = request(addr, "GET", "/v1/stats/overview", Some(&key), None).unwrap().json();
+    sigterm(&child);
+    assert!(child.wait().unwrap().success());
+    let log = log.join().unwrap();
+    assert!(log.iter().any(|l| l.contains("carrying on after line")), "{log:?}");
+    assert_eq!(dead["points"].as_u64(), Some(total));
+}
