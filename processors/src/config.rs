@@ -2,61 +2,12 @@
 //! needed to start, and `deny_unknown_fields`, so a typo in a config file is
 //! an error rather than a silently ignored setting.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use vigie_schemas::Severity;
-use vigie_schemas::time::{DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS};
+pub use vigie_schemas::time::Duration;
+use vigie_schemas::time::{DAY_MS, MINUTE_MS};
 
 use crate::bucket::Bucket;
-
-/// A duration written as `30s`, `5m`, `4h`, `1d` or `2w`; stored as milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Duration(pub i64);
-
-impl Duration {
-    /// Parses `<n><unit>` with unit `ms`, `s`, `m`, `h`, `d` or `w`.
-    pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit())?;
-        let (n, unit) = s.split_at(split);
-        let n: i64 = n.parse().ok()?;
-        let mul = match unit {
-            "ms" => 1,
-            "s" => SECOND_MS,
-            "m" => MINUTE_MS,
-            "h" => HOUR_MS,
-            "d" => DAY_MS,
-            "w" => 7 * DAY_MS,
-            _ => return None,
-        };
-        n.checked_mul(mul).map(Duration)
-    }
-}
-
-impl std::fmt::Display for Duration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ms = self.0;
-        for (unit, size) in [("w", 7 * DAY_MS), ("d", DAY_MS), ("h", HOUR_MS), ("m", MINUTE_MS), ("s", SECOND_MS)] {
-            if ms != 0 && ms % size == 0 {
-                return write!(f, "{}{unit}", ms / size);
-            }
-        }
-        write!(f, "{ms}ms")
-    }
-}
-
-impl Serialize for Duration {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Duration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Duration::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("\"{s}\" is not a duration like 30s, 5m, 4h or 1d")))
-    }
-}
 
 /// Everything the engine needs to know.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

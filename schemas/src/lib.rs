@@ -8,6 +8,7 @@
 //! that the schemas and [`event::decode_event`] agree on every example.
 
 pub mod event;
+pub mod notify;
 pub mod output;
 pub mod time;
 

@@ -4,6 +4,7 @@
 //! outputs byte-identical across runs.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Milliseconds in one second, minute, hour and day.
 pub const SECOND_MS: i64 = 1_000;
@@ -109,6 +110,56 @@ pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// A duration written as `30s`, `5m`, `4h`, `1d` or `2w`; stored as milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Duration(pub i64);
+
+impl Duration {
+    /// Parses `<n><unit>` with unit `ms`, `s`, `m`, `h`, `d` or `w`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit())?;
+        let (n, unit) = s.split_at(split);
+        let n: i64 = n.parse().ok()?;
+        let mul = match unit {
+            "ms" => 1,
+            "s" => SECOND_MS,
+            "m" => MINUTE_MS,
+            "h" => HOUR_MS,
+            "d" => DAY_MS,
+            "w" => 7 * DAY_MS,
+            _ => return None,
+        };
+        n.checked_mul(mul).map(Duration)
+    }
+}
+
+impl std::fmt::Display for Duration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.0;
+        for (unit, size) in [("w", 7 * DAY_MS), ("d", DAY_MS), ("h", HOUR_MS), ("m", MINUTE_MS), ("s", SECOND_MS)] {
+            if ms != 0 && ms % size == 0 {
+                return write!(f, "{}{unit}", ms / size);
+            }
+        }
+        write!(f, "{ms}ms")
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Duration::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("\"{s}\" is not a duration like 30s, 5m, 4h or 1d")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +199,25 @@ pub mod ts_rfc3339 {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         let s = String::deserialize(d)?;
         super::parse_rfc3339(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde helpers: optional epoch ms as RFC 3339 (or null).
+pub mod ts_rfc3339_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes optional epoch ms as RFC 3339 or null.
+    pub fn serialize<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match ms {
+            Some(ms) => s.serialize_str(&super::format_rfc3339(*ms)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserializes RFC 3339 or null into optional epoch ms.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| super::parse_rfc3339(&s).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }

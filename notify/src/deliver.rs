@@ -1,0 +1,263 @@
+//! The delivery loop: the async edge around the [`Outbox`].
+//!
+//! One scheduler task polls the outbox when woken (new alerts, an attempt
+//! ended) or when the next group or retry is due, and starts each attempt
+//! as its own task: sign, POST with the receiver's timeout, record the
+//! answer. The outbox sits behind a mutex held only for those short,
+//! synchronous steps; no lock is held across a network call.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use vigie_schemas::AlertRecord;
+use vigie_schemas::notify::{DeliveryInfo, DeliveryStatus};
+
+use crate::config::NotifyConfig;
+use crate::outbox::{Answer, Attempt, NotifyError, Outbox};
+use crate::silence::SilenceStore;
+
+/// Wall-clock time, epoch ms.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+struct Inner {
+    outbox: Mutex<Outbox>,
+    silences: SilenceStore,
+    wake: Notify,
+    client: reqwest::Client,
+}
+
+/// Alert delivery: a cheap handle shared by the processor (which hands it
+/// alerts), the API (silences, delivery log) and the delivery loop.
+#[derive(Clone)]
+pub struct Notifier {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier").finish_non_exhaustive()
+    }
+}
+
+/// Paths of the outbox journal and the silences file under a state directory.
+pub fn paths(state_dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    (state_dir.join("outbox.journal"), state_dir.join("silences.json"))
+}
+
+impl Notifier {
+    /// Opens the outbox and silences under `state_dir`.
+    ///
+    /// # Errors
+    /// A bad receiver configuration, or a journal or silences file that
+    /// cannot be read.
+    pub fn open(cfg: &NotifyConfig, state_dir: &Path) -> Result<Self, NotifyError> {
+        let (journal, silences) = paths(state_dir);
+        let outbox = Outbox::open(cfg, &journal, now_ms())?;
+        let silences = SilenceStore::open(&silences).map_err(|e| NotifyError::Config(e.to_string()))?;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("vigie/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| NotifyError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self { inner: Arc::new(Inner { outbox: Mutex::new(outbox), silences, wake: Notify::new(), client }) })
+    }
+
+    fn outbox(&self) -> MutexGuard<'_, Outbox> {
+        self.inner.outbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes alert records (see [`Outbox::accept`]); returns once they are
+    /// on disk. Cheap when no receiver is configured.
+    ///
+    /// # Errors
+    /// [`NotifyError::Io`] when the journal cannot be written.
+    pub fn accept(&self, alerts: &[AlertRecord]) -> Result<usize, NotifyError> {
+        if alerts.is_empty() {
+            return Ok(0);
+        }
+        let taken = {
+            let mut ob = self.outbox();
+            if !ob.has_receivers() {
+                return Ok(0);
+            }
+            ob.accept(alerts, now_ms(), &self.inner.silences)?
+        };
+        if taken > 0 {
+            self.inner.wake.notify_one();
+        }
+        Ok(taken)
+    }
+
+    /// The silences.
+    pub fn silences(&self) -> &SilenceStore {
+        &self.inner.silences
+    }
+
+    /// The delivery log of `tenant` (see [`Outbox::deliveries`]).
+    pub fn deliveries(
+        &self,
+        tenant: &str,
+        status: Option<DeliveryStatus>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Vec<DeliveryInfo> {
+        self.outbox().deliveries(tenant, status, before, limit)
+    }
+
+    /// Deliveries pending and attempts in flight.
+    pub fn backlog(&self) -> (usize, usize) {
+        self.outbox().backlog()
+    }
+
+    /// Runs the delivery loop until `stop` completes; then waits for the
+    /// attempts in flight (each bounded by its receiver's timeout) and
+    /// writes the journal to disk. Attempts not finished are made again, with
+    /// the same `webhook-id`, at the next start.
+    pub async fn run(self, stop: impl Future<Output = ()>) {
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut failing = false;
+        tokio::pin!(stop);
+        loop {
+            let now = now_ms();
+            let polled = self.outbox().poll(now, &self.inner.silences);
+            let wake_at = match polled {
+                Ok(p) => {
+                    if failing {
+                        eprintln!("vigie: the outbox can be written again");
+                        failing = false;
+                    }
+                    for a in p.attempts {
+                        let me = self.clone();
+                        tasks.spawn(async move {
+                            let answer = send(&me.inner.client, &a).await;
+                            let recorded = me.outbox().record(a.seq, now_ms(), answer);
+                            if let Err(e) = recorded {
+                                eprintln!("vigie: cannot record a delivery attempt ({e}); it will be made again");
+                            }
+                            me.inner.wake.notify_one();
+                        });
+                    }
+                    p.wake_at
+                }
+                Err(e) => {
+                    if !failing {
+                        eprintln!("vigie: {e}; deliveries wait and are retried");
+                    }
+                    failing = true;
+                    Some(now + 1_000)
+                }
+            };
+            let sleep = async {
+                match wake_at {
+                    Some(t) => tokio::time::sleep(Duration::from_millis((t - now_ms()).max(0) as u64)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = &mut stop => break,
+                () = self.inner.wake.notified() => {}
+                () = sleep => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        if let Err(e) = self.outbox().sync() {
+            eprintln!("vigie: {e}");
+        }
+    }
+}
+
+/// `Retry-After` as milliseconds: delay-seconds, or an HTTP date.
+fn retry_after(h: &HeaderMap) -> Option<i64> {
+    let v = h.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<i64>() {
+        return Some(secs.max(0).saturating_mul(1_000));
+    }
+    let at = chrono_like_http_date(v)?;
+    Some((at - now_ms()).max(0))
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) into epoch ms.
+fn chrono_like_http_date(v: &str) -> Option<i64> {
+    let mut it = v.split_whitespace().skip(1);
+    let day: u32 = it.next()?.parse().ok()?;
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| Some(*m) == it.clone().next())? as u32
+        + 1;
+    it.next();
+    let year: i32 = it.next()?.parse().ok()?;
+    let time = it.next()?;
+    let iso = format!("{year:04}-{month:02}-{day:02}T{time}Z");
+    vigie_schemas::time::parse_rfc3339(&iso).ok()
+}
+
+async fn send(client: &reqwest::Client, a: &Attempt) -> Answer {
+    let r = &a.receiver;
+    let ts = now_ms() / 1_000;
+    let signature = r.secret.sign(&a.id, ts, a.body.as_bytes());
+    let mut req = client
+        .post(&r.cfg.url)
+        .timeout(Duration::from_millis(r.cfg.timeout.0.max(1) as u64))
+        .header(CONTENT_TYPE, &a.content_type)
+        .header("webhook-id", &a.id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", signature);
+    for (k, v) in &r.cfg.headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            req = req.header(k, v);
+        }
+    }
+    match req.body(a.body.clone()).send().await {
+        Ok(resp) => {
+            let code = resp.status().as_u16();
+            let retry_after = retry_after(resp.headers());
+            // Read the (small) answer so the connection can be reused.
+            let _ = resp.bytes().await;
+            Answer::Status { code, retry_after }
+        }
+        Err(e) => Answer::Error(describe(&e)),
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let mut cause = String::new();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        cause = s.to_string();
+        src = s.source();
+    }
+    if cause.is_empty() { what.to_string() } else { format!("{what}: {cause}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(7_000));
+        assert_eq!(
+            chrono_like_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            vigie_schemas::time::parse_rfc3339("1994-11-06T08:49:37Z").ok()
+        );
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+}

@@ -1,0 +1,158 @@
+//! What the API shows of alert delivery: silences and the delivery log.
+//!
+//! The types live here because two crates speak them: `vigie-notify`, which
+//! owns silences and deliveries, and `vigie-query-api`, which serves them.
+//! Field names follow vigie's API (snake_case); silences also accept
+//! Alertmanager's camelCase names, so a silence copied from Alertmanager
+//! works unchanged.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::ts_rfc3339;
+
+/// One label matcher of a silence, as in Alertmanager: `name = value`,
+/// `name != value`, `name =~ regex`, `name !~ regex`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Matcher {
+    /// Label name (`alertname`, `rule`, `severity`, `series`, `site`, `sku`, `entity`, `tenant`).
+    pub name: String,
+    /// Value or regular expression (anchored, as in Alertmanager).
+    pub value: String,
+    /// `value` is a regular expression.
+    #[serde(default, alias = "isRegex")]
+    pub is_regex: bool,
+    /// Match when equal (true) or when not equal (false).
+    #[serde(default = "yes", alias = "isEqual")]
+    pub is_equal: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A silence as created by a caller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceSpec {
+    /// All must match for an alert to be silenced.
+    pub matchers: Vec<Matcher>,
+    /// Start (RFC 3339; default now).
+    #[serde(default, alias = "startsAt")]
+    pub starts_at: Option<String>,
+    /// End (RFC 3339). Required.
+    #[serde(alias = "endsAt")]
+    pub ends_at: String,
+    /// Who made it.
+    #[serde(default, alias = "createdBy")]
+    pub created_by: String,
+    /// Why.
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// Where a silence stands now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SilenceState {
+    /// Starts later.
+    Pending,
+    /// Silences matching alerts now.
+    Active,
+    /// Ended or deleted.
+    Expired,
+}
+
+/// A stored silence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Silence {
+    /// Identifier (`sil_` and 16 hex digits).
+    pub id: String,
+    /// Owning tenant.
+    pub tenant: String,
+    /// All must match.
+    pub matchers: Vec<Matcher>,
+    /// Start (epoch ms; RFC 3339 when serialized).
+    #[serde(with = "ts_rfc3339")]
+    pub starts_at: i64,
+    /// End (epoch ms; RFC 3339 when serialized). Deleting a silence sets it to now.
+    #[serde(with = "ts_rfc3339")]
+    pub ends_at: i64,
+    /// Who made it.
+    pub created_by: String,
+    /// Why.
+    pub comment: String,
+    /// Where it stands when it was read.
+    pub state: SilenceState,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its first attempt or for a retry.
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Given up: a 4xx other than 408/429, the receiver gone (410), or too old.
+    Failed,
+    /// A silence matched: recorded, not sent.
+    Silenced,
+}
+
+impl DeliveryStatus {
+    /// The status' name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Silenced => "silenced",
+        }
+    }
+
+    /// Parses a status name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => DeliveryStatus::Pending,
+            "delivered" => DeliveryStatus::Delivered,
+            "failed" => DeliveryStatus::Failed,
+            "silenced" => DeliveryStatus::Silenced,
+            _ => return None,
+        })
+    }
+}
+
+/// One notification to one receiver, as the delivery log shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryInfo {
+    /// The `webhook-id`: the same on every attempt.
+    pub id: String,
+    /// Position in the log (increasing).
+    pub seq: u64,
+    /// Receiver name.
+    pub receiver: String,
+    /// Owning tenant.
+    pub tenant: String,
+    /// The alert group it notifies (Alertmanager's groupKey).
+    pub group_key: String,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Ids of the alert records it carries.
+    pub alerts: Vec<String>,
+    /// When it was made (epoch ms; RFC 3339 when serialized).
+    #[serde(with = "ts_rfc3339")]
+    pub created_at: i64,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Next attempt, while pending (epoch ms; RFC 3339 when serialized).
+    #[serde(with = "crate::time::ts_rfc3339_opt", default)]
+    pub next_attempt_at: Option<i64>,
+    /// When it ended (delivered, failed or silenced).
+    #[serde(with = "crate::time::ts_rfc3339_opt", default)]
+    pub finished_at: Option<i64>,
+    /// HTTP status of the last answer, if there was one.
+    pub last_status: Option<u16>,
+    /// Why the last attempt did not deliver, or why it was silenced or failed.
+    pub last_error: Option<String>,
+}
