@@ -154,7 +154,7 @@ enum Outcome {
 
 /// One journal line.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "op")]
+#[serde(rename_all = "snake_case")]
 enum Entry {
     Snapshot {
         state: Box<State>,
@@ -397,7 +397,8 @@ impl Outbox {
                             .map_or("incomplete line".into(), |e| e.to_string());
                         return Err(damaged(line_no, why));
                     }
-                    eprintln!("vigie: {}: dropping a torn last line ({n} bytes)", path.display());
+                    let why = serde_json::from_slice::<Entry>(&buf).err().map_or("incomplete line".into(), |e| e.to_string());
+                    eprintln!("vigie: {}: dropping a torn last line ({n} bytes: {why})", path.display());
                     break;
                 }
             }
@@ -700,6 +701,13 @@ impl Outbox {
             }
             return Ok(());
         };
+        if self.state.disabled.contains_key(&r.cfg.name) {
+            // Disabled by a 410: the group waits for the receiver to come back.
+            if let Some(g) = self.state.groups.get_mut(gid) {
+                g.next_flush = now + r.cfg.group_interval.0;
+            }
+            return Ok(());
+        }
         let mut included: Vec<&GroupAlert> = g
             .alerts
             .values()
