@@ -24,6 +24,8 @@ pub struct RuntimeConfig {
     pub ingest: IngestConfig,
     /// Extra sources besides HTTP: files to replay, the generator.
     pub sources: Vec<SourceConfig>,
+    /// Alert delivery: webhook receivers per tenant.
+    pub notify: vigie_notify::NotifyConfig,
 }
 
 /// Storage settings.
@@ -189,6 +191,7 @@ impl RuntimeConfig {
         if cfg.ingest.queue_batches == 0 {
             return Err(ConfigError::Invalid("ingest.queue_batches must be at least 1".into()));
         }
+        cfg.notify.validate().map_err(ConfigError::Invalid)?;
         if cfg.storage.max_rows_per_file == 0 {
             return Err(ConfigError::Invalid("storage.max_rows_per_file must be at least 1".into()));
         }

@@ -3,4 +3,5 @@
 //! runtime in-process.
 
 pub mod config;
+pub mod notify_api;
 pub mod runtime;

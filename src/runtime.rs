@@ -6,6 +6,9 @@
 //!  generator source ───┘   (503 when full)   (engine + writer)    ▲
 //!                                                                 │ DataFusion
 //!  HTTP queries (axum) ◄──────────────────────────────────────────┘
+//!                                          │ alerts
+//!                                          ▼
+//!                              outbox journal ─► delivery loop ─► webhooks
 //! ```
 //!
 //! The processor is one OS thread that owns the engine and the Parquet
@@ -17,6 +20,12 @@
 //! finish), stops the sources, lets the processor drain the queue, writes
 //! every buffered row, and saves the engine's state; the next start carries
 //! on from it, so no accepted event is lost or counted twice.
+//!
+//! Alerts go to the notification outbox before their rows are handed to the
+//! writer; the outbox has them on disk when `accept` returns, and drops the
+//! copies a replay makes (alert ids are deterministic). If the outbox
+//! cannot be written, the processor waits and retries: the queue fills and
+//! ingest answers 503, rather than an alert being lost.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,6 +38,7 @@ use anyhow::{Context, Result, bail};
 use tokio::sync::mpsc;
 use vigie_ingest::generator::{GenConfig, generate};
 use vigie_ingest::ndjson::for_each_line;
+use vigie_notify::Notifier;
 use vigie_processors::engine::EngineState;
 use vigie_processors::{Engine, EngineConfig, Outputs};
 use vigie_query_api::keys::KeyStore;
@@ -131,12 +141,35 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Hands alerts to the outbox, retrying until it takes them.
+fn notify(notifier: &Notifier, alerts: &[vigie_schemas::AlertRecord]) {
+    let mut failing = false;
+    loop {
+        match notifier.accept(alerts) {
+            Ok(_) => {
+                if failing {
+                    eprintln!("vigie: the notification outbox can be written again");
+                }
+                return;
+            }
+            Err(e) => {
+                if !failing {
+                    eprintln!("vigie: {e}; the pipeline waits until alerts can be stored");
+                }
+                failing = true;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
 fn processor(
     mut engine: Engine,
     mut writer: ParquetWriter,
     mut rx: mpsc::Receiver<Msg>,
     status: Arc<Status>,
     state_file: PathBuf,
+    notifier: Notifier,
 ) -> Result<()> {
     let mut out = Outputs::default();
     let mut write_failed = false;
@@ -149,6 +182,7 @@ fn processor(
                     .fetch_add((out.dead_letters.len() + b.dead_letters.len()) as u64, Ordering::Relaxed);
                 status.anomalies.fetch_add(out.anomalies.len() as u64, Ordering::Relaxed);
                 out.dead_letters.extend(b.dead_letters);
+                notify(&notifier, &out.alerts);
                 writer.add(
                     Records {
                         points: &mut out.points,
@@ -344,13 +378,19 @@ pub async fn run(
         }
         None => Engine::new(cfg.engine.clone()),
     };
+    let notifier = Notifier::open(&cfg.notify, &data.join("state")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (stop_notify, notify_stopped) = tokio::sync::oneshot::channel::<()>();
+    let delivery = tokio::spawn(notifier.clone().run(async move {
+        let _ = notify_stopped.await;
+    }));
     let (tx, rx) = mpsc::channel::<Msg>(cfg.ingest.queue_batches);
     let status = Arc::new(Status::default());
     let ready = Arc::new(AtomicBool::new(false));
     let proc_status = Arc::clone(&status);
+    let proc_notifier = notifier.clone();
     let processor = std::thread::Builder::new()
         .name("vigie-processor".into())
-        .spawn(move || processor(engine, writer, rx, proc_status, state_file))
+        .spawn(move || processor(engine, writer, rx, proc_status, state_file, proc_notifier))
         .context("cannot start the processor thread")?;
 
     let listener = tokio::net::TcpListener::bind(&cfg.api.bind)
@@ -363,6 +403,7 @@ pub async fn run(
         ingest: Some(Arc::new(ChannelSink(tx.clone()))),
         ready: Arc::clone(&ready),
         limits: cfg.ingest.limits,
+        notify: Some(Arc::new(crate::notify_api::NotifyApi(notifier))),
     });
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -424,6 +465,9 @@ pub async fn run(
         .await
         .context("cannot wait for the processor")?
         .map_err(|_| anyhow::anyhow!("the processor thread panicked"))??;
+    // Every alert is in the outbox; let attempts in flight finish.
+    let _ = stop_notify.send(());
+    let _ = delivery.await;
     // Everything sent was processed, written and saved: record how far the
     // files got, so the next start does not send those lines again.
     if !marks.is_empty() {

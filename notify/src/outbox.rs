@@ -397,7 +397,8 @@ impl Outbox {
                             .map_or("incomplete line".into(), |e| e.to_string());
                         return Err(damaged(line_no, why));
                     }
-                    let why = serde_json::from_slice::<Entry>(&buf).err().map_or("incomplete line".into(), |e| e.to_string());
+                    let why =
+                        serde_json::from_slice::<Entry>(&buf).err().map_or("incomplete line".into(), |e| e.to_string());
                     eprintln!("vigie: {}: dropping a torn last line ({n} bytes: {why})", path.display());
                     break;
                 }

@@ -126,7 +126,10 @@ fn all_delivered(n: &Notifier) -> bool {
         && n.deliveries("shop", None, None, 100_000).iter().all(|d| d.status == DeliveryStatus::Delivered)
 }
 
-fn start(cfg: NotifyConfig, dir: &std::path::Path) -> (Notifier, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+fn start(
+    cfg: NotifyConfig,
+    dir: &std::path::Path,
+) -> (Notifier, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let n = Notifier::open(&cfg, dir).unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let run = tokio::spawn(n.clone().run(async move {
@@ -141,11 +144,16 @@ async fn failing_and_slow_receivers_get_every_alert_once_and_in_order() {
     let flaky = Receiver::start(Behaviour { fail_first: 3, ..Behaviour::default() }).await;
     let slow = Receiver::start(Behaviour { delay: Duration::from_millis(800), ..Behaviour::default() }).await;
     let secret = Secret::generate();
-    let fussy = Receiver::start(Behaviour { verify: Some(Secret::parse(&secret).unwrap()), ..Behaviour::default() }).await;
+    let fussy =
+        Receiver::start(Behaviour { verify: Some(Secret::parse(&secret).unwrap()), ..Behaviour::default() }).await;
     let mut slow_cfg = receiver("slow", &slow.url(), &Secret::generate());
     slow_cfg.concurrency = 2;
     let cfg = NotifyConfig {
-        receivers: vec![receiver("flaky", &flaky.url(), &Secret::generate()), slow_cfg, receiver("fussy", &fussy.url(), &secret)],
+        receivers: vec![
+            receiver("flaky", &flaky.url(), &Secret::generate()),
+            slow_cfg,
+            receiver("fussy", &fussy.url(), &secret),
+        ],
         ..NotifyConfig::default()
     };
     let (n, stop, run) = start(cfg, dir.path());
@@ -173,7 +181,8 @@ async fn failing_and_slow_receivers_get_every_alert_once_and_in_order() {
 async fn a_receiver_down_for_two_minutes_gets_everything_when_it_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     let mut down = Receiver::start(Behaviour::default()).await;
-    let cfg = NotifyConfig { receivers: vec![receiver("down", &down.url(), &Secret::generate())], ..NotifyConfig::default() };
+    let cfg =
+        NotifyConfig { receivers: vec![receiver("down", &down.url(), &Secret::generate())], ..NotifyConfig::default() };
     let (n, stop, run) = start(cfg, dir.path());
     let rounds = script(6, 8);
     let (before, during) = rounds.split_at(2);
@@ -219,7 +228,11 @@ async fn a_verifying_receiver_refuses_a_tampered_body_and_an_old_timestamp() {
     let d = fussy.delivered().remove(0);
     assert_eq!(d.content_type, "application/cloudevents+json");
     let headers = |ts: &str, sig: &str| {
-        vec![("webhook-id", d.id.clone()), ("webhook-timestamp", ts.to_string()), ("webhook-signature", sig.to_string())]
+        vec![
+            ("webhook-id", d.id.clone()),
+            ("webhook-timestamp", ts.to_string()),
+            ("webhook-signature", sig.to_string()),
+        ]
     };
     let send = |h: Vec<(&'static str, String)>, body: String| async move {
         let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();

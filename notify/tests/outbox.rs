@@ -48,7 +48,10 @@ fn alert(n: u64, status: AlertStatus, seq: u64) -> AlertRecord {
 }
 
 fn open(cfg: &NotifyConfig, dir: &Path, now: i64) -> (Outbox, SilenceStore) {
-    (Outbox::open(cfg, &dir.join("outbox.journal"), now).unwrap(), SilenceStore::open(&dir.join("silences.json")).unwrap())
+    (
+        Outbox::open(cfg, &dir.join("outbox.journal"), now).unwrap(),
+        SilenceStore::open(&dir.join("silences.json")).unwrap(),
+    )
 }
 
 fn ok() -> Answer {

@@ -209,15 +209,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_parse_and_print() {
-        assert_eq!(Duration::parse("5m"), Some(Duration(300_000)));
-        assert_eq!(Duration::parse("1d"), Some(Duration(DAY_MS)));
-        assert_eq!(Duration::parse("m5"), None);
-        assert_eq!(Duration::parse("5y"), None);
-        assert_eq!(Duration(4 * HOUR_MS).to_string(), "4h");
-    }
-
-    #[test]
     fn severity_thresholds_are_inclusive() {
         let s = SeverityConfig::default();
         assert_eq!(s.classify(0.99), Severity::None);

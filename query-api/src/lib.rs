@@ -20,11 +20,12 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{Value, json};
 use vigie_ingest::http_body::{Framing, decode_body};
+use vigie_schemas::notify::{DeliveryInfo, DeliveryStatus, Silence, SilenceSpec};
 use vigie_schemas::time::parse_flexible;
 use vigie_schemas::{DeadLetter, Event, Limits, RejectReason, Rejection, Severity};
 use vigie_storage::HistoryReader;
@@ -64,6 +65,39 @@ pub trait IngestSink: Send + Sync {
     fn try_send(&self, batch: IngestBatch) -> Result<(), Full>;
 }
 
+/// Why a notification request failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyFailure {
+    /// The caller's input is wrong (400), with a message naming what.
+    Invalid(String),
+    /// Storage failed (503; a retry may help).
+    Unavailable(String),
+}
+
+/// Silences and the delivery log (alert delivery, in `vigie-notify`).
+pub trait Notifications: Send + Sync {
+    /// The silences of `tenant`, newest first.
+    fn silences(&self, tenant: &str) -> Vec<Silence>;
+    /// Adds a silence for `tenant`.
+    ///
+    /// # Errors
+    /// [`NotifyFailure`].
+    fn add_silence(&self, tenant: &str, spec: SilenceSpec) -> Result<Silence, NotifyFailure>;
+    /// Ends a silence of `tenant` now; `Ok(false)` when it has none of that id.
+    ///
+    /// # Errors
+    /// [`NotifyFailure`].
+    fn expire_silence(&self, tenant: &str, id: &str) -> Result<bool, NotifyFailure>;
+    /// The delivery log of `tenant`, newest first.
+    fn deliveries(
+        &self,
+        tenant: &str,
+        status: Option<DeliveryStatus>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Vec<DeliveryInfo>;
+}
+
 /// Shared state of the router.
 #[derive(Clone)]
 pub struct AppState {
@@ -77,6 +111,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Validation limits for ingested events.
     pub limits: Limits,
+    /// Silences and deliveries; `None` when this server does not deliver alerts.
+    pub notify: Option<Arc<dyn Notifications>>,
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -101,6 +137,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/alerts", get(active_alerts))
         .route("/v1/alerts/history", get(alert_history))
         .route("/v1/stats/overview", get(overview))
+        .route("/v1/silences", get(list_silences).post(add_silence))
+        .route("/v1/silences/{id}", delete(expire_silence))
+        .route("/v1/deliveries", get(deliveries))
         .route("/v1/tenants/{tenant}/keys", post(create_key))
         .fallback(|| async { ApiError::not_found("no such route: see /openapi.json") })
         .method_not_allowed_fallback(|| async {
@@ -394,4 +433,79 @@ async fn ingest(
     let accepted = batch.events.len();
     sink.try_send(batch).map_err(|Full| ApiError::busy())?;
     Ok(Json(json!({"accepted": accepted, "rejected": rejected.len(), "errors": rejected})))
+}
+
+fn notifications(s: &AppState) -> Result<Arc<dyn Notifications>, ApiError> {
+    s.notify.clone().ok_or_else(|| ApiError::unavailable("this server does not deliver alerts"))
+}
+
+fn notify_error(e: NotifyFailure) -> ApiError {
+    match e {
+        NotifyFailure::Invalid(m) => ApiError::bad_request("invalid_silence", m),
+        NotifyFailure::Unavailable(m) => ApiError::unavailable(m),
+    }
+}
+
+async fn list_silences(State(s): State<AppState>, p: Principal) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(json!({"items": notifications(&s)?.silences(&p.tenant)})))
+}
+
+async fn add_silence(
+    State(s): State<AppState>,
+    p: Principal,
+    body: Result<Json<SilenceSpec>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(spec) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    let n = notifications(&s)?;
+    let silence = tokio::task::spawn_blocking(move || n.add_silence(&p.tenant, spec))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(notify_error)?;
+    Ok((StatusCode::CREATED, Json(silence)))
+}
+
+async fn expire_silence(
+    State(s): State<AppState>,
+    p: Principal,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::bad_request("invalid_path", e.to_string()))?;
+    let n = notifications(&s)?;
+    let id2 = id.clone();
+    let found = tokio::task::spawn_blocking(move || n.expire_silence(&p.tenant, &id2))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(notify_error)?;
+    if found { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found(format!("no silence \"{id}\""))) }
+}
+
+async fn deliveries(
+    State(s): State<AppState>,
+    p: Principal,
+    q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut q = Params::new(q)?;
+    let status = q
+        .take("status")
+        .map(|v| {
+            DeliveryStatus::parse(&v).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("parameter \"status\": \"{v}\" must be pending, delivered, failed or silenced"),
+                )
+            })
+        })
+        .transpose()?;
+    let limit = q.limit()?;
+    let before = q
+        .take("cursor")
+        .map(|c| {
+            u64::from_str_radix(&c, 16).map_err(|_| {
+                ApiError::bad_request("invalid_cursor", "parameter \"cursor\" is not a cursor this API gave")
+            })
+        })
+        .transpose()?;
+    q.finish()?;
+    let items = notifications(&s)?.deliveries(&p.tenant, status, before, limit);
+    Ok(page(items, limit, |d| format!("{:x}", d.seq)))
 }

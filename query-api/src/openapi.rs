@@ -39,6 +39,9 @@ pub const PATHS: &[&str] = &[
     "/v1/alerts/history",
     "/v1/stats/overview",
     "/v1/tenants/{tenant}/keys",
+    "/v1/silences",
+    "/v1/silences/{id}",
+    "/v1/deliveries",
 ];
 
 /// The document.
@@ -92,6 +95,24 @@ pub fn document() -> Value {
             "/v1/alerts": {"get": {"summary": "Alerts firing now", "parameters": page, "responses": ok(list("Alert"), "A page of alerts")}},
             "/v1/alerts/history": {"get": {"summary": "Every alert transition, newest first", "parameters": page, "responses": ok(list("Alert"), "A page of transitions")}},
             "/v1/stats/overview": {"get": {"summary": "Events, series, anomalies by severity, alerts by rule", "responses": ok(json!({"type": "object"}), "Totals")}},
+            "/v1/silences": {
+                "get": {"summary": "The tenant's silences, newest first, with their state (pending, active, expired)", "responses": ok(json!({"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Silence"}}}}), "Silences")},
+                "post": {
+                    "summary": "Silence alerts matching every matcher until ends_at: they are recorded in the delivery log, not sent",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SilenceSpec"}}}},
+                    "responses": {"201": {"description": "The silence", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Silence"}}}}, "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}}
+                }
+            },
+            "/v1/silences/{id}": {"delete": {
+                "summary": "End a silence now",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"204": {"description": "Ended"}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}
+            }},
+            "/v1/deliveries": {"get": {
+                "summary": "Webhook deliveries, newest first: one per notification and receiver",
+                "parameters": [param("status", "pending, delivered, failed or silenced"), page[0].clone(), page[1].clone()],
+                "responses": ok(list("Delivery"), "A page of deliveries")
+            }},
             "/v1/tenants/{tenant}/keys": {"post": {
                 "summary": "Create an API key for a tenant (admin key only); the key is shown once",
                 "parameters": [{"name": "tenant", "in": "path", "required": true, "schema": {"type": "string"}}],
@@ -110,6 +131,10 @@ pub fn document() -> Value {
                 }},
                 "Series": {"type": "object", "properties": {"series": {"type": "string"}, "kind": {"type": "string"}, "points": {"type": "integer"}, "first_ts": {"type": "string"}, "last_ts": {"type": "string"}}},
                 "Anomaly": {"type": "object", "properties": {"id": {"type": "string"}, "series": {"type": "string"}, "ts": {"type": "string"}, "actual": {"type": "number"}, "expected": {"type": "number"}, "residual": {"type": "number"}, "std_deviations": {"type": "number"}, "severity": {"type": "string"}, "description": {"type": "string"}}},
+                "Matcher": {"type": "object", "required": ["name", "value"], "properties": {"name": {"type": "string"}, "value": {"type": "string"}, "is_regex": {"type": "boolean", "default": false}, "is_equal": {"type": "boolean", "default": true}}},
+                "SilenceSpec": {"type": "object", "required": ["matchers", "ends_at"], "properties": {"matchers": {"type": "array", "items": {"$ref": "#/components/schemas/Matcher"}}, "starts_at": {"type": "string", "description": "RFC 3339; default now"}, "ends_at": {"type": "string"}, "created_by": {"type": "string"}, "comment": {"type": "string"}}},
+                "Silence": {"type": "object", "properties": {"id": {"type": "string"}, "matchers": {"type": "array", "items": {"$ref": "#/components/schemas/Matcher"}}, "starts_at": {"type": "string"}, "ends_at": {"type": "string"}, "created_by": {"type": "string"}, "comment": {"type": "string"}, "state": {"type": "string", "enum": ["pending", "active", "expired"]}}},
+                "Delivery": {"type": "object", "properties": {"id": {"type": "string", "description": "The webhook-id, the same on every attempt"}, "seq": {"type": "integer"}, "receiver": {"type": "string"}, "group_key": {"type": "string"}, "status": {"type": "string", "enum": ["pending", "delivered", "failed", "silenced"]}, "alerts": {"type": "array", "items": {"type": "string"}}, "created_at": {"type": "string"}, "attempts": {"type": "integer"}, "next_attempt_at": {"type": ["string", "null"]}, "finished_at": {"type": ["string", "null"]}, "last_status": {"type": ["integer", "null"]}, "last_error": {"type": ["string", "null"]}}},
                 "Alert": {"type": "object", "properties": {"id": {"type": "string"}, "fingerprint": {"type": "string"}, "seq": {"type": "integer"}, "rule": {"type": "string"}, "series": {"type": "string"}, "status": {"type": "string"}, "severity": {"type": "string"}, "starts_at": {"type": "string"}, "ts": {"type": "string"}, "description": {"type": "string"}}}
             }
         }

@@ -122,6 +122,7 @@ async fn fixture() -> Fixture {
         ingest: Some(sink.clone() as Arc<dyn IngestSink>),
         ready: Arc::new(AtomicBool::new(true)),
         limits: Limits::default(),
+        notify: None,
     };
     Fixture { _dir: dir, app: router(state), sink, keys, a, b, admin }
 }
@@ -172,6 +173,8 @@ async fn health_is_public_and_everything_else_needs_a_key() {
         "/v1/alerts/history",
         "/v1/stats/overview",
         "/v1/series/x/history",
+        "/v1/silences",
+        "/v1/deliveries",
     ] {
         for key in [None, Some("vk_deadbeef_00"), Some("nonsense")] {
             let (s, v, _) = call(&f.app, "GET", uri, key, None).await;
@@ -349,7 +352,7 @@ async fn the_openapi_document_lists_every_route() {
     for p in vigie_query_api::openapi::PATHS {
         assert!(doc["paths"].get(*p).is_some(), "{p} missing from the document");
         // And the router answers it (anything but the 404 fallback).
-        let uri = p.replace("{key}", "x").replace("{tenant}", "t");
+        let uri = p.replace("{key}", "x").replace("{tenant}", "t").replace("{id}", "x");
         let (status, v, _) = call(&f.app, "GET", &uri, Some(&f.a), None).await;
         assert!(
             !(status == StatusCode::NOT_FOUND

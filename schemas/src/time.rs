@@ -165,6 +165,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn durations_parse_and_print() {
+        assert_eq!(Duration::parse("5m"), Some(Duration(300_000)));
+        assert_eq!(Duration::parse("1d"), Some(Duration(DAY_MS)));
+        assert_eq!(Duration::parse("m5"), None);
+        assert_eq!(Duration::parse("5y"), None);
+        assert_eq!(Duration(4 * HOUR_MS).to_string(), "4h");
+    }
+
+    #[test]
     fn civil_round_trip() {
         for days in [-800_000, -1, 0, 1, 59, 60, 10_957, 20_000, 2_932_896] {
             let (y, m, d) = civil_from_days(days);

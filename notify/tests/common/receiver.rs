@@ -51,7 +51,7 @@ pub struct Log {
 pub struct Receiver {
     pub addr: SocketAddr,
     pub log: Arc<Mutex<Log>>,
-    behaviour: Behaviour,
+    pub behaviour: Behaviour,
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -120,7 +120,11 @@ async fn handle(mut sock: TcpStream, log: &Mutex<Log>, b: &Behaviour) -> std::io
     let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
     let header = |name: &str| {
         head.lines()
-            .find_map(|l| l.split_once(':').filter(|(k, _)| k.trim().eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string()))
+            .find_map(|l| {
+                l.split_once(':')
+                    .filter(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.trim().to_string())
+            })
             .unwrap_or_default()
     };
     let len: usize = header("content-length").parse().unwrap_or(0);
@@ -172,14 +176,16 @@ async fn handle(mut sock: TcpStream, log: &Mutex<Log>, b: &Behaviour) -> std::io
         401 => "Unauthorized",
         _ => "Internal Server Error",
     };
-    sock.write_all(format!("HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    sock.write_all(format!("HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
     sock.shutdown().await
 }
 
 /// Sends a raw request (for replaying a captured delivery with changes).
 pub async fn post(addr: SocketAddr, headers: &[(&str, &str)], body: &str) -> u16 {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let mut req = format!("POST /hook HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    let mut req =
+        format!("POST /hook HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
