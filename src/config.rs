@@ -207,6 +207,7 @@ impl RuntimeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vigie_schemas::Rule;
 
     #[test]
     fn the_example_config_parses_to_what_it_says() {
@@ -221,6 +222,38 @@ mod tests {
         assert_eq!(cfg.api.bind, "127.0.0.1:8080");
         assert_eq!(cfg.keys_file(), PathBuf::from("./vigie-data/keys.json"));
         assert_eq!(cfg.sources, vec![SourceConfig::File { path: PathBuf::from("events.ndjson") }]);
+        assert!(cfg.notify.receivers.is_empty(), "the example's receiver is commented out");
+        // The commented receiver, uncommented, parses to what it says.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (head, block) = text.split_at(text.find("# [[notify.receivers]]").unwrap());
+        let block: String = block.lines().map(|l| l.strip_prefix("# ").unwrap_or(l).to_string() + "\n").collect();
+        let dir = tempfile::tempdir().unwrap();
+        let with = dir.path().join("with.toml");
+        std::fs::write(&with, format!("{head}{block}")).unwrap();
+        let cfg = RuntimeConfig::load(Some(&with), Vec::new()).unwrap();
+        let r = &cfg.notify.receivers[0];
+        assert_eq!((r.name.as_str(), r.tenant.as_str()), ("ops", "tenant-01"));
+        assert_eq!(r.rules, vec![Rule::StockOut, Rule::PredictedStockout, Rule::BudgetOverrun]);
+        assert_eq!(r.min_severity, vigie_schemas::Severity::Medium);
+        assert_eq!(r.format, vigie_notify::Format::Alertmanager);
+        assert_eq!(
+            (r.group_wait, r.group_interval, r.repeat_interval),
+            (Duration(30_000), Duration(300_000), Duration(4 * 3_600_000))
+        );
+        assert!(r.send_resolved);
+    }
+
+    #[test]
+    fn a_bad_receiver_is_named_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("n.toml");
+        let receiver = "[[notify.receivers]]\nname = \"sms\"\ntenant = \"t\"\nurl = \"http://x/\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n";
+        std::fs::write(&p, format!("{receiver}format = \"template\"\ntemplate = \"{{{{sku_name}}}}\"\n")).unwrap();
+        let err = RuntimeConfig::load(Some(&p), Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("\"sms\"") && err.contains("sku_name"), "{err}");
+        std::fs::write(&p, receiver.replace("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "hunter2")).unwrap();
+        let err = RuntimeConfig::load(Some(&p), Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("secret"), "{err}");
     }
 
     #[test]

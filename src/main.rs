@@ -1,7 +1,8 @@
 //! `vigie`: real-time stock and spend watch.
 //!
 //! This binary wires vigie's crates into commands: `demo` and `run` start
-//! the embedded pipeline and API; `keys` manages API keys; `generate`,
+//! the embedded pipeline and API; `keys` manages API keys; `notify` makes
+//! webhook secrets; `generate`,
 //! `replay` and `forecast` work on files.
 
 use std::process::ExitCode;
@@ -28,6 +29,9 @@ enum Command {
     /// API keys.
     #[command(subcommand)]
     Keys(cmd::keys::Command),
+    /// Alert delivery: webhook signing secrets.
+    #[command(subcommand)]
+    Notify(cmd::notify::Command),
     /// Generate realistic synthetic stock and spend events with ground truth
     /// (DIR/events.ndjson and DIR/labels.json).
     Generate(cmd::generate::Args),
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd::demo::run(&a),
         Command::Run(a) => cmd::run::run(&a),
         Command::Keys(c) => cmd::keys::run(&c),
+        Command::Notify(c) => cmd::notify::run(&c),
         Command::Generate(a) => cmd::generate::run(&a),
         Command::Replay(a) => cmd::replay::run(&a),
         Command::Forecast(a) => cmd::forecast::run(&a),

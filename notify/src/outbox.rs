@@ -302,6 +302,8 @@ pub struct Outbox {
     pending: BTreeSet<u64>,
     in_flight: HashSet<u64>,
     in_flight_per: Vec<usize>,
+    /// The earliest `next_flush` of any group (groups are scanned only then).
+    earliest_flush: i64,
     rng: u64,
 }
 
@@ -349,6 +351,7 @@ impl Outbox {
             pending: BTreeSet::new(),
             in_flight: HashSet::new(),
             in_flight_per: vec![0; n],
+            earliest_flush: i64::MIN,
             rng: u64::from_le_bytes(rng) | 1,
         };
         ob.replay()?;
@@ -587,6 +590,7 @@ impl Outbox {
             last_sent: None,
             next_flush: at + r.cfg.group_wait.0,
         });
+        self.earliest_flush = self.earliest_flush.min(g.next_flush);
         let fp = alert.fingerprint.0;
         match (g.alerts.get_mut(&fp), alert.status) {
             (None, AlertStatus::Firing) => {
@@ -649,16 +653,23 @@ impl Outbox {
     /// # Errors
     /// [`NotifyError::Io`] when the journal cannot be written.
     pub fn poll(&mut self, now: i64, silences: &SilenceStore) -> Result<Poll, NotifyError> {
-        let due: Vec<String> =
-            self.state.groups.iter().filter(|(_, g)| g.next_flush <= now).map(|(k, _)| k.clone()).collect();
-        for gid in due {
-            self.flush_group(&gid, now, silences)?;
+        if now >= self.earliest_flush {
+            let due: Vec<String> =
+                self.state.groups.iter().filter(|(_, g)| g.next_flush <= now).map(|(k, _)| k.clone()).collect();
+            for gid in due {
+                self.flush_group(&gid, now, silences)?;
+            }
+            self.earliest_flush = self.state.groups.values().map(|g| g.next_flush).min().unwrap_or(i64::MAX);
         }
         self.journal.sync()?;
-        let mut wake_at = self.state.groups.values().map(|g| g.next_flush).min();
+        let mut wake_at = (self.earliest_flush < i64::MAX).then_some(self.earliest_flush);
         let mut attempts = Vec::new();
         let mut blocked: HashSet<(usize, &str)> = HashSet::new();
         for seq in &self.pending {
+            // Every receiver busy: the next answer wakes the loop again.
+            if self.in_flight_per.iter().zip(&self.receivers).all(|(n, r)| *n >= r.cfg.concurrency) {
+                break;
+            }
             let d = &self.state.deliveries[seq];
             let Some(&ri) = self.by_name.get(&d.receiver) else { continue };
             if self.state.disabled.contains_key(&d.receiver) || !blocked.insert((ri, d.group_key.as_str())) {

@@ -4,5 +4,6 @@ pub mod demo;
 pub mod forecast;
 pub mod generate;
 pub mod keys;
+pub mod notify;
 pub mod replay;
 pub mod run;
