@@ -5,14 +5,13 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::request;
+use common::{request, start};
 use vigie_query_api::keys::KeyStore;
 use vigie_storage::HistoryReader;
 
@@ -32,25 +31,6 @@ fn batch(n: usize) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn start(config: &std::path::Path) -> (Child, SocketAddr, std::thread::JoinHandle<Vec<String>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["run", "--config", config.to_str().unwrap()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut before = Vec::new();
-    let addr = loop {
-        let line = lines.next().expect("vigie run printed its address").unwrap();
-        if let Some(a) = line.strip_prefix("vigie: listening on http://") {
-            break a.parse().unwrap();
-        }
-        before.push(line);
-    };
-    let rest = std::thread::spawn(move || before.into_iter().chain(lines.map_while(Result::ok)).collect());
-    (child, addr, rest)
 }
 
 fn sigterm(child: &Child) {

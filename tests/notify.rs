@@ -8,15 +8,15 @@ mod common;
 mod receiver;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::start;
 use http_body_util::BodyExt;
 use receiver::{Behaviour, Receiver};
 use serde_json::{Value, json};
@@ -94,25 +94,6 @@ async fn silences_and_deliveries_are_served_per_tenant() {
     let (s, v) = call(&app, "GET", "/v1/deliveries?status=lost", &a, None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(v["error"]["message"].as_str().unwrap().contains("status"), "{v}");
-}
-
-fn start(config: &std::path::Path) -> (Child, SocketAddr, std::thread::JoinHandle<Vec<String>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["run", "--config", config.to_str().unwrap()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut before = Vec::new();
-    let addr = loop {
-        let line = lines.next().expect("vigie run printed its address").unwrap();
-        if let Some(a) = line.strip_prefix("vigie: listening on http://") {
-            break a.parse().unwrap();
-        }
-        before.push(line);
-    };
-    let rest = std::thread::spawn(move || before.into_iter().chain(lines.map_while(Result::ok)).collect());
-    (child, addr, rest)
 }
 
 fn get(addr: SocketAddr, key: &str, path: &str) -> Value {

@@ -71,13 +71,22 @@ fn alert(n: u64) -> AlertRecord {
     }
 }
 
-fn notifier(url: &str, dir: &std::path::Path) -> Notifier {
+/// A notifier for one receiver at `url`, with its delivery loop running.
+fn notifier(
+    url: &str,
+    dir: &std::path::Path,
+) -> (Notifier, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let mut r = ReceiverConfig::new("bench", "shop", url, &Secret::generate());
     r.group_by = vec!["...".into()];
     r.group_wait = VDuration(0);
     r.concurrency = 32;
-    Notifier::open(&NotifyConfig { receivers: vec![r], keep_finished: 100_000, ..NotifyConfig::default() }, dir)
-        .unwrap()
+    let cfg = NotifyConfig { receivers: vec![r], keep_finished: 100_000, ..NotifyConfig::default() };
+    let n = Notifier::open(&cfg, dir).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(n.clone().run(async move {
+        let _ = stopped.await;
+    }));
+    (n, stop, run)
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -88,11 +97,7 @@ async fn throughput() {
     const N: u64 = 20_000;
     let dir = tempfile::tempdir().unwrap();
     let (url, arrivals) = receiver().await;
-    let n = notifier(&url, dir.path());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(n.clone().run(async move {
-        let _ = stopped.await;
-    }));
+    let (n, stop, run) = notifier(&url, dir.path());
     let started = Instant::now();
     for chunk in (0..N).collect::<Vec<_>>().chunks(1_000) {
         let batch: Vec<AlertRecord> = chunk.iter().map(|&i| alert(i)).collect();
@@ -112,11 +117,7 @@ async fn latency() {
     const N: u64 = 2_000;
     let dir = tempfile::tempdir().unwrap();
     let (url, arrivals) = receiver().await;
-    let n = notifier(&url, dir.path());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(n.clone().run(async move {
-        let _ = stopped.await;
-    }));
+    let (n, stop, run) = notifier(&url, dir.path());
     // Warm the connection pool.
     n.accept(&[alert(u64::MAX)]).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -129,6 +129,38 @@ struct Delivery {
     content_type: String,
 }
 
+impl Delivery {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        seq: u64,
+        id: String,
+        receiver: String,
+        tenant: String,
+        group_key: String,
+        status: DeliveryStatus,
+        alerts: Vec<Id>,
+        at: i64,
+    ) -> Self {
+        Self {
+            seq,
+            id,
+            receiver,
+            tenant,
+            group_key,
+            status,
+            alerts,
+            created_at: at,
+            attempts: 0,
+            next_at: at,
+            finished_at: None,
+            last_status: None,
+            last_error: None,
+            body: None,
+            content_type: String::new(),
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct State {
     /// hash(receiver, alert id) → when accepted.
@@ -472,26 +504,12 @@ impl Outbox {
                     None => String::new(),
                 };
                 let id = message_id(&[b"silenced", receiver.as_bytes(), &alert.id.0.to_le_bytes()]);
-                self.state.deliveries.insert(
-                    seq,
-                    Delivery {
-                        seq,
-                        id,
-                        receiver,
-                        tenant: alert.tenant.to_string(),
-                        group_key,
-                        status: DeliveryStatus::Silenced,
-                        alerts: vec![alert.id],
-                        created_at: at,
-                        attempts: 0,
-                        next_at: at,
-                        finished_at: Some(at),
-                        last_status: None,
-                        last_error: Some(format!("silenced by {silence}")),
-                        body: None,
-                        content_type: String::new(),
-                    },
-                );
+                let tenant = alert.tenant.to_string();
+                let mut d =
+                    Delivery::new(seq, id, receiver, tenant, group_key, DeliveryStatus::Silenced, vec![alert.id], at);
+                d.finished_at = Some(at);
+                d.last_error = Some(format!("silenced by {silence}"));
+                self.state.deliveries.insert(seq, d);
             }
             Entry::Flush { receiver, tenant, group, at, id, alerts, body, content_type } => {
                 let gid = group_id(&receiver, &group);
@@ -511,26 +529,11 @@ impl Outbox {
                     }
                 }
                 let seq = self.next_seq();
-                self.state.deliveries.insert(
-                    seq,
-                    Delivery {
-                        seq,
-                        id,
-                        receiver,
-                        tenant,
-                        group_key: group,
-                        status: DeliveryStatus::Pending,
-                        alerts: alerts.into_iter().map(|(_, id)| id).collect(),
-                        created_at: at,
-                        attempts: 0,
-                        next_at: at,
-                        finished_at: None,
-                        last_status: None,
-                        last_error: None,
-                        body: Some(body),
-                        content_type,
-                    },
-                );
+                let alerts = alerts.into_iter().map(|(_, id)| id).collect();
+                let mut d = Delivery::new(seq, id, receiver, tenant, group, DeliveryStatus::Pending, alerts, at);
+                d.body = Some(body);
+                d.content_type = content_type;
+                self.state.deliveries.insert(seq, d);
                 self.pending.insert(seq);
             }
             Entry::Attempt { seq, at, status, error, outcome } => {

@@ -4,8 +4,9 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// Status and body of a response.
@@ -71,4 +72,25 @@ fn dechunk(mut s: &str) -> String {
         s = rest[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// Starts `vigie run --config CONFIG`; returns the child, the address it
+/// listens on, and a thread collecting its stderr lines.
+pub fn start(config: &std::path::Path) -> (Child, SocketAddr, std::thread::JoinHandle<Vec<String>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut before = Vec::new();
+    let addr = loop {
+        let line = lines.next().expect("vigie run printed its address").unwrap();
+        if let Some(a) = line.strip_prefix("vigie: listening on http://") {
+            break a.parse().unwrap();
+        }
+        before.push(line);
+    };
+    let rest = std::thread::spawn(move || before.into_iter().chain(lines.map_while(Result::ok)).collect());
+    (child, addr, rest)
 }
