@@ -6,7 +6,10 @@
 # 1. formatting and lints (clippy with -D warnings, every target);
 # 2. the dependency arrows: vigie-processors must not depend on a runtime,
 #    a network client or a server framework;
-# 3. every test of the workspace (cargo nextest), then the doc tests.
+# 3. the real parts the tests start on free loopback ports: the
+#    Kafka-protocol broker tansu 0.6.0 (installed into ~/.cargo/bin when
+#    missing, about 8 minutes on 2 cores);
+# 4. every test of the workspace (cargo nextest), then the doc tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
@@ -26,6 +29,14 @@ for crate in vigie-schemas vigie-processors vigie-ingest; do
     exit 1
   fi
 done
+
+echo "== real parts"
+if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
+  echo "installing tansu 0.6.0 (Kafka-protocol broker for the Kafka tests)"
+  cargo install tansu --version 0.6.0 --locked --features dynostore
+fi
+export VIGIE_TANSU=${VIGIE_TANSU:-$(command -v tansu || echo "$HOME/.cargo/bin/tansu")}
+"$VIGIE_TANSU" --version >/dev/null 2>&1 || "$VIGIE_TANSU" --help >/dev/null
 
 echo "== tests"
 if command -v cargo-nextest >/dev/null 2>&1; then

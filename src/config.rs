@@ -26,6 +26,8 @@ pub struct RuntimeConfig {
     pub sources: Vec<SourceConfig>,
     /// Alert delivery: webhook receivers per tenant.
     pub notify: vigie_notify::NotifyConfig,
+    /// Kafka: consume events from a topic in a consumer group.
+    pub kafka: vigie_kafka::KafkaConfig,
 }
 
 /// Storage settings.
@@ -192,10 +194,19 @@ impl RuntimeConfig {
             return Err(ConfigError::Invalid("ingest.queue_batches must be at least 1".into()));
         }
         cfg.notify.validate().map_err(ConfigError::Invalid)?;
+        cfg.kafka.validate().map_err(ConfigError::Invalid)?;
         if cfg.storage.max_rows_per_file == 0 {
             return Err(ConfigError::Invalid("storage.max_rows_per_file must be at least 1".into()));
         }
         Ok(cfg)
+    }
+
+    /// The Parquet writer's settings.
+    pub fn writer_config(&self) -> vigie_storage::WriterConfig {
+        vigie_storage::WriterConfig {
+            max_rows: self.storage.max_rows_per_file,
+            max_age: std::time::Duration::from_millis(self.storage.flush_interval.0.max(1) as u64),
+        }
     }
 
     /// The keys file in use.

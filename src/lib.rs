@@ -3,5 +3,6 @@
 //! runtime in-process.
 
 pub mod config;
+pub mod kafka_run;
 pub mod notify_api;
 pub mod runtime;

@@ -12,6 +12,11 @@ use clap::{Parser, Subcommand};
 mod cmd;
 mod files;
 
+/// The Kafka key of an event: its tenant and series.
+fn kafka_key(e: &vigie_schemas::Event) -> String {
+    vigie::kafka_run::series_key(e)
+}
+
 /// Real-time stock and spend watch: rolling forecasts, anomalies, stock and budget alerts.
 #[derive(Debug, Parser)]
 #[command(name = "vigie", version, about, long_about = None)]
@@ -29,6 +34,8 @@ enum Command {
     /// API keys.
     #[command(subcommand)]
     Keys(cmd::keys::Command),
+    /// Send generated events to a Kafka topic (load tests, demos).
+    Produce(cmd::produce::Args),
     /// Alert delivery: webhook signing secrets.
     #[command(subcommand)]
     Notify(cmd::notify::Command),
@@ -49,6 +56,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd::run::run(&a),
         Command::Keys(c) => cmd::keys::run(&c),
         Command::Notify(c) => cmd::notify::run(&c),
+        Command::Produce(a) => cmd::produce::run(&a),
         Command::Generate(a) => cmd::generate::run(&a),
         Command::Replay(a) => cmd::replay::run(&a),
         Command::Forecast(a) => cmd::forecast::run(&a),

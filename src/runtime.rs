@@ -44,7 +44,7 @@ use vigie_processors::{Engine, EngineConfig, Outputs};
 use vigie_query_api::keys::KeyStore;
 use vigie_query_api::{AppState, Full, IngestBatch, IngestSink};
 use vigie_schemas::time::DAY_MS;
-use vigie_storage::{HistoryReader, ParquetWriter, Records, WriterConfig};
+use vigie_storage::{HistoryReader, ParquetWriter, Records};
 
 use crate::config::{RuntimeConfig, SourceConfig};
 
@@ -93,6 +93,28 @@ fn fnv(bytes: &[u8]) -> u64 {
     vigie_processors::ids::hash_parts(&[bytes])
 }
 
+/// `magic`, the FNV-1a 64 of `payload` (little-endian), then `payload`.
+pub(crate) fn frame(magic: &[u8; 8], payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(payload.len() + 16);
+    bytes.extend_from_slice(magic);
+    bytes.extend_from_slice(&fnv(payload).to_le_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// The payload of a [`frame`], checked; `what` names it in errors.
+pub(crate) fn unframe<'a>(magic: &[u8; 8], bytes: &'a [u8], what: &str) -> Result<&'a [u8]> {
+    if bytes.len() < 16 || &bytes[..8] != magic {
+        bail!("{what} is not a vigie state of this kind");
+    }
+    let sum = u64::from_le_bytes(bytes[8..16].try_into().unwrap_or_default());
+    let payload = &bytes[16..];
+    if fnv(payload) != sum {
+        bail!("{what} is damaged (checksum mismatch); remove it to start afresh");
+    }
+    Ok(payload)
+}
+
 /// Saves the engine: magic, FNV-1a checksum, postcard payload; written to a
 /// temporary file and renamed.
 ///
@@ -100,10 +122,7 @@ fn fnv(bytes: &[u8]) -> u64 {
 /// When the file cannot be written.
 pub fn save_state(engine: &Engine, path: &Path) -> Result<()> {
     let payload = postcard::to_stdvec(engine).context("cannot encode the engine state")?;
-    let mut bytes = Vec::with_capacity(payload.len() + 16);
-    bytes.extend_from_slice(STATE_MAGIC);
-    bytes.extend_from_slice(&fnv(&payload).to_le_bytes());
-    bytes.extend_from_slice(&payload);
+    let bytes = frame(STATE_MAGIC, &payload);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -124,25 +143,18 @@ pub fn load_state(path: &Path, cfg: &EngineConfig) -> Result<Option<Engine>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    if bytes.len() < 16 || &bytes[..8] != STATE_MAGIC {
-        bail!("{} is not a vigie engine state file", path.display());
-    }
-    let sum = u64::from_le_bytes(bytes[8..16].try_into().unwrap_or_default());
-    let payload = &bytes[16..];
-    if fnv(payload) != sum {
-        bail!("{} is damaged (checksum mismatch); remove it to start afresh", path.display());
-    }
+    let payload = unframe(STATE_MAGIC, &bytes, &path.display().to_string())?;
     let state: EngineState =
         postcard::from_bytes(payload).with_context(|| format!("{} cannot be decoded", path.display()))?;
     Engine::from_state(state, cfg.clone()).map(Some).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Hands alerts to the outbox, retrying until it takes them.
-fn notify(notifier: &Notifier, alerts: &[vigie_schemas::AlertRecord]) {
+pub(crate) fn notify(notifier: &Notifier, alerts: &[vigie_schemas::AlertRecord]) {
     let mut failing = false;
     loop {
         match notifier.accept(alerts) {
@@ -361,13 +373,7 @@ pub async fn run(
 ) -> Result<()> {
     let data = cfg.storage.data_dir.clone();
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create data directory {}", data.display()))?;
-    let writer = ParquetWriter::new(
-        &data,
-        WriterConfig {
-            max_rows: cfg.storage.max_rows_per_file,
-            max_age: Duration::from_millis(cfg.storage.flush_interval.0.max(1) as u64),
-        },
-    )?;
+    let writer = ParquetWriter::new(&data, cfg.writer_config())?;
     let reader = HistoryReader::open(&data).await?;
     let keys = Arc::new(KeyStore::open(&cfg.keys_file())?);
     let state_file = state_path(&data);
@@ -386,12 +392,42 @@ pub async fn run(
     let (tx, rx) = mpsc::channel::<Msg>(cfg.ingest.queue_batches);
     let status = Arc::new(Status::default());
     let ready = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let proc_status = Arc::clone(&status);
     let proc_notifier = notifier.clone();
-    let processor = std::thread::Builder::new()
-        .name("vigie-processor".into())
-        .spawn(move || processor(engine, writer, rx, proc_status, state_file, proc_notifier))
-        .context("cannot start the processor thread")?;
+    let (died_tx, died_rx) = tokio::sync::oneshot::channel::<()>();
+    let kafka = cfg.kafka.enabled;
+    let (processor, ingest): (std::thread::JoinHandle<Result<()>>, Arc<dyn IngestSink>) = if kafka {
+        if !cfg.sources.is_empty() {
+            bail!("[[sources]] are not read when kafka.enabled is true: send them to Kafka with `vigie produce`");
+        }
+        drop(rx);
+        vigie_kafka::client::ensure_topics(&cfg.kafka).await?;
+        let sink = Arc::new(crate::kafka_run::KafkaSink::new(&cfg.kafka)?);
+        let (rc, stop) = (cfg.clone(), Arc::clone(&stop));
+        let t = std::thread::Builder::new()
+            .name("vigie-kafka".into())
+            .spawn(move || {
+                let r = crate::kafka_run::processor(&rc, proc_notifier, proc_status, stop);
+                if let Err(e) = &r {
+                    eprintln!("vigie: the Kafka pipeline stopped: {e:#}");
+                }
+                let _ = died_tx.send(());
+                r
+            })
+            .context("cannot start the Kafka pipeline")?;
+        (t, sink)
+    } else {
+        let t = std::thread::Builder::new()
+            .name("vigie-processor".into())
+            .spawn(move || {
+                let r = processor(engine, writer, rx, proc_status, state_file, proc_notifier);
+                drop(died_tx);
+                r
+            })
+            .context("cannot start the processor thread")?;
+        (t, Arc::new(ChannelSink(tx.clone())))
+    };
 
     let listener = tokio::net::TcpListener::bind(&cfg.api.bind)
         .await
@@ -400,13 +436,12 @@ pub async fn run(
     let app = vigie_query_api::router(AppState {
         reader,
         keys,
-        ingest: Some(Arc::new(ChannelSink(tx.clone()))),
+        ingest: Some(ingest),
         ready: Arc::clone(&ready),
         limits: cfg.ingest.limits,
         notify: Some(Arc::new(crate::notify_api::NotifyApi(notifier))),
     });
 
-    let stop = Arc::new(AtomicBool::new(false));
     let mut sources = Vec::new();
     let mut file_sources = Vec::new();
     let mut progress = load_progress(&progress_path(&data));
@@ -445,7 +480,14 @@ pub async fn run(
     ready.store(true, Ordering::Relaxed);
     on_listen(addr, Arc::clone(&status));
 
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("the HTTP server failed")?;
+    // Stop on the signal, or when the Kafka pipeline stops by itself (an error).
+    let stopping = async move {
+        tokio::select! {
+            () = shutdown => {},
+            Ok(()) = died_rx, if kafka => {},
+        }
+    };
+    axum::serve(listener, app).with_graceful_shutdown(stopping).await.context("the HTTP server failed")?;
 
     // Clean stop: the server has answered every request it took.
     ready.store(false, Ordering::Relaxed);

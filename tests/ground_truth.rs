@@ -155,3 +155,26 @@ fn a_saved_state_carries_on_exactly() {
     let err = Engine::from_state(state, other).err().unwrap();
     assert!(err.contains("1d buckets for spend"), "{err}");
 }
+
+/// Saving and restoring many times (as checkpoints do) changes nothing.
+#[test]
+fn many_saves_and_restores_change_nothing() {
+    let cfg = GenConfig { seed: 8, tenants: 2, series: 12, days: 150, ..GenConfig::default() };
+    let mut events = Vec::new();
+    generate(&cfg, |e| events.push(e.clone()));
+    let mut whole = Engine::new(EngineConfig::default());
+    let mut want = Outputs::default();
+    whole.process_batch(&events, &mut want);
+    whole.finish(&mut want);
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut got = Outputs::default();
+    for chunk in events.chunks(777) {
+        engine.process_batch(chunk, &mut got);
+        let bytes = postcard::to_stdvec(&engine).unwrap();
+        let state: vigie_processors::engine::EngineState = postcard::from_bytes(&bytes).unwrap();
+        engine = Engine::from_state(state, EngineConfig::default()).unwrap();
+    }
+    engine.finish(&mut got);
+    assert_eq!(got.anomalies.len(), want.anomalies.len());
+    assert_eq!(got, want);
+}

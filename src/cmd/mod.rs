@@ -5,5 +5,6 @@ pub mod forecast;
 pub mod generate;
 pub mod keys;
 pub mod notify;
+pub mod produce;
 pub mod replay;
 pub mod run;

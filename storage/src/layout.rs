@@ -69,6 +69,37 @@ pub fn partition_dir(root: &Path, table: Table, tenant_enc: &str, date: &str) ->
     root.join(table.name()).join(format!("tenant={tenant_enc}")).join(format!("date={date}"))
 }
 
+/// Removes the files of `stream` written for checkpoints after `checkpoint`
+/// (see [`crate::ParquetWriter::set_origin`]): the outputs of a crashed
+/// run past its last snapshot, which the next run writes again. Returns how
+/// many files were removed.
+///
+/// # Errors
+/// When a directory cannot be read or a file removed.
+pub fn remove_after_checkpoint(root: &Path, stream: &str, checkpoint: u64) -> std::io::Result<usize> {
+    let prefix = format!("part-{stream}-c");
+    let mut removed = 0;
+    for t in Table::ALL {
+        let Ok(tenants) = std::fs::read_dir(root.join(t.name())) else { continue };
+        for tenant in tenants.flatten() {
+            let Ok(dates) = std::fs::read_dir(tenant.path()) else { continue };
+            for date in dates.flatten() {
+                let Ok(files) = std::fs::read_dir(date.path()) else { continue };
+                for f in files.flatten() {
+                    let name = f.file_name().to_string_lossy().to_string();
+                    let Some(rest) = name.strip_prefix(&prefix) else { continue };
+                    let ckpt: Option<u64> = rest.get(..12).and_then(|c| c.parse().ok());
+                    if ckpt.is_some_and(|c| c > checkpoint) {
+                        std::fs::remove_file(f.path())?;
+                        removed += 1;
+                    }
+                }
+            }
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,6 +96,7 @@ pub struct ParquetWriter {
     buffers: BTreeMap<Key, Buffer>,
     seq: u64,
     props: WriterProperties,
+    origin: Option<(String, u64)>,
 }
 
 fn day(ts: i64) -> String {
@@ -116,7 +117,16 @@ impl ParquetWriter {
             .set_max_row_group_row_count(Some(8_192))
             .set_statistics_enabled(EnabledStatistics::Page)
             .build();
-        Ok(Self { root: root.to_path_buf(), cfg, buffers: BTreeMap::new(), seq: 0, props })
+        Ok(Self { root: root.to_path_buf(), cfg, buffers: BTreeMap::new(), seq: 0, props, origin: None })
+    }
+
+    /// Names the files written from now on after a stream (a Kafka
+    /// partition, `topic-partition`) and the checkpoint they belong to:
+    /// `part-<stream>-c<checkpoint>-….parquet`, so that
+    /// [`crate::layout::remove_after_checkpoint`] can remove what a crashed
+    /// run wrote after its last snapshot.
+    pub fn set_origin(&mut self, stream: &str, checkpoint: u64) {
+        self.origin = Some((stream.to_string(), checkpoint));
     }
 
     /// Records buffered and not yet written.
@@ -228,7 +238,12 @@ impl ParquetWriter {
         self.seq += 1;
         let now_ms =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let name = format!("part-{now_ms}-{}-{:06}.parquet", std::process::id(), self.seq);
+        let name = match &self.origin {
+            Some((stream, ckpt)) => {
+                format!("part-{stream}-c{ckpt:012}-{now_ms}-{}-{:06}.parquet", std::process::id(), self.seq)
+            }
+            None => format!("part-{now_ms}-{}-{:06}.parquet", std::process::id(), self.seq),
+        };
         let tmp = dir.join(format!(".{name}.tmp"));
         let dest = dir.join(&name);
         let file = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;

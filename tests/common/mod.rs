@@ -94,3 +94,29 @@ pub fn start(config: &std::path::Path) -> (Child, SocketAddr, std::thread::JoinH
     let rest = std::thread::spawn(move || before.into_iter().chain(lines.map_while(Result::ok)).collect());
     (child, addr, rest)
 }
+pub mod kafka;
+
+/// Like [`start`], with the lines printed so far readable while it runs.
+pub fn start_watched(config: &std::path::Path) -> (Child, SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let addr = loop {
+        let line = lines.next().expect("vigie run printed its address").unwrap();
+        if let Some(a) = line.strip_prefix("vigie: listening on http://") {
+            break a.parse().unwrap();
+        }
+        seen.lock().unwrap().push(line);
+    };
+    let sink = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    (child, addr, seen)
+}

@@ -1,0 +1,551 @@
+//! The Kafka pipeline: a consumer-group member that runs one engine per
+//! assigned partition, and commits an offset only when everything derived
+//! from the events before it is durable.
+//!
+//! ```text
+//!  vigie.events (partition p) ──poll──► decode ──► Engine[p] ──► rows (buffered, ParquetWriter[p])
+//!                                 │ bad          │ late          alerts ──► outbox (synced) + vigie.alerts
+//!                                 └──────────────┴──► vigie.deadletter (+ dead_letters table)
+//!
+//!  every checkpoint_interval, at a revoke, at a clean stop, per partition p:
+//!    1. write p's rows as files named part-<topic>-<p>-c<checkpoint>-….parquet
+//!    2. flush the producer (dead letters, alerts acknowledged by the broker)
+//!    3. save p's snapshot {engine, next offset, checkpoint} (local dir or vigie.state)
+//!    4. commit p's next offset
+//! ```
+//!
+//! **Restart** (a crash, a rebalance): a newly assigned partition loads its
+//! snapshot, removes the Parquet files of later checkpoints (rows a crashed
+//! owner wrote after its last snapshot; they are written again), and skips
+//! messages below the snapshot's offset (a crash between steps 3 and 4
+//! leaves the committed offset behind the snapshot). Outputs carry
+//! deterministic ids and decoding uses the message's timestamp, not the
+//! clock, so the replay gives the same rows and the same alert ids; the
+//! outbox drops alert copies. Results are those of an uninterrupted run.
+//!
+//! One thread runs the consumer: librdkafka calls the rebalance callbacks
+//! from `poll`, on this thread, so the partitions sit behind a mutex that
+//! is never contended.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use vigie_kafka::client::{Counting, DeliveryCounter};
+use vigie_kafka::records::{self, Origin, Record};
+use vigie_kafka::state::{LocalStore, SnapshotStore, TopicStore};
+use vigie_kafka::{KafkaConfig, StateStoreKind};
+use vigie_notify::Notifier;
+use vigie_processors::engine::EngineState;
+use vigie_processors::{Engine, EngineConfig, Outputs};
+use vigie_schemas::{DeadLetter, Event, Limits, decode_event};
+use vigie_storage::{ParquetWriter, Records, WriterConfig};
+
+use crate::config::RuntimeConfig;
+use crate::runtime::{Status, frame, now_ms, unframe};
+
+const SNAP_MAGIC: &[u8; 8] = b"VIGIEKP1";
+
+#[derive(Serialize)]
+struct SnapOut<'a> {
+    next_offset: i64,
+    checkpoint: u64,
+    engine: &'a Engine,
+}
+
+#[derive(Deserialize)]
+struct SnapIn {
+    next_offset: i64,
+    checkpoint: u64,
+    engine: EngineState,
+}
+
+struct Part {
+    engine: Engine,
+    writer: ParquetWriter,
+    /// The next offset to apply (everything below is in the engine).
+    next_offset: i64,
+    checkpoint: u64,
+    /// Changed since the last snapshot.
+    dirty: bool,
+    /// The offset last committed by this instance (-1: none yet).
+    committed: i64,
+    /// Since when messages past `next_offset` arrive, after asking the
+    /// consumer to read again from before it (see [`REWIND`]).
+    rewinding: Option<Instant>,
+}
+
+/// How far before the next offset a partition is read again when the first
+/// message after an assignment is past it. Some Kafka-protocol brokers
+/// (tansu 0.6) answer a fetch that starts inside a record batch with the
+/// next batch, skipping the rest of that one; real Kafka returns the batch
+/// and the client skips what is before. Reading from this many records
+/// earlier gets the whole batch back; what the snapshot covers is skipped.
+const REWIND: i64 = 10_000;
+
+/// How long to wait for the rewound records before taking a gap in the
+/// offsets as real (a compacted or transactional topic).
+const REWIND_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Everything the loop and the rebalance callbacks share.
+struct Shared {
+    cfg: KafkaConfig,
+    engine_cfg: EngineConfig,
+    limits: Limits,
+    data: PathBuf,
+    writer_cfg: WriterConfig,
+    parts: BTreeMap<i32, Part>,
+    store: Box<dyn SnapshotStore>,
+    producer: Arc<ThreadedProducer<Counting>>,
+    deliveries: Arc<DeliveryCounter>,
+    notifier: Notifier,
+    status: Arc<Status>,
+    /// An error met in a callback, raised by the loop.
+    error: Option<anyhow::Error>,
+    /// Records the producer refused outright (they never reach the delivery count).
+    refused: u64,
+    source: String,
+}
+
+struct Ctx {
+    shared: Mutex<Shared>,
+}
+
+impl Ctx {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl ClientContext for Ctx {}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = r {
+            let mut s = self.lock();
+            let ps: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+            if let Err(e) = s.checkpoint(consumer, &ps) {
+                s.error.get_or_insert(e);
+            }
+            for p in &ps {
+                s.parts.remove(p);
+            }
+            if !ps.is_empty() {
+                eprintln!("vigie: kafka: partitions {ps:?} handed back (checkpointed)");
+            }
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = r {
+            let mut s = self.lock();
+            let ps: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+            for p in &ps {
+                // Already ours (a rebalance that revoked nothing): keep it as it is.
+                if s.parts.contains_key(p) {
+                    continue;
+                }
+                if let Err(e) = s.assign(consumer, *p) {
+                    s.error.get_or_insert(e);
+                }
+            }
+            if !ps.is_empty() {
+                eprintln!("vigie: kafka: partitions {ps:?} assigned");
+            }
+        }
+    }
+}
+
+fn stream(topic: &str, p: i32) -> String {
+    format!("{topic}-{p}")
+}
+
+impl Shared {
+    fn assign(&mut self, consumer: &BaseConsumer<Ctx>, p: i32) -> Result<()> {
+        let topic = self.cfg.events_topic.clone();
+        let snap = match self.store.load(&topic, p)? {
+            Some(bytes) => {
+                let payload = unframe(SNAP_MAGIC, &bytes, &format!("snapshot of {topic}/{p}"))?;
+                let s: SnapIn = postcard::from_bytes(payload)
+                    .with_context(|| format!("snapshot of {topic}/{p} cannot be decoded"))?;
+                Some(s)
+            }
+            None => None,
+        };
+        let (engine, next_offset, checkpoint) = match snap {
+            Some(s) => {
+                let engine = Engine::from_state(s.engine, self.engine_cfg.clone())
+                    .map_err(|e| anyhow!("snapshot of {topic}/{p}: {e}"))?;
+                (engine, s.next_offset, s.checkpoint)
+            }
+            None => (Engine::new(self.engine_cfg.clone()), 0, 0),
+        };
+        // The group's committed offset must not be ahead of the snapshot: that
+        // would mean another owner moved on with state this store does not have.
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&topic, p);
+        if let Ok(committed) = consumer.committed_offsets(tpl, Duration::from_secs(10))
+            && let Some(Offset::Offset(c)) = committed.find_partition(&topic, p).map(|e| e.offset())
+            && c > next_offset
+        {
+            bail!(
+                "{topic}/{p}: the group committed offset {c} but the newest snapshot here covers only up to {next_offset}; \
+                 instances on several machines need kafka.state = \"topic\""
+            );
+        }
+        let removed = vigie_storage::layout::remove_after_checkpoint(&self.data, &stream(&topic, p), checkpoint)
+            .with_context(|| format!("cannot remove the files of {topic}/{p} past checkpoint {checkpoint}"))?;
+        if removed > 0 {
+            eprintln!("vigie: kafka: {topic}/{p}: removed {removed} file(s) written after the last snapshot");
+        }
+        let writer = ParquetWriter::new(&self.data, self.writer_cfg)?;
+        self.parts
+            .insert(p, Part { engine, writer, next_offset, checkpoint, dirty: false, committed: -1, rewinding: None });
+        Ok(())
+    }
+
+    /// Makes `ps` durable: rows, produced records, snapshots, then offsets.
+    /// A refused commit (a rebalance under way) is not an error: the
+    /// snapshot already covers the offset, the next owner skips what it
+    /// covers, and the commit is tried again at the next checkpoint.
+    fn checkpoint(&mut self, consumer: &BaseConsumer<Ctx>, ps: &[i32]) -> Result<()> {
+        let topic = self.cfg.events_topic.clone();
+        let dirty: Vec<i32> = ps.iter().copied().filter(|p| self.parts.get(p).is_some_and(|x| x.dirty)).collect();
+        if !dirty.is_empty() {
+            let mut rows = 0;
+            for p in &dirty {
+                let part = self.parts.get_mut(p).expect("dirty partitions are assigned");
+                part.checkpoint += 1;
+                part.writer.set_origin(&stream(&topic, *p), part.checkpoint);
+                rows += part.writer.flush_all().context("cannot write Parquet")?.rows;
+            }
+            self.status.rows_written.fetch_add(rows as u64, Ordering::Relaxed);
+            self.status.rows_pending.store(0, Ordering::Relaxed);
+            self.producer.flush(Duration::from_secs(60)).context("the producer could not flush")?;
+            if self.deliveries.failed() > 0 || self.refused > 0 {
+                bail!(
+                    "a dead letter or alert record was not delivered to Kafka ({}); stopping without committing",
+                    self.deliveries.last_error().unwrap_or_default()
+                );
+            }
+            for p in &dirty {
+                let part = self.parts.get_mut(p).expect("dirty partitions are assigned");
+                let payload = postcard::to_stdvec(&SnapOut {
+                    next_offset: part.next_offset,
+                    checkpoint: part.checkpoint,
+                    engine: &part.engine,
+                })
+                .context("cannot encode a partition snapshot")?;
+                self.store.save(&topic, *p, part.checkpoint, &frame(SNAP_MAGIC, &payload))?;
+                part.dirty = false;
+            }
+        }
+        let mut tpl = TopicPartitionList::new();
+        let mut committing = Vec::new();
+        for p in ps {
+            if let Some(part) = self.parts.get(p)
+                && part.committed < part.next_offset
+            {
+                tpl.add_partition_offset(&topic, *p, Offset::Offset(part.next_offset))?;
+                committing.push((*p, part.next_offset));
+            }
+        }
+        if committing.is_empty() {
+            return Ok(());
+        }
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => {
+                for (p, o) in committing {
+                    if let Some(part) = self.parts.get_mut(&p) {
+                        part.committed = o;
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("vigie: kafka: commit refused ({e}); the snapshots cover it, retried at the next checkpoint")
+            }
+        }
+        Ok(())
+    }
+
+    fn produce(&mut self, topic: &str, r: Record) {
+        let mut rec = BaseRecord::to(topic).key(&r.key).payload(&r.value).headers(r.headers);
+        loop {
+            match self.producer.send(rec) {
+                Ok(()) => return,
+                Err((e, back)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
+                    std::thread::sleep(Duration::from_millis(2));
+                    rec = back;
+                }
+                Err((e, _)) => {
+                    // The next checkpoint refuses to commit past this record.
+                    eprintln!("vigie: kafka: cannot produce to {topic}: {e}");
+                    self.refused += 1;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Applies one partition's messages (in offset order). Returns an offset
+    /// to read the partition again from, when its messages skip ahead of
+    /// what the engine has seen.
+    fn apply(&mut self, p: i32, msgs: Vec<Polled>, out: &mut Outputs) -> Option<i64> {
+        let topic = self.cfg.events_topic.clone();
+        let (dlq, max) = (self.cfg.deadletter_topic.clone(), self.cfg.deadletter_max_bytes);
+        let part = self.parts.get_mut(&p)?;
+        let mut events: Vec<Event> = Vec::with_capacity(msgs.len());
+        let mut dead: Vec<(DeadLetter, Vec<u8>, i64)> = Vec::new();
+        let mut seek = None;
+        for m in msgs {
+            if m.offset < part.next_offset {
+                continue;
+            }
+            if m.offset > part.next_offset {
+                match part.rewinding {
+                    None => {
+                        part.rewinding = Some(Instant::now());
+                        seek = Some((part.next_offset - REWIND).max(0));
+                        break;
+                    }
+                    Some(t) if t.elapsed() < REWIND_PATIENCE => break,
+                    Some(_) => eprintln!(
+                        "vigie: kafka: {topic}/{p}: offsets {} to {} do not exist; carrying on",
+                        part.next_offset,
+                        m.offset - 1
+                    ),
+                }
+            }
+            part.rewinding = None;
+            part.next_offset = m.offset + 1;
+            match decode_event(&m.payload, &self.limits, m.timestamp) {
+                Ok(e) => events.push(e),
+                Err(rej) => {
+                    let dl =
+                        vigie_ingest::ndjson::dead_letter(&rej, &format!("kafka:{topic}/{p}/{}", m.offset), &m.payload);
+                    dead.push((dl, m.payload, m.offset));
+                }
+            }
+        }
+        if events.is_empty() && dead.is_empty() {
+            return seek;
+        }
+        part.engine.process_batch(&events, out);
+        part.dirty = true;
+        let (series, firing) = (part.engine.series_count(), part.engine.firing_count());
+        let mut dead_rows = Vec::with_capacity(dead.len() + out.dead_letters.len());
+        let mut dlq_records = Vec::new();
+        for (dl, bytes, offset) in dead {
+            let origin = Origin { topic: &topic, partition: p, offset };
+            dlq_records.push(records::dead_letter(&dl, &bytes, Some(origin), max));
+            dead_rows.push(dl);
+        }
+        for dl in out.dead_letters.drain(..) {
+            dlq_records.push(records::dead_letter(&dl, dl.raw.as_bytes(), None, max));
+            dead_rows.push(dl);
+        }
+        crate::runtime::notify(&self.notifier, &out.alerts);
+        let alert_records: Vec<Record> = out.alerts.iter().map(|a| records::alert(a, &self.source)).collect();
+        let n_dead = dead_rows.len();
+        out.dead_letters = dead_rows;
+        for r in dlq_records {
+            self.produce(&dlq, r);
+        }
+        let alerts_topic = self.cfg.alerts_topic.clone();
+        for r in alert_records {
+            self.produce(&alerts_topic, r);
+        }
+        let part = self.parts.get_mut(&p).expect("still assigned");
+        self.status.anomalies.fetch_add(out.anomalies.len() as u64, Ordering::Relaxed);
+        self.status.dead_letters.fetch_add(n_dead as u64, Ordering::Relaxed);
+        part.writer.add(
+            Records {
+                points: &mut out.points,
+                anomalies: &mut out.anomalies,
+                forecasts: &mut out.forecasts,
+                alerts: &mut out.alerts,
+                dead_letters: &mut out.dead_letters,
+            },
+            now_ms(),
+        );
+        self.status.series.store(series as u64, Ordering::Relaxed);
+        self.status.firing.store(firing as u64, Ordering::Relaxed);
+        self.status.events.fetch_add(events.len() as u64, Ordering::Release);
+        seek
+    }
+}
+
+struct Polled {
+    offset: i64,
+    timestamp: i64,
+    payload: Vec<u8>,
+}
+
+/// Runs the Kafka pipeline until `stop` is set; then checkpoints every
+/// partition and leaves the group.
+///
+/// # Errors
+/// When the clients cannot be made, or a checkpoint fails (nothing is then
+/// committed past the last good checkpoint; a restart carries on from it).
+pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, stop: Arc<AtomicBool>) -> Result<()> {
+    let (cfg, data) = (&rc.kafka, rc.storage.data_dir.as_path());
+    let (producer, deliveries) = vigie_kafka::client::producer(cfg)?;
+    let store: Box<dyn SnapshotStore> = match cfg.state {
+        StateStoreKind::Local => Box::new(LocalStore::new(&data.join("state").join("kafka"))?),
+        StateStoreKind::Topic => Box::new(TopicStore::new(cfg)?),
+    };
+    let ctx = Ctx {
+        shared: Mutex::new(Shared {
+            cfg: cfg.clone(),
+            engine_cfg: rc.engine.clone(),
+            limits: rc.ingest.limits,
+            data: data.to_path_buf(),
+            writer_cfg: rc.writer_config(),
+            parts: BTreeMap::new(),
+            store,
+            producer: Arc::new(producer),
+            deliveries,
+            notifier,
+            status,
+            error: None,
+            refused: 0,
+            source: format!("{}/kafka/{}", rc.notify.external_url.trim_end_matches('/'), cfg.group_id),
+        }),
+    };
+    let consumer: BaseConsumer<Ctx> = vigie_kafka::client::consumer_config(cfg).create_with_context(ctx)?;
+    consumer.subscribe(&[&cfg.events_topic])?;
+    let every = Duration::from_millis(cfg.checkpoint_interval.0 as u64);
+    let mut last = Instant::now();
+    let mut out = Outputs::default();
+    while !stop.load(Ordering::Relaxed) {
+        let mut batch: BTreeMap<i32, Vec<Polled>> = BTreeMap::new();
+        let mut n = 0;
+        while n < 2_048 {
+            let wait = if n == 0 { Duration::from_millis(100) } else { Duration::ZERO };
+            match consumer.poll(wait) {
+                None => break,
+                Some(Err(e)) => {
+                    eprintln!("vigie: kafka: {e}");
+                    break;
+                }
+                Some(Ok(m)) => {
+                    let timestamp = m.timestamp().to_millis().unwrap_or_else(now_ms);
+                    batch.entry(m.partition()).or_default().push(Polled {
+                        offset: m.offset(),
+                        timestamp,
+                        payload: m.payload().unwrap_or_default().to_vec(),
+                    });
+                    n += 1;
+                }
+            }
+        }
+        let ctx = consumer.context();
+        {
+            let mut s = ctx.lock();
+            if let Some(e) = s.error.take() {
+                return Err(e);
+            }
+            let mut seeks = Vec::new();
+            for (p, msgs) in batch {
+                if let Some(o) = s.apply(p, msgs, &mut out) {
+                    seeks.push((p, o));
+                }
+            }
+            for (p, o) in seeks {
+                if let Err(e) = consumer.seek(&cfg.events_topic, p, Offset::Offset(o), Duration::from_secs(5)) {
+                    eprintln!("vigie: kafka: cannot read {}/{p} again from {o}: {e}", cfg.events_topic);
+                }
+            }
+            if last.elapsed() >= every {
+                let all: Vec<i32> = s.parts.keys().copied().collect();
+                s.checkpoint(&consumer, &all)?;
+                last = Instant::now();
+            }
+        }
+    }
+    // Clean stop: make everything durable, then leave the group.
+    let ctx = consumer.context();
+    let mut s = ctx.lock();
+    let all: Vec<i32> = s.parts.keys().copied().collect();
+    s.checkpoint(&consumer, &all)?;
+    drop(s);
+    consumer.unsubscribe();
+    Ok(())
+}
+
+/// HTTP ingest in Kafka mode: each accepted event is produced to the events
+/// topic keyed by `tenant/series`, each rejected item to the dead-letter
+/// topic; the request is answered once the broker has acknowledged them.
+pub struct KafkaSink {
+    producer: ThreadedProducer<Counting>,
+    deliveries: Arc<DeliveryCounter>,
+    cfg: KafkaConfig,
+}
+
+impl KafkaSink {
+    /// A sink producing with `cfg`.
+    ///
+    /// # Errors
+    /// When the producer cannot be made.
+    pub fn new(cfg: &KafkaConfig) -> Result<Self> {
+        let (producer, deliveries) = vigie_kafka::client::producer(cfg)?;
+        Ok(Self { producer, deliveries, cfg: cfg.clone() })
+    }
+
+    fn send(&self, topic: &str, key: &str, payload: &[u8], headers: Option<rdkafka::message::OwnedHeaders>) -> bool {
+        let mut rec = BaseRecord::to(topic).key(key).payload(payload);
+        if let Some(h) = headers {
+            rec = rec.headers(h);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match self.producer.send(rec) {
+                Ok(()) => return true,
+                Err((e, back))
+                    if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(2));
+                    rec = back;
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// The partitioning key of an event: its tenant and series.
+pub fn series_key(e: &Event) -> String {
+    match e {
+        Event::Stock(s) => format!("{}/{}/{}", s.tenant, s.site, s.sku),
+        Event::Spend(s) => format!("{}/{}", s.tenant, s.entity),
+    }
+}
+
+impl vigie_query_api::IngestSink for KafkaSink {
+    fn try_send(&self, batch: vigie_query_api::IngestBatch) -> Result<(), vigie_query_api::Full> {
+        let before = self.deliveries.failed();
+        let mut ok = true;
+        for e in &batch.events {
+            let payload = e.to_json().to_string();
+            ok &= self.send(&self.cfg.events_topic, &series_key(e), payload.as_bytes(), None);
+        }
+        for dl in &batch.dead_letters {
+            let r = records::dead_letter(dl, dl.raw.as_bytes(), None, self.cfg.deadletter_max_bytes);
+            ok &= self.send(&self.cfg.deadletter_topic, &r.key, &r.value, Some(r.headers));
+        }
+        // Answer only once the broker has them.
+        if !ok || self.producer.flush(Duration::from_secs(30)).is_err() || self.deliveries.failed() != before {
+            return Err(vigie_query_api::Full);
+        }
+        Ok(())
+    }
+}
