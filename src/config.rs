@@ -255,6 +255,27 @@ mod tests {
     }
 
     #[test]
+    fn the_kafka_example_parses_and_the_brokers_can_be_overridden() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/vigie.kafka.example.toml");
+        let cfg = RuntimeConfig::load(Some(&path), Vec::new()).unwrap();
+        assert!(cfg.kafka.enabled);
+        assert_eq!(cfg.kafka.brokers, "127.0.0.1:9092");
+        assert_eq!(cfg.kafka.group_id, "vigie");
+        assert_eq!(
+            (cfg.kafka.events_topic.as_str(), cfg.kafka.deadletter_topic.as_str(), cfg.kafka.alerts_topic.as_str()),
+            ("vigie.events", "vigie.deadletter", "vigie.alerts")
+        );
+        assert_eq!(cfg.kafka.state, vigie_kafka::StateStoreKind::Local);
+        assert_eq!(cfg.kafka.checkpoint_interval, Duration(1_000));
+        let vars = vec![("VIGIE__KAFKA__BROKERS".to_string(), "k1:9092,k2:9092".to_string())];
+        let cfg = RuntimeConfig::load(Some(&path), vars).unwrap();
+        assert_eq!(cfg.kafka.brokers, "k1:9092,k2:9092");
+        let bad = vec![("VIGIE__KAFKA__EVENTS_TOPIC".to_string(), "bad topic!".to_string())];
+        let err = RuntimeConfig::load(Some(&path), bad).unwrap_err().to_string();
+        assert!(err.contains("events_topic"), "{err}");
+    }
+
+    #[test]
     fn a_bad_receiver_is_named_at_start() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("n.toml");

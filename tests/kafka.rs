@@ -273,3 +273,38 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn http_ingest_in_kafka_mode_goes_through_the_topic() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "http", &broker, "http", "raw", "");
+    let key = vigie_query_api::keys::KeyStore::open(&dir.path().join("data-http/keys.json"))
+        .unwrap()
+        .create("shop", false)
+        .unwrap();
+    let (mut child, addr, _) = start(&cfg);
+    let body = (0..50)
+        .map(|i| {
+            let ts = vigie_schemas::time::format_rfc3339(1_735_689_600_000 + i * 60_000);
+            format!(
+                r#"{{"kind":"spend","event_id":"h{i}","tenant":"shop","ts":"{ts}","entity":"E{}","amount":10}}"#,
+                i % 5
+            )
+        })
+        .chain([r#"{"kind":"spend","tenant":"shop"}"#.to_string()])
+        .collect::<Vec<_>>()
+        .join("\n");
+    let r = common::request(addr, "POST", "/v1/events", Some(&key), Some(("application/x-ndjson", body.as_bytes())))
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!((r.json()["accepted"].as_u64(), r.json()["rejected"].as_u64()), (Some(50), Some(1)));
+    // The events went to the topic, keyed by series, and came back as points.
+    let ends = broker.ends("vigie.events");
+    assert_eq!(ends.values().sum::<i64>(), 50);
+    broker.wait_committed("http", "vigie.events", &ends, Duration::from_secs(60));
+    sigterm(&mut child);
+    let points = rows_by_partition(&dir.path().join("data-http"), "points");
+    assert_eq!(points.values().sum::<i64>(), 50);
+    assert_eq!(broker.ends("vigie.deadletter").values().sum::<i64>(), 1, "the bad item is a dead letter");
+}
