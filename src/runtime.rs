@@ -21,6 +21,11 @@
 //! every buffered row, and saves the engine's state; the next start carries
 //! on from it, so no accepted event is lost or counted twice.
 //!
+//! With `kafka.enabled`, the queue and the sources give way to the Kafka
+//! pipeline (`crate::kafka_run`): one thread consumes the events topic with
+//! an engine per partition, HTTP ingest produces to the topic, and the
+//! server stops if that pipeline stops on an error.
+//!
 //! Alerts go to the notification outbox before their rows are handed to the
 //! writer; the outbox has them on disk when `accept` returns, and drops the
 //! copies a replay makes (alert ids are deterministic). If the outbox

@@ -62,24 +62,6 @@ impl Broker {
         ClientConfig::new().set("bootstrap.servers", &self.addr).set("message.max.bytes", "33554432").create().unwrap()
     }
 
-    /// Sends raw messages (key, value) and waits for them.
-    pub fn send_raw(&self, topic: &str, msgs: &[(String, Vec<u8>)]) {
-        let p = self.producer();
-        for (k, v) in msgs {
-            let mut rec = BaseRecord::to(topic).key(k).payload(v);
-            loop {
-                match p.send(rec) {
-                    Ok(()) => break,
-                    Err((_, back)) => {
-                        p.poll(Duration::from_millis(10));
-                        rec = back;
-                    }
-                }
-            }
-        }
-        p.flush(Duration::from_secs(60)).unwrap();
-    }
-
     /// Sends raw messages to given partitions and waits for them.
     pub fn send_to<'a>(&self, topic: &str, msgs: impl IntoIterator<Item = &'a (i32, Vec<u8>)>) {
         let p = self.producer();

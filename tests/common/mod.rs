@@ -74,9 +74,12 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
-/// Starts `vigie run --config CONFIG`; returns the child, the address it
-/// listens on, and a thread collecting its stderr lines.
-pub fn start(config: &std::path::Path) -> (Child, SocketAddr, std::thread::JoinHandle<Vec<String>>) {
+type Lines = std::io::Lines<BufReader<std::process::ChildStderr>>;
+
+/// Spawns `vigie run --config CONFIG` and reads its stderr up to the line
+/// giving its address; returns the child, the address, the lines before it
+/// and the rest to read.
+fn spawn_run(config: &std::path::Path) -> (Child, SocketAddr, Vec<String>, Lines) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
         .args(["run", "--config", config.to_str().unwrap()])
         .stderr(Stdio::piped())
@@ -91,27 +94,21 @@ pub fn start(config: &std::path::Path) -> (Child, SocketAddr, std::thread::JoinH
         }
         before.push(line);
     };
+    (child, addr, before, lines)
+}
+
+/// Starts `vigie run --config CONFIG`; returns the child, the address it
+/// listens on, and a thread collecting its stderr lines.
+pub fn start(config: &std::path::Path) -> (Child, SocketAddr, std::thread::JoinHandle<Vec<String>>) {
+    let (child, addr, before, lines) = spawn_run(config);
     let rest = std::thread::spawn(move || before.into_iter().chain(lines.map_while(Result::ok)).collect());
     (child, addr, rest)
 }
-pub mod kafka;
 
 /// Like [`start`], with the lines printed so far readable while it runs.
 pub fn start_watched(config: &std::path::Path) -> (Child, SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["run", "--config", config.to_str().unwrap()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let addr = loop {
-        let line = lines.next().expect("vigie run printed its address").unwrap();
-        if let Some(a) = line.strip_prefix("vigie: listening on http://") {
-            break a.parse().unwrap();
-        }
-        seen.lock().unwrap().push(line);
-    };
+    let (child, addr, before, lines) = spawn_run(config);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(before));
     let sink = std::sync::Arc::clone(&seen);
     std::thread::spawn(move || {
         for l in lines.map_while(Result::ok) {
@@ -120,3 +117,5 @@ pub fn start_watched(config: &std::path::Path) -> (Child, SocketAddr, std::sync:
     });
     (child, addr, seen)
 }
+
+pub mod kafka;
