@@ -47,10 +47,10 @@ use vigie_notify::Notifier;
 use vigie_processors::engine::EngineState;
 use vigie_processors::{Engine, EngineConfig, Outputs};
 use vigie_schemas::{DeadLetter, Event, Limits, decode_event};
-use vigie_storage::{ParquetWriter, Records, WriterConfig};
+use vigie_storage::{ParquetWriter, WriterConfig};
 
 use crate::config::RuntimeConfig;
-use crate::runtime::{Status, frame, now_ms, unframe};
+use crate::runtime::{Status, frame, now_ms, unframe, write_outputs};
 
 const SNAP_MAGIC: &[u8; 8] = b"VIGIEKP1";
 
@@ -366,16 +366,7 @@ impl Shared {
         let part = self.parts.get_mut(&p).expect("still assigned");
         self.status.anomalies.fetch_add(out.anomalies.len() as u64, Ordering::Relaxed);
         self.status.dead_letters.fetch_add(n_dead as u64, Ordering::Relaxed);
-        part.writer.add(
-            Records {
-                points: &mut out.points,
-                anomalies: &mut out.anomalies,
-                forecasts: &mut out.forecasts,
-                alerts: &mut out.alerts,
-                dead_letters: &mut out.dead_letters,
-            },
-            now_ms(),
-        );
+        write_outputs(&mut part.writer, out);
         self.status.series.store(series as u64, Ordering::Relaxed);
         self.status.firing.store(firing as u64, Ordering::Relaxed);
         self.status.events.fetch_add(events.len() as u64, Ordering::Release);

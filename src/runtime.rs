@@ -180,6 +180,21 @@ pub(crate) fn notify(notifier: &Notifier, alerts: &[vigie_schemas::AlertRecord])
     }
 }
 
+/// Hands every record of `out` to the writer (emptying `out`); dead
+/// letters are stamped with the wall clock.
+pub(crate) fn write_outputs(writer: &mut ParquetWriter, out: &mut Outputs) {
+    writer.add(
+        Records {
+            points: &mut out.points,
+            anomalies: &mut out.anomalies,
+            forecasts: &mut out.forecasts,
+            alerts: &mut out.alerts,
+            dead_letters: &mut out.dead_letters,
+        },
+        now_ms(),
+    );
+}
+
 fn processor(
     mut engine: Engine,
     mut writer: ParquetWriter,
@@ -200,16 +215,7 @@ fn processor(
                 status.anomalies.fetch_add(out.anomalies.len() as u64, Ordering::Relaxed);
                 out.dead_letters.extend(b.dead_letters);
                 notify(&notifier, &out.alerts);
-                writer.add(
-                    Records {
-                        points: &mut out.points,
-                        anomalies: &mut out.anomalies,
-                        forecasts: &mut out.forecasts,
-                        alerts: &mut out.alerts,
-                        dead_letters: &mut out.dead_letters,
-                    },
-                    now_ms(),
-                );
+                write_outputs(&mut writer, &mut out);
                 status.series.store(engine.series_count() as u64, Ordering::Relaxed);
                 status.firing.store(engine.firing_count() as u64, Ordering::Relaxed);
                 status.watermark.store(engine.watermark().max(0) as u64, Ordering::Relaxed);
@@ -376,19 +382,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_listen: impl FnOnce(SocketAddr, Arc<Status>),
 ) -> Result<()> {
+    let kafka = cfg.kafka.enabled;
+    if kafka && !cfg.sources.is_empty() {
+        bail!("[[sources]] are not read when kafka.enabled is true: send them to Kafka with `vigie produce`");
+    }
     let data = cfg.storage.data_dir.clone();
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create data directory {}", data.display()))?;
-    let writer = ParquetWriter::new(&data, cfg.writer_config())?;
     let reader = HistoryReader::open(&data).await?;
     let keys = Arc::new(KeyStore::open(&cfg.keys_file())?);
-    let state_file = state_path(&data);
-    let engine = match load_state(&state_file, &cfg.engine)? {
-        Some(e) => {
-            eprintln!("vigie: carrying on from {} ({} series)", state_file.display(), e.series_count());
-            e
-        }
-        None => Engine::new(cfg.engine.clone()),
-    };
     let notifier = Notifier::open(&cfg.notify, &data.join("state")).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (stop_notify, notify_stopped) = tokio::sync::oneshot::channel::<()>();
     let delivery = tokio::spawn(notifier.clone().run(async move {
@@ -401,11 +402,8 @@ pub async fn run(
     let proc_status = Arc::clone(&status);
     let proc_notifier = notifier.clone();
     let (died_tx, died_rx) = tokio::sync::oneshot::channel::<()>();
-    let kafka = cfg.kafka.enabled;
     let (processor, ingest): (std::thread::JoinHandle<Result<()>>, Arc<dyn IngestSink>) = if kafka {
-        if !cfg.sources.is_empty() {
-            bail!("[[sources]] are not read when kafka.enabled is true: send them to Kafka with `vigie produce`");
-        }
+        // Each partition has its own engine, writer and snapshot (kafka_run).
         drop(rx);
         vigie_kafka::client::ensure_topics(&cfg.kafka).await?;
         let sink = Arc::new(crate::kafka_run::KafkaSink::new(&cfg.kafka)?);
@@ -423,6 +421,15 @@ pub async fn run(
             .context("cannot start the Kafka pipeline")?;
         (t, sink)
     } else {
+        let writer = ParquetWriter::new(&data, cfg.writer_config())?;
+        let state_file = state_path(&data);
+        let engine = match load_state(&state_file, &cfg.engine)? {
+            Some(e) => {
+                eprintln!("vigie: carrying on from {} ({} series)", state_file.display(), e.series_count());
+                e
+            }
+            None => Engine::new(cfg.engine.clone()),
+        };
         let t = std::thread::Builder::new()
             .name("vigie-processor".into())
             .spawn(move || {

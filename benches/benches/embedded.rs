@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use vigie::config::RuntimeConfig;
-use vigie::runtime::{self, Status};
+use vigie_benches::start;
 use vigie_ingest::generator::{GenConfig, generate};
 use vigie_processors::config::Duration as VDuration;
 use vigie_query_api::keys::KeyStore;
@@ -50,26 +50,6 @@ fn get(addr: SocketAddr, key: &str, path: &str) -> (u16, usize) {
     let status =
         String::from_utf8_lossy(&out[..out.len().min(20)]).split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (status, out.len())
-}
-
-fn start(
-    cfg: RuntimeConfig,
-) -> (SocketAddr, Arc<Status>, tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>) {
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let h = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        rt.block_on(runtime::run(
-            cfg,
-            async {
-                let _ = stop_rx.await;
-            },
-            move |a, s| tx.send((a, s)).unwrap(),
-        ))
-        .unwrap();
-    });
-    let (addr, status) = rx.recv().unwrap();
-    (addr, status, stop_tx, h)
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {

@@ -31,7 +31,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, Producer};
 use vigie::config::RuntimeConfig;
-use vigie::runtime::{self, Status};
+use vigie_benches::start;
 use vigie_ingest::generator::{GenConfig, generate};
 use vigie_kafka::KafkaConfig;
 use vigie_schemas::Event;
@@ -74,23 +74,6 @@ fn kafka_cfg(addr: &str) -> KafkaConfig {
     KafkaConfig { enabled: true, brokers: addr.into(), ..KafkaConfig::default() }
 }
 
-fn start(cfg: RuntimeConfig) -> (Arc<Status>, tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>) {
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let h = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        rt.block_on(runtime::run(
-            cfg,
-            async {
-                let _ = stop_rx.await;
-            },
-            move |_, s| tx.send(s).unwrap(),
-        ))
-        .unwrap();
-    });
-    (rx.recv().unwrap(), stop_tx, h)
-}
-
 fn runtime_cfg(dir: &std::path::Path, addr: &str) -> RuntimeConfig {
     let mut cfg = RuntimeConfig::default();
     cfg.storage.data_dir = dir.to_path_buf();
@@ -127,7 +110,7 @@ fn throughput() -> f64 {
     assert_eq!(failed.failed(), 0);
     println!("produced {N} events in {:.1} s", t.elapsed().as_secs_f64());
     let dir = tempfile::tempdir().unwrap();
-    let (status, stop, h) = start(runtime_cfg(dir.path(), &b.1));
+    let (_, status, stop, h) = start(runtime_cfg(dir.path(), &b.1));
     let t = Instant::now();
     while status.events.load(Ordering::Acquire) < N as u64 {
         std::thread::sleep(Duration::from_millis(20));
@@ -154,7 +137,7 @@ fn latency(rate: f64) {
     let evs = events(9, 400);
     let evs = &evs[..n.min(evs.len())];
     let dir = tempfile::tempdir().unwrap();
-    let (status, stop, h) = start(runtime_cfg(dir.path(), &b.1));
+    let (_, status, stop, h) = start(runtime_cfg(dir.path(), &b.1));
     std::thread::sleep(Duration::from_secs(3)); // the group is formed
     // Alerts consumer.
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();

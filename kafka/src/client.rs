@@ -104,12 +104,11 @@ pub fn producer(cfg: &KafkaConfig) -> Result<(ThreadedProducer<Counting>, Arc<De
 /// When the broker refuses for another reason than "exists".
 pub async fn ensure_topics(cfg: &KafkaConfig) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = base(cfg).create()?;
-    let compacted = [("cleanup.policy", "compact")];
     let topics = [
         NewTopic::new(&cfg.events_topic, cfg.partitions, TopicReplication::Fixed(1)),
         NewTopic::new(&cfg.deadletter_topic, cfg.partitions, TopicReplication::Fixed(1)),
         NewTopic::new(&cfg.alerts_topic, cfg.partitions, TopicReplication::Fixed(1)),
-        NewTopic::new(&cfg.state_topic, cfg.partitions, TopicReplication::Fixed(1)).set(compacted[0].0, compacted[0].1),
+        NewTopic::new(&cfg.state_topic, cfg.partitions, TopicReplication::Fixed(1)).set("cleanup.policy", "compact"),
     ];
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results: KafkaResult<Vec<_>> = admin.create_topics(topics.iter(), &opts).await;

@@ -30,7 +30,7 @@ pub enum Escape {
 }
 
 /// Every field a template may name.
-pub const FIELDS: [&str; 18] = [
+pub const FIELDS: [&str; 19] = [
     "id",
     "receiver",
     "tenant",
@@ -49,6 +49,7 @@ pub const FIELDS: [&str; 18] = [
     "threshold",
     "fingerprint",
     "alert_id",
+    "starts_at",
 ];
 
 enum Piece {
@@ -64,7 +65,7 @@ pub struct Template {
 }
 
 fn field(name: &str) -> Option<&'static str> {
-    FIELDS.iter().copied().chain(["starts_at"]).find(|f| *f == name)
+    FIELDS.iter().copied().find(|f| *f == name)
 }
 
 fn parse(t: &str) -> Result<Vec<Piece>, String> {
@@ -75,8 +76,8 @@ fn parse(t: &str) -> Result<Vec<Piece>, String> {
         let after = &rest[start + 2..];
         let end = after.find("}}").ok_or_else(|| format!("template: \"{{{{\" at byte {start} is never closed"))?;
         let name = after[..end].trim();
-        let f = field(name)
-            .ok_or_else(|| format!("template: unknown field \"{name}\"; known: {}, starts_at", FIELDS.join(", ")))?;
+        let f =
+            field(name).ok_or_else(|| format!("template: unknown field \"{name}\"; known: {}", FIELDS.join(", ")))?;
         pieces.push(Piece::Field(f));
         rest = &after[end + 2..];
     }
