@@ -206,6 +206,7 @@ impl RuntimeConfig {
         vigie_storage::WriterConfig {
             max_rows: self.storage.max_rows_per_file,
             max_age: std::time::Duration::from_millis(self.storage.flush_interval.0.max(1) as u64),
+            sync_files: true,
         }
     }
 

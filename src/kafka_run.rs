@@ -25,11 +25,20 @@
 //!
 //! One thread runs the consumer: librdkafka calls the rebalance callbacks
 //! from `poll`, on this thread, so the partitions sit behind a mutex that
-//! is never contended.
+//! is never contended. A checkpoint's slow part, steps 1 to 3, runs on a
+//! writer thread: the consumer hands it the partitions' buffered rows and
+//! encoded snapshots and carries on, and commits each partition's offset
+//! when the writer reports the checkpoint durable. The files of one
+//! checkpoint are made durable together (one `syncfs`), the producer's
+//! records are waited for up to the last one sent before the checkpoint,
+//! and at most one checkpoint waits behind the one being written (then
+//! the consumer waits: backpressure). A revoke and a clean stop wait for
+//! every checkpoint to be written and committed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -39,7 +48,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
-use vigie_kafka::client::{Counting, DeliveryCounter};
+use vigie_kafka::client::{Counting, DeliveryCounter, Tracked, Tracker};
 use vigie_kafka::records::{self, Origin, Record};
 use vigie_kafka::state::{LocalStore, SnapshotStore, TopicStore};
 use vigie_kafka::{KafkaConfig, StateStoreKind};
@@ -76,6 +85,8 @@ struct Part {
     checkpoint: u64,
     /// Changed since the last snapshot.
     dirty: bool,
+    /// The next offset of the newest durable snapshot.
+    durable: i64,
     /// The offset last committed by this instance (-1: none yet).
     committed: i64,
     /// Since when messages past `next_offset` arrive, after asking the
@@ -95,6 +106,90 @@ const REWIND: i64 = 10_000;
 /// offsets as real (a compacted or transactional topic).
 const REWIND_PATIENCE: Duration = Duration::from_secs(5);
 
+type Store = Arc<Mutex<Box<dyn SnapshotStore + Send>>>;
+
+fn lock_store(store: &Store) -> MutexGuard<'_, Box<dyn SnapshotStore + Send>> {
+    store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One partition's part of a checkpoint, for the writer thread.
+struct PartJob {
+    p: i32,
+    checkpoint: u64,
+    next_offset: i64,
+    /// The rows buffered since the previous checkpoint.
+    rows: ParquetWriter,
+    /// The framed snapshot.
+    snapshot: Vec<u8>,
+}
+
+/// A checkpoint for the writer thread.
+struct Job {
+    parts: Vec<PartJob>,
+    /// The number of the last record produced before the checkpoint.
+    mark: u64,
+}
+
+/// The writer thread's answer to a job: each partition with the offset its
+/// durable snapshot now covers.
+type Done = Result<Vec<(i32, i64)>>;
+
+/// What the writer thread needs.
+struct Writer {
+    topic: String,
+    data: PathBuf,
+    store: Store,
+    tracker: Arc<Tracker>,
+    status: Arc<Status>,
+}
+
+impl Writer {
+    /// Writes jobs in order until the consumer hangs up or one fails (after
+    /// a failure nothing more may become durable: the consumer stops).
+    fn run(self, jobs: &Receiver<Job>, done: &SyncSender<Done>) {
+        for job in jobs {
+            let r = self.write(job);
+            let failed = r.is_err();
+            if done.send(r).is_err() || failed {
+                return;
+            }
+        }
+    }
+
+    fn write(&self, job: Job) -> Done {
+        let mut rows = 0;
+        let mut files = 0;
+        let mut parts = job.parts;
+        for j in &mut parts {
+            j.rows.set_origin(&stream(&self.topic, j.p), j.checkpoint);
+            let f = j.rows.flush_all().context("cannot write Parquet")?;
+            rows += f.rows;
+            files += f.files;
+        }
+        if files > 0 {
+            vigie_storage::sync_filesystem(&self.data).context("cannot sync the Parquet files")?;
+        }
+        if !self.tracker.wait(job.mark, Duration::from_secs(60)) {
+            bail!(
+                "dead letters or alert records sent to Kafka were not acknowledged within 60 s; stopping without committing"
+            );
+        }
+        if self.tracker.failed() > 0 {
+            bail!(
+                "a dead letter or alert record was not delivered to Kafka ({}); stopping without committing",
+                self.tracker.last_error().unwrap_or_default()
+            );
+        }
+        let mut durable = Vec::with_capacity(parts.len());
+        for j in parts {
+            lock_store(&self.store).save(&self.topic, j.p, j.checkpoint, &j.snapshot)?;
+            durable.push((j.p, j.next_offset));
+        }
+        self.status.rows_written.fetch_add(rows as u64, Ordering::Relaxed);
+        Ok(durable)
+    }
+}
+
 /// Everything the loop and the rebalance callbacks share.
 struct Shared {
     cfg: KafkaConfig,
@@ -103,9 +198,14 @@ struct Shared {
     data: PathBuf,
     writer_cfg: WriterConfig,
     parts: BTreeMap<i32, Part>,
-    store: Box<dyn SnapshotStore>,
-    producer: Arc<ThreadedProducer<Counting>>,
-    deliveries: Arc<DeliveryCounter>,
+    store: Store,
+    producer: Arc<ThreadedProducer<Tracked>>,
+    tracker: Arc<Tracker>,
+    /// Checkpoints to the writer thread (`None` once it is told to stop).
+    jobs: Option<SyncSender<Job>>,
+    done: Receiver<Done>,
+    /// Checkpoints handed over and not yet answered.
+    in_flight: usize,
     notifier: Notifier,
     status: Arc<Status>,
     /// An error met in a callback, raised by the loop.
@@ -132,7 +232,7 @@ impl ConsumerContext for Ctx {
         if let Rebalance::Revoke(tpl) = r {
             let mut s = self.lock();
             let ps: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-            if let Err(e) = s.checkpoint(consumer, &ps) {
+            if let Err(e) = s.checkpoint(consumer, &ps, true) {
                 s.error.get_or_insert(e);
             }
             for p in &ps {
@@ -171,7 +271,8 @@ fn stream(topic: &str, p: i32) -> String {
 impl Shared {
     fn assign(&mut self, consumer: &BaseConsumer<Ctx>, p: i32) -> Result<()> {
         let topic = self.cfg.events_topic.clone();
-        let snap = match self.store.load(&topic, p)? {
+        let loaded = lock_store(&self.store).load(&topic, p)?;
+        let snap = match loaded {
             Some(bytes) => {
                 let payload = unframe(SNAP_MAGIC, &bytes, &format!("snapshot of {topic}/{p}"))?;
                 let s: SnapIn = postcard::from_bytes(payload)
@@ -207,61 +308,105 @@ impl Shared {
             eprintln!("vigie: kafka: {topic}/{p}: removed {removed} file(s) written after the last snapshot");
         }
         let writer = ParquetWriter::new(&self.data, self.writer_cfg)?;
-        self.parts
-            .insert(p, Part { engine, writer, next_offset, checkpoint, dirty: false, committed: -1, rewinding: None });
+        self.parts.insert(
+            p,
+            Part {
+                engine,
+                writer,
+                next_offset,
+                checkpoint,
+                dirty: false,
+                durable: next_offset,
+                committed: -1,
+                rewinding: None,
+            },
+        );
         Ok(())
     }
 
-    /// Makes `ps` durable: rows, produced records, snapshots, then offsets.
-    /// A refused commit (a rebalance under way) is not an error: the
-    /// snapshot already covers the offset, the next owner skips what it
-    /// covers, and the commit is tried again at the next checkpoint.
-    fn checkpoint(&mut self, consumer: &BaseConsumer<Ctx>, ps: &[i32]) -> Result<()> {
+    /// Hands the checkpoint of `ps` to the writer thread: their rows,
+    /// snapshots and the number of the last record produced. With `wait`,
+    /// waits until every checkpoint handed over is durable and committed
+    /// (a revoke, a clean stop); otherwise commits what is already durable.
+    fn checkpoint(&mut self, consumer: &BaseConsumer<Ctx>, ps: &[i32], wait: bool) -> Result<()> {
+        if self.refused > 0 {
+            bail!("a dead letter or alert record was refused by the producer; stopping without committing");
+        }
         let topic = self.cfg.events_topic.clone();
-        let dirty: Vec<i32> = ps.iter().copied().filter(|p| self.parts.get(p).is_some_and(|x| x.dirty)).collect();
-        if !dirty.is_empty() {
-            let mut rows = 0;
-            for p in &dirty {
-                let part = self.parts.get_mut(p).expect("dirty partitions are assigned");
-                part.checkpoint += 1;
-                part.writer.set_origin(&stream(&topic, *p), part.checkpoint);
-                rows += part.writer.flush_all().context("cannot write Parquet")?.rows;
-            }
-            self.status.rows_written.fetch_add(rows as u64, Ordering::Relaxed);
+        let mut parts = Vec::new();
+        for p in ps {
+            let Some(part) = self.parts.get_mut(p).filter(|x| x.dirty) else { continue };
+            part.checkpoint += 1;
+            let payload = postcard::to_stdvec(&SnapOut {
+                next_offset: part.next_offset,
+                checkpoint: part.checkpoint,
+                engine: &part.engine,
+            })
+            .context("cannot encode a partition snapshot")?;
+            parts.push(PartJob {
+                p: *p,
+                checkpoint: part.checkpoint,
+                next_offset: part.next_offset,
+                rows: part.writer.take(),
+                snapshot: frame(SNAP_MAGIC, &payload),
+            });
+            part.dirty = false;
+        }
+        if !parts.is_empty() {
             self.status.rows_pending.store(0, Ordering::Relaxed);
-            self.producer.flush(Duration::from_secs(60)).context("the producer could not flush")?;
-            if self.deliveries.failed() > 0 || self.refused > 0 {
-                bail!(
-                    "a dead letter or alert record was not delivered to Kafka ({}); stopping without committing",
-                    self.deliveries.last_error().unwrap_or_default()
-                );
+            let job = Job { parts, mark: self.tracker.mark() };
+            let sent = self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
+            if !sent {
+                // The writer stopped: its last answer says why.
+                self.settle(consumer, true, &topic)?;
+                bail!("the Parquet writer thread stopped");
             }
-            for p in &dirty {
-                let part = self.parts.get_mut(p).expect("dirty partitions are assigned");
-                let payload = postcard::to_stdvec(&SnapOut {
-                    next_offset: part.next_offset,
-                    checkpoint: part.checkpoint,
-                    engine: &part.engine,
-                })
-                .context("cannot encode a partition snapshot")?;
-                self.store.save(&topic, *p, part.checkpoint, &frame(SNAP_MAGIC, &payload))?;
-                part.dirty = false;
+            self.in_flight += 1;
+        }
+        self.settle(consumer, wait, &topic)
+    }
+
+    /// Takes the writer's answers (all of them with `wait`) and commits the
+    /// offsets now covered by durable snapshots. A refused commit (a
+    /// rebalance under way) is not an error: the snapshot covers the
+    /// offset, the next owner skips what it covers, and the commit is tried
+    /// again at the next checkpoint (and every partition's at a revoke or
+    /// a clean stop).
+    fn settle(&mut self, consumer: &BaseConsumer<Ctx>, wait: bool, topic: &str) -> Result<()> {
+        while self.in_flight > 0 {
+            let answer = if wait {
+                self.done.recv().map_err(|_| anyhow!("the Parquet writer thread stopped"))?
+            } else {
+                match self.done.try_recv() {
+                    Ok(a) => a,
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                    Err(_) => bail!("the Parquet writer thread stopped"),
+                }
+            };
+            self.in_flight -= 1;
+            for (p, o) in answer? {
+                if let Some(part) = self.parts.get_mut(&p) {
+                    part.durable = part.durable.max(o);
+                }
             }
         }
         let mut tpl = TopicPartitionList::new();
         let mut committing = Vec::new();
-        for p in ps {
-            if let Some(part) = self.parts.get(p)
-                && part.committed < part.next_offset
-            {
-                tpl.add_partition_offset(&topic, *p, Offset::Offset(part.next_offset))?;
-                committing.push((*p, part.next_offset));
+        for (p, part) in &self.parts {
+            // An asynchronous commit may have failed unseen: a synchronous
+            // one commits every partition again.
+            if part.committed < part.durable || (wait && part.durable > 0) {
+                tpl.add_partition_offset(topic, *p, Offset::Offset(part.durable))?;
+                committing.push((*p, part.durable));
             }
         }
         if committing.is_empty() {
             return Ok(());
         }
-        match consumer.commit(&tpl, CommitMode::Sync) {
+        // Waiting for the broker's answer only when it matters (a revoke, a
+        // clean stop): the periodic commit must not stall the consumer.
+        let mode = if wait { CommitMode::Sync } else { CommitMode::Async };
+        match consumer.commit(&tpl, mode) {
             Ok(()) => {
                 for (p, o) in committing {
                     if let Some(part) = self.parts.get_mut(&p) {
@@ -277,7 +422,8 @@ impl Shared {
     }
 
     fn produce(&mut self, topic: &str, r: Record) {
-        let mut rec = BaseRecord::to(topic).key(&r.key).payload(&r.value).headers(r.headers);
+        let seq = self.tracker.begin();
+        let mut rec = BaseRecord::with_opaque_to(topic, seq).key(&r.key).payload(&r.value).headers(r.headers);
         loop {
             match self.producer.send(rec) {
                 Ok(()) => return,
@@ -288,6 +434,7 @@ impl Shared {
                 Err((e, _)) => {
                     // The next checkpoint refuses to commit past this record.
                     eprintln!("vigie: kafka: cannot produce to {topic}: {e}");
+                    self.tracker.cancel(seq);
                     self.refused += 1;
                     return;
                 }
@@ -388,22 +535,39 @@ struct Polled {
 /// committed past the last good checkpoint; a restart carries on from it).
 pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, stop: Arc<AtomicBool>) -> Result<()> {
     let (cfg, data) = (&rc.kafka, rc.storage.data_dir.as_path());
-    let (producer, deliveries) = vigie_kafka::client::producer(cfg)?;
-    let store: Box<dyn SnapshotStore> = match cfg.state {
+    let (producer, tracker) = vigie_kafka::client::tracked_producer(cfg)?;
+    let store: Box<dyn SnapshotStore + Send> = match cfg.state {
         StateStoreKind::Local => Box::new(LocalStore::new(&data.join("state").join("kafka"))?),
         StateStoreKind::Topic => Box::new(TopicStore::new(cfg)?),
     };
+    let store = Arc::new(Mutex::new(store));
+    let (jobs, job_rx) = std::sync::mpsc::sync_channel::<Job>(1);
+    let (done_tx, done) = std::sync::mpsc::sync_channel::<Done>(4);
+    let writer = Writer {
+        topic: cfg.events_topic.clone(),
+        data: data.to_path_buf(),
+        store: Arc::clone(&store),
+        tracker: Arc::clone(&tracker),
+        status: Arc::clone(&status),
+    };
+    let writer = std::thread::Builder::new()
+        .name("vigie-kafka-writer".into())
+        .spawn(move || writer.run(&job_rx, &done_tx))
+        .context("cannot start the writer thread")?;
     let ctx = Ctx {
         shared: Mutex::new(Shared {
             cfg: cfg.clone(),
             engine_cfg: rc.engine.clone(),
             limits: rc.ingest.limits,
             data: data.to_path_buf(),
-            writer_cfg: rc.writer_config(),
+            writer_cfg: WriterConfig { sync_files: false, ..rc.writer_config() },
             parts: BTreeMap::new(),
             store,
             producer: Arc::new(producer),
-            deliveries,
+            tracker,
+            jobs: Some(jobs),
+            done,
+            in_flight: 0,
             notifier,
             status,
             error: None,
@@ -457,8 +621,10 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
             }
             if last.elapsed() >= every {
                 let all: Vec<i32> = s.parts.keys().copied().collect();
-                s.checkpoint(&consumer, &all)?;
+                s.checkpoint(&consumer, &all, false)?;
                 last = Instant::now();
+            } else {
+                s.settle(&consumer, false, &cfg.events_topic)?;
             }
         }
     }
@@ -466,9 +632,11 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
     let ctx = consumer.context();
     let mut s = ctx.lock();
     let all: Vec<i32> = s.parts.keys().copied().collect();
-    s.checkpoint(&consumer, &all)?;
+    s.checkpoint(&consumer, &all, true)?;
+    s.jobs = None;
     drop(s);
     consumer.unsubscribe();
+    let _ = writer.join();
     Ok(())
 }
 

@@ -112,9 +112,11 @@ fn history() {
     let series = 10_000;
     let days = 120;
     let t0: i64 = 1_735_689_600_000;
-    let mut w =
-        ParquetWriter::new(dir.path(), WriterConfig { max_rows: 1_000_000, max_age: Duration::from_secs(3600) })
-            .unwrap();
+    let mut w = ParquetWriter::new(
+        dir.path(),
+        WriterConfig { max_rows: 1_000_000, max_age: Duration::from_secs(3600), sync_files: true },
+    )
+    .unwrap();
     let names: Vec<Arc<str>> = (0..series).map(|i| Arc::from(format!("S{:03}/SKU-{i:05}", i % 500).as_str())).collect();
     let tenant: Arc<str> = "tenant-01".into();
     for d in 0..days {

@@ -70,8 +70,15 @@ fn events(seed: u64, days: usize) -> Vec<Event> {
     v
 }
 
+/// `VIGIE_BENCH_CLIENT="k=v,k=v"`: librdkafka settings for every client.
 fn kafka_cfg(addr: &str) -> KafkaConfig {
-    KafkaConfig { enabled: true, brokers: addr.into(), ..KafkaConfig::default() }
+    let client = std::env::var("VIGIE_BENCH_CLIENT")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    KafkaConfig { enabled: true, brokers: addr.into(), client, ..KafkaConfig::default() }
 }
 
 fn runtime_cfg(dir: &std::path::Path, addr: &str) -> RuntimeConfig {

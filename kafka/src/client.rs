@@ -1,8 +1,9 @@
 //! Kafka clients configured from [`KafkaConfig`]: offsets are stored by
 //! hand (never auto-committed), producers wait for all in-sync replicas.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -14,19 +15,25 @@ use rdkafka::producer::{ProducerContext, ThreadedProducer};
 
 use crate::{KafkaConfig, KafkaError};
 
-/// Settings shared by every client.
+/// Settings shared by every client, with the configured `client` settings.
 pub fn base(cfg: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &cfg.brokers);
+    overrides(&mut c, cfg);
+    c
+}
+
+/// The configured `client` settings win over vigie's own.
+fn overrides(c: &mut ClientConfig, cfg: &KafkaConfig) {
     for (k, v) in &cfg.client {
         c.set(k, v);
     }
-    c
 }
 
 /// Consumer settings: manual offsets, from the earliest offset when the
 /// group has none, large messages fetched (and dead-lettered) rather than
-/// stalling the partition.
+/// stalling the partition, and a short fetch wait (5 ms: an event waits
+/// at most that long at the broker before vigie sees it).
 pub fn consumer_config(cfg: &KafkaConfig) -> ClientConfig {
     let mut c = base(cfg);
     c.set("group.id", &cfg.group_id)
@@ -37,10 +44,12 @@ pub fn consumer_config(cfg: &KafkaConfig) -> ClientConfig {
         .set("heartbeat.interval.ms", "1000")
         .set("max.poll.interval.ms", "20000")
         .set("fetch.message.max.bytes", "33554432")
-        .set("max.partition.fetch.bytes", "33554432");
+        .set("max.partition.fetch.bytes", "33554432")
+        .set("fetch.wait.max.ms", "5");
     if let Some(id) = &cfg.instance_id {
         c.set("group.instance.id", id);
     }
+    overrides(&mut c, cfg);
     c
 }
 
@@ -87,13 +96,109 @@ impl ProducerContext for Counting {
 /// When the client cannot be made.
 pub fn producer(cfg: &KafkaConfig) -> Result<(ThreadedProducer<Counting>, Arc<DeliveryCounter>), KafkaError> {
     let counter = Arc::new(DeliveryCounter::default());
-    let p = base(cfg)
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("message.max.bytes", "33554432")
-        .set("message.timeout.ms", "60000")
-        .create_with_context(Counting(Arc::clone(&counter)))?;
+    let p = producer_config(cfg).create_with_context(Counting(Arc::clone(&counter)))?;
     Ok((p, counter))
+}
+
+/// Follows each record a producer sends until the broker settles it, so
+/// that a checkpoint waits for exactly the records sent before it (a flush
+/// would also wait for the ones sent after, which never stop coming while
+/// the pipeline runs).
+#[derive(Default)]
+pub struct Tracker {
+    next: AtomicU64,
+    inflight: Mutex<BTreeSet<u64>>,
+    settled: Condvar,
+    failed: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Tracker {
+    fn set(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
+        self.inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A number for the next record to send, taken before sending it.
+    pub fn begin(&self) -> usize {
+        let mut set = self.set();
+        let seq = self.next.fetch_add(1, Ordering::AcqRel) + 1;
+        set.insert(seq);
+        seq as usize
+    }
+
+    /// The record `seq` was not sent after all (the producer refused it).
+    pub fn cancel(&self, seq: usize) {
+        self.set().remove(&(seq as u64));
+        self.settled.notify_all();
+    }
+
+    /// Every record begun so far has a number up to this one.
+    pub fn mark(&self) -> u64 {
+        self.next.load(Ordering::Acquire)
+    }
+
+    /// Waits until every record numbered up to `mark` is settled
+    /// (delivered or failed). False when `timeout` passes first.
+    pub fn wait(&self, mark: u64, timeout: Duration) -> bool {
+        let set = self.set();
+        let (_set, r) = self
+            .settled
+            .wait_timeout_while(set, timeout, |s| s.first().is_some_and(|first| *first <= mark))
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        !r.timed_out()
+    }
+
+    /// Failed deliveries so far.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    /// The last failure's message.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+/// Producer context that settles each record's number in a [`Tracker`].
+#[derive(Clone, Default)]
+pub struct Tracked(pub Arc<Tracker>);
+
+impl ClientContext for Tracked {}
+
+impl ProducerContext for Tracked {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
+        let t = &self.0;
+        if let Err((e, _)) = result {
+            t.failed.fetch_add(1, Ordering::AcqRel);
+            *t.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
+        }
+        t.set().remove(&(seq as u64));
+        t.settled.notify_all();
+    }
+}
+
+/// A producer whose records are numbered and followed by a [`Tracker`]
+/// (send them with `BaseRecord::with_opaque_to(topic, tracker.begin())`).
+///
+/// # Errors
+/// When the client cannot be made.
+pub fn tracked_producer(cfg: &KafkaConfig) -> Result<(ThreadedProducer<Tracked>, Arc<Tracker>), KafkaError> {
+    let tracker = Arc::new(Tracker::default());
+    // Alerts are waited for: batch them for 1 ms at most.
+    let mut c = producer_config(cfg);
+    c.set("linger.ms", "1");
+    overrides(&mut c, cfg);
+    let p = c.create_with_context(Tracked(Arc::clone(&tracker)))?;
+    Ok((p, tracker))
+}
+
+fn producer_config(cfg: &KafkaConfig) -> ClientConfig {
+    let mut c = base(cfg);
+    c.set("acks", "all").set("linger.ms", "5").set("message.max.bytes", "33554432").set("message.timeout.ms", "60000");
+    overrides(&mut c, cfg);
+    c
 }
 
 /// Creates the topics that are missing: the events, dead-letter and alerts

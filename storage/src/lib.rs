@@ -11,7 +11,7 @@ pub mod reader;
 pub mod writer;
 
 pub use reader::HistoryReader;
-pub use writer::{ParquetWriter, Records, WriterConfig};
+pub use writer::{ParquetWriter, Records, WriterConfig, sync_filesystem};
 
 /// What went wrong in storage, and whose fault it is.
 #[derive(Debug, thiserror::Error)]

@@ -4,13 +4,17 @@
 //!
 //! A file is written under a `.tmp` name, synced, renamed to `.parquet` and
 //! its directory synced: a reader lists only whole files, and a file that is
-//! visible survives a crash. Points are sorted by (series, ts) and written in
+//! visible survives a crash. With `sync_files` off (the Kafka pipeline, which
+//! removes the files of an unfinished checkpoint at restart) files are not
+//! synced one by one; [`sync_filesystem`] makes a whole checkpoint durable
+//! with one call. Points are sorted by (series, ts) and written in
 //! row groups of 8,192 rows with statistics, so a query for one series skips
 //! most of each file.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::record_batch::RecordBatch;
@@ -31,13 +35,30 @@ pub struct WriterConfig {
     pub max_rows: usize,
     /// How long a record may wait in memory.
     pub max_age: Duration,
+    /// Sync each file and its directory as it is written. Off, the caller
+    /// calls [`sync_filesystem`] before it relies on the files.
+    pub sync_files: bool,
 }
 
 impl Default for WriterConfig {
     fn default() -> Self {
-        Self { max_rows: 100_000, max_age: Duration::from_secs(5) }
+        Self { max_rows: 100_000, max_age: Duration::from_secs(5), sync_files: true }
     }
 }
+
+/// Makes everything written under `root` durable: one `syncfs` of the
+/// filesystem holding it, instead of one sync per file and directory.
+///
+/// # Errors
+/// When `root` cannot be opened or the sync fails.
+pub fn sync_filesystem(root: &Path) -> Result<(), StorageError> {
+    let dir = File::open(root).map_err(|e| StorageError::io(root, e))?;
+    rustix::fs::syncfs(&dir).map_err(|e| StorageError::io(root, e.into()))
+}
+
+/// File sequence numbers, unique in the process (writers split from one
+/// another, several partitions' writers, never pick the same name).
+static SEQ: AtomicU64 = AtomicU64::new(0);
 
 enum Rows {
     Points(Vec<Point>),
@@ -94,7 +115,6 @@ pub struct ParquetWriter {
     root: PathBuf,
     cfg: WriterConfig,
     buffers: BTreeMap<Key, Buffer>,
-    seq: u64,
     props: WriterProperties,
     origin: Option<(String, u64)>,
 }
@@ -117,7 +137,7 @@ impl ParquetWriter {
             .set_max_row_group_row_count(Some(8_192))
             .set_statistics_enabled(EnabledStatistics::Page)
             .build();
-        Ok(Self { root: root.to_path_buf(), cfg, buffers: BTreeMap::new(), seq: 0, props, origin: None })
+        Ok(Self { root: root.to_path_buf(), cfg, buffers: BTreeMap::new(), props, origin: None })
     }
 
     /// Names the files written from now on after a stream (a Kafka
@@ -127,6 +147,20 @@ impl ParquetWriter {
     /// run wrote after its last snapshot.
     pub fn set_origin(&mut self, stream: &str, checkpoint: u64) {
         self.origin = Some((stream.to_string(), checkpoint));
+    }
+
+    /// A writer holding every record buffered here, which is left empty:
+    /// the records can be written on another thread while this one buffers
+    /// the next ones.
+    #[must_use]
+    pub fn take(&mut self) -> Self {
+        Self {
+            root: self.root.clone(),
+            cfg: self.cfg,
+            buffers: std::mem::take(&mut self.buffers),
+            props: self.props.clone(),
+            origin: self.origin.clone(),
+        }
     }
 
     /// Records buffered and not yet written.
@@ -217,7 +251,7 @@ impl ParquetWriter {
         Ok(done)
     }
 
-    fn write_file(&mut self, key: &Key, rows: &mut Rows) -> Result<(), StorageError> {
+    fn write_file(&self, key: &Key, rows: &mut Rows) -> Result<(), StorageError> {
         let (table, tenant, date) = key;
         let batch: RecordBatch = match rows {
             Rows::Points(v) => {
@@ -235,14 +269,14 @@ impl ParquetWriter {
         .map_err(|e| StorageError::Internal(e.to_string()))?;
         let dir = partition_dir(&self.root, *table, tenant, date);
         std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
-        self.seq += 1;
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed) + 1;
         let now_ms =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         let name = match &self.origin {
             Some((stream, ckpt)) => {
-                format!("part-{stream}-c{ckpt:012}-{now_ms}-{}-{:06}.parquet", std::process::id(), self.seq)
+                format!("part-{stream}-c{ckpt:012}-{now_ms}-{}-{:06}.parquet", std::process::id(), seq)
             }
-            None => format!("part-{now_ms}-{}-{:06}.parquet", std::process::id(), self.seq),
+            None => format!("part-{now_ms}-{}-{:06}.parquet", std::process::id(), seq),
         };
         let tmp = dir.join(format!(".{name}.tmp"));
         let dest = dir.join(&name);
@@ -251,7 +285,9 @@ impl ParquetWriter {
             let mut w = ArrowWriter::try_new(file, batch.schema(), Some(self.props.clone()))?;
             w.write(&batch)?;
             let file = w.into_inner()?;
-            file.sync_all().map_err(|e| datafusion::parquet::errors::ParquetError::External(Box::new(e)))?;
+            if self.cfg.sync_files {
+                file.sync_all().map_err(|e| datafusion::parquet::errors::ParquetError::External(Box::new(e)))?;
+            }
             Ok::<(), datafusion::parquet::errors::ParquetError>(())
         })();
         if let Err(e) = result {
@@ -259,7 +295,9 @@ impl ParquetWriter {
             return Err(StorageError::Parquet(e.to_string()));
         }
         std::fs::rename(&tmp, &dest).map_err(|e| StorageError::io(&dest, e))?;
-        if let Ok(d) = File::open(&dir) {
+        if self.cfg.sync_files
+            && let Ok(d) = File::open(&dir)
+        {
             let _ = d.sync_all();
         }
         Ok(())
