@@ -8,7 +8,8 @@
 #    a network client or a server framework;
 # 3. the real parts the tests start on free loopback ports: the
 #    Kafka-protocol broker tansu 0.6.0 (installed into ~/.cargo/bin when
-#    missing, about 8 minutes on 2 cores);
+#    missing, about 8 minutes on 2 cores), and promtool (Debian package
+#    prometheus, installed with apt-get when missing) to check /metrics;
 # 4. every test of the workspace (cargo nextest), then the doc tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,15 @@ if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
 fi
 export VIGIE_TANSU=${VIGIE_TANSU:-$(command -v tansu || echo "$HOME/.cargo/bin/tansu")}
 "$VIGIE_TANSU" --version >/dev/null 2>&1 || "$VIGIE_TANSU" --help >/dev/null
+
+if ! command -v promtool >/dev/null 2>&1 && [ -z "${VIGIE_PROMTOOL:-}" ]; then
+  echo "installing promtool (Debian package prometheus) to check the /metrics exposition"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+export VIGIE_PROMTOOL=${VIGIE_PROMTOOL:-$(command -v promtool)}
+"$VIGIE_PROMTOOL" --version >/dev/null
 
 echo "== tests"
 if command -v cargo-nextest >/dev/null 2>&1; then

@@ -157,18 +157,23 @@ impl Writer {
     }
 
     fn write(&self, job: Job) -> Done {
-        let mut rows = 0;
-        let mut files = 0;
+        let t = Instant::now();
         let mut parts = job.parts;
-        for j in &mut parts {
-            j.rows.set_origin(&stream(&self.topic, j.p), j.checkpoint);
-            let f = j.rows.flush_all().context("cannot write Parquet")?;
-            rows += f.rows;
-            files += f.files;
-        }
-        if files > 0 {
-            vigie_storage::sync_filesystem(&self.data).context("cannot sync the Parquet files")?;
-        }
+        let written = (|| {
+            let (mut rows, mut files) = (0, 0);
+            for j in &mut parts {
+                j.rows.set_origin(&stream(&self.topic, j.p), j.checkpoint);
+                let f = j.rows.flush_all().context("cannot write Parquet")?;
+                rows += f.rows;
+                files += f.files;
+            }
+            if files > 0 {
+                vigie_storage::sync_filesystem(&self.data).context("cannot sync the Parquet files")?;
+            }
+            Ok::<_, anyhow::Error>(rows)
+        })();
+        self.status.metrics.write("parquet", t.elapsed(), written.is_ok());
+        let rows = written?;
         if !self.tracker.wait(job.mark, Duration::from_secs(60)) {
             bail!(
                 "dead letters or alert records sent to Kafka were not acknowledged within 60 s; stopping without committing"
@@ -225,7 +230,22 @@ impl Ctx {
     }
 }
 
-impl ClientContext for Ctx {}
+impl ClientContext for Ctx {
+    /// librdkafka's statistics (every `statistics.interval.ms`, from
+    /// `poll`): each partition's lag is its end offset less the next offset
+    /// this instance will process.
+    fn stats(&self, st: rdkafka::statistics::Statistics) {
+        let s = self.lock();
+        let Some(topic) = st.topics.get(&s.cfg.events_topic) else { return };
+        for (p, part) in &s.parts {
+            if let Some(tp) = topic.partitions.get(p)
+                && tp.hi_offset >= 0
+            {
+                s.status.metrics.lag.with_label_values(&[&p.to_string()]).set((tp.hi_offset - part.next_offset).max(0));
+            }
+        }
+    }
+}
 
 impl ConsumerContext for Ctx {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, r: &Rebalance<'_>) {
@@ -237,6 +257,7 @@ impl ConsumerContext for Ctx {
             }
             for p in &ps {
                 s.parts.remove(p);
+                let _ = s.status.metrics.lag.remove_label_values(&[&p.to_string()]);
             }
             if !ps.is_empty() {
                 eprintln!("vigie: kafka: partitions {ps:?} handed back (checkpointed)");
@@ -421,6 +442,11 @@ impl Shared {
         Ok(())
     }
 
+    /// Series held.
+    fn gauges(&self) {
+        self.status.metrics.series.set(self.parts.values().map(|p| p.engine.series_count() as i64).sum());
+    }
+
     fn produce(&mut self, topic: &str, r: Record) {
         let seq = self.tracker.begin();
         let mut rec = BaseRecord::with_opaque_to(topic, seq).key(&r.key).payload(&r.value).headers(r.headers);
@@ -485,7 +511,9 @@ impl Shared {
         if events.is_empty() && dead.is_empty() {
             return seek;
         }
+        let t = Instant::now();
         part.engine.process_batch(&events, out);
+        let took = t.elapsed();
         part.dirty = true;
         let (series, firing) = (part.engine.series_count(), part.engine.firing_count());
         let mut dead_rows = Vec::with_capacity(dead.len() + out.dead_letters.len());
@@ -503,6 +531,7 @@ impl Shared {
         let alert_records: Vec<Record> = out.alerts.iter().map(|a| records::alert(a, &self.source)).collect();
         let n_dead = dead_rows.len();
         out.dead_letters = dead_rows;
+        self.status.metrics.batch(events.len(), out, took);
         for r in dlq_records {
             self.produce(&dlq, r);
         }
@@ -614,6 +643,7 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
                     seeks.push((p, o));
                 }
             }
+            s.gauges();
             for (p, o) in seeks {
                 if let Err(e) = consumer.seek(&cfg.events_topic, p, Offset::Offset(o), Duration::from_secs(5)) {
                     eprintln!("vigie: kafka: cannot read {}/{p} again from {o}: {e}", cfg.events_topic);

@@ -4,5 +4,6 @@
 
 pub mod config;
 pub mod kafka_run;
+pub mod metrics;
 pub mod notify_api;
 pub mod runtime;

@@ -72,6 +72,8 @@ pub struct Status {
     pub rows_written: AtomicU64,
     /// Rows waiting in memory for their file.
     pub rows_pending: AtomicU64,
+    /// The Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
 }
 
 enum Msg {
@@ -208,12 +210,15 @@ fn processor(
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             Msg::Batch(b) => {
+                let t = Instant::now();
                 engine.process_batch(&b.events, &mut out);
                 status
                     .dead_letters
                     .fetch_add((out.dead_letters.len() + b.dead_letters.len()) as u64, Ordering::Relaxed);
                 status.anomalies.fetch_add(out.anomalies.len() as u64, Ordering::Relaxed);
                 out.dead_letters.extend(b.dead_letters);
+                status.metrics.batch(b.events.len(), &out, t.elapsed());
+                status.metrics.series.set(engine.series_count() as i64);
                 notify(&notifier, &out.alerts);
                 write_outputs(&mut writer, &mut out);
                 status.series.store(engine.series_count() as u64, Ordering::Relaxed);
@@ -223,7 +228,7 @@ fn processor(
                 // Last, so that whoever sees the count sees the rows pending too.
                 status.events.fetch_add(b.events.len() as u64, Ordering::Release);
             }
-            Msg::Tick => match writer.flush_due() {
+            Msg::Tick => match timed(&status, || writer.flush_due()) {
                 Ok(f) => {
                     status.rows_written.fetch_add(f.rows as u64, Ordering::Relaxed);
                     status.rows_pending.store(writer.pending() as u64, Ordering::Relaxed);
@@ -243,9 +248,25 @@ fn processor(
     }
     // Every sender is gone: a clean stop. Write everything, then the state
     // that matches it.
-    let f = writer.flush_all().context("cannot write the last Parquet files")?;
+    let f = timed(&status, || writer.flush_all()).context("cannot write the last Parquet files")?;
     status.rows_written.fetch_add(f.rows as u64, Ordering::Relaxed);
     save_state(&engine, &state_file)
+}
+
+/// Runs a Parquet write, counted in the `parquet` sink's metrics when it
+/// wrote something or failed.
+pub(crate) fn timed<E>(
+    status: &Status,
+    write: impl FnOnce() -> Result<vigie_storage::writer::Flushed, E>,
+) -> Result<vigie_storage::writer::Flushed, E> {
+    let t = Instant::now();
+    let r = write();
+    match &r {
+        Ok(f) if f.files == 0 => {}
+        Ok(_) => status.metrics.write("parquet", t.elapsed(), true),
+        Err(_) => status.metrics.write("parquet", t.elapsed(), false),
+    }
+    r
 }
 
 /// How far each file source got, saved beside the engine state at a clean
@@ -451,7 +472,8 @@ pub async fn run(
         ingest: Some(ingest),
         ready: Arc::clone(&ready),
         limits: cfg.ingest.limits,
-        notify: Some(Arc::new(crate::notify_api::NotifyApi(notifier))),
+        notify: Some(Arc::new(crate::notify_api::NotifyApi(notifier.clone()))),
+        metrics: Some(Arc::new(crate::notify_api::MetricsApi { status: Arc::clone(&status), notifier })),
     });
 
     let mut sources = Vec::new();

@@ -142,6 +142,26 @@ fn posted_events_come_back_as_anomalies_and_alerts() {
     assert_eq!(o["points"], 0);
     assert_eq!(request(addr, "GET", &series, Some(&other), None).unwrap().status, 404);
 
+    // The Prometheus scrape (no key): counts that agree with what went through.
+    let scrape = request(addr, "GET", "/metrics", None, None).unwrap();
+    assert_eq!(scrape.status, 200);
+    let m = common::metrics(&scrape.body);
+    let get = |k: &str| m.get(k).copied().unwrap_or_else(|| panic!("{k} missing from /metrics"));
+    assert_eq!(get("vigie_events_accepted_total"), accepted as f64);
+    let rejected: f64 = m.iter().filter(|(k, _)| k.starts_with("vigie_events_rejected_total{")).map(|(_, v)| v).sum();
+    assert_eq!(rejected, status.dead_letters.load(Ordering::Relaxed) as f64);
+    assert!(rejected >= 2.0, "the two items refused above are counted");
+    assert_eq!(get("vigie_events_received_total"), accepted as f64 + rejected);
+    let o = request(addr, "GET", "/v1/stats/overview", Some(&key), None).unwrap().json();
+    assert_eq!(get("vigie_anomalies_total{severity=\"HIGH\"}"), o["anomalies_by_severity"]["HIGH"].as_f64().unwrap());
+    // First notices (the overview's count) and repeats.
+    let stock_outs = get("vigie_alerts_total{rule=\"stock_out\",status=\"firing\"}");
+    assert!(stock_outs >= o["alerts_by_rule"]["stock_out"].as_f64().unwrap() && stock_outs > 0.0);
+    assert_eq!(get("vigie_series_active"), status.series.load(Ordering::Relaxed) as f64);
+    assert!(get("vigie_sink_write_seconds_count{sink=\"parquet\"}") > 0.0);
+    assert!(get("vigie_processing_seconds_count") > 0.0);
+    common::promtool_check(&scrape.body);
+
     stop_tx.send(()).unwrap();
     server.join().unwrap().unwrap();
     assert!(dir.path().join("data/state/engine.state").exists(), "a clean stop saves the engine state");

@@ -82,8 +82,20 @@ fn a_million_events_on_six_partitions_are_all_accounted_for() {
     }
     assert_eq!(sent.values().sum::<i64>(), 1_000_300);
     let cfg = config(dir.path(), "acc", &broker, "acc", "raw", "");
-    let (mut child, _addr, _log) = start(&cfg);
+    let (mut child, addr, _log) = start(&cfg);
     broker.wait_committed("acc", "vigie.events", &sent, Duration::from_secs(170));
+    // The scrape: every message counted, and each partition's lag (from
+    // librdkafka's statistics, every 5 s) down to zero.
+    let mut m = Default::default();
+    wait_for("every partition's lag at zero in /metrics", || {
+        m = common::metrics(&common::request(addr, "GET", "/metrics", None, None).unwrap().body);
+        (0..6).all(|p| m.get(&format!("vigie_kafka_consumer_lag{{partition=\"{p}\"}}")) == Some(&0.0))
+    });
+    assert_eq!(m.get("vigie_events_accepted_total"), Some(&1_000_000.0));
+    assert_eq!(m.get("vigie_events_received_total"), Some(&1_000_300.0));
+    let rejected: f64 = m.iter().filter(|(k, _)| k.starts_with("vigie_events_rejected_total{")).map(|(_, v)| v).sum();
+    assert_eq!(rejected, 300.0);
+    common::promtool_check(&common::request(addr, "GET", "/metrics", None, None).unwrap().body);
     sigterm(&mut child);
     let data = dir.path().join("data-acc");
     let (points, dead) = (rows_by_partition(&data, "points"), rows_by_partition(&data, "dead_letters"));

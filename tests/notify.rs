@@ -56,6 +56,7 @@ async fn silences_and_deliveries_are_served_per_tenant() {
         ready: Arc::new(AtomicBool::new(true)),
         limits: Limits::default(),
         notify: Some(Arc::new(NotifyApi(notifier))),
+        metrics: None,
     });
     let spec = json!({
         "matchers": [{"name": "site", "value": "DKR-.*", "isRegex": true}, {"name": "rule", "value": "low_stock"}],

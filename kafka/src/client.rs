@@ -33,7 +33,8 @@ fn overrides(c: &mut ClientConfig, cfg: &KafkaConfig) {
 /// Consumer settings: manual offsets, from the earliest offset when the
 /// group has none, large messages fetched (and dead-lettered) rather than
 /// stalling the partition, and a short fetch wait (5 ms: an event waits
-/// at most that long at the broker before vigie sees it).
+/// at most that long at the broker before vigie sees it); statistics every
+/// 5 s (the lag metric).
 pub fn consumer_config(cfg: &KafkaConfig) -> ClientConfig {
     let mut c = base(cfg);
     c.set("group.id", &cfg.group_id)
@@ -45,7 +46,8 @@ pub fn consumer_config(cfg: &KafkaConfig) -> ClientConfig {
         .set("max.poll.interval.ms", "20000")
         .set("fetch.message.max.bytes", "33554432")
         .set("max.partition.fetch.bytes", "33554432")
-        .set("fetch.wait.max.ms", "5");
+        .set("fetch.wait.max.ms", "5")
+        .set("statistics.interval.ms", "5000");
     if let Some(id) = &cfg.instance_id {
         c.set("group.instance.id", id);
     }

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -31,6 +32,22 @@ struct Inner {
     silences: SilenceStore,
     wake: Notify,
     client: reqwest::Client,
+    /// Attempts by outcome, in the order of [`OUTCOMES`].
+    outcomes: [AtomicU64; 4],
+}
+
+/// What an attempt came to: a 2xx; a refusal that is not retried (4xx but
+/// 408 and 429); an answer that is retried (408, 429, 5xx, others); no
+/// answer at all (connection refused, timeout, reset).
+pub const OUTCOMES: [&str; 4] = ["delivered", "refused", "retried", "no_answer"];
+
+fn outcome(a: &Answer) -> usize {
+    match a {
+        Answer::Status { code, .. } if (200..300).contains(code) => 0,
+        Answer::Status { code, .. } if (400..500).contains(code) && *code != 408 && *code != 429 => 1,
+        Answer::Status { .. } => 2,
+        Answer::Error(_) => 3,
+    }
 }
 
 /// Alert delivery: a cheap handle shared by the processor (which hands it
@@ -66,7 +83,15 @@ impl Notifier {
             .user_agent(concat!("vigie/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| NotifyError::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { inner: Arc::new(Inner { outbox: Mutex::new(outbox), silences, wake: Notify::new(), client }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                outbox: Mutex::new(outbox),
+                silences,
+                wake: Notify::new(),
+                client,
+                outcomes: Default::default(),
+            }),
+        })
     }
 
     fn outbox(&self) -> MutexGuard<'_, Outbox> {
@@ -93,6 +118,11 @@ impl Notifier {
             self.inner.wake.notify_one();
         }
         Ok(taken)
+    }
+
+    /// Delivery attempts so far, by outcome (see [`OUTCOMES`]).
+    pub fn attempt_totals(&self) -> Vec<(&'static str, u64)> {
+        OUTCOMES.iter().zip(&self.inner.outcomes).map(|(o, n)| (*o, n.load(Ordering::Relaxed))).collect()
     }
 
     /// The silences.
@@ -137,6 +167,7 @@ impl Notifier {
                         let me = self.clone();
                         tasks.spawn(async move {
                             let answer = send(&me.inner.client, &a).await;
+                            me.inner.outcomes[outcome(&answer)].fetch_add(1, Ordering::Relaxed);
                             let recorded = me.outbox().record(a.seq, now_ms(), answer);
                             if let Err(e) = recorded {
                                 eprintln!("vigie: cannot record a delivery attempt ({e}); it will be made again");

@@ -173,6 +173,13 @@ async fn failing_and_slow_receivers_get_every_alert_once_and_in_order() {
     assert!(attempts.values().all(|&a| a == 4), "{attempts:?}");
     let log = n.deliveries("shop", Some(DeliveryStatus::Delivered), None, 100_000);
     assert!(log.iter().filter(|d| d.receiver == "flaky").all(|d| d.attempts == 4 && d.last_status == Some(204)));
+    // The attempt counters behind vigie_webhook_deliveries_total: one
+    // success per delivery, and the flaky receiver's three 500s each.
+    let totals: std::collections::BTreeMap<_, _> = n.attempt_totals().into_iter().collect();
+    let flaky_messages = attempts.len() as u64;
+    assert_eq!(totals["delivered"], log.len() as u64);
+    assert_eq!(totals["retried"], 3 * flaky_messages);
+    assert_eq!((totals["refused"], totals["no_answer"]), (0, 0));
     stop.send(()).unwrap();
     run.await.unwrap();
 }

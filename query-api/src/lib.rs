@@ -19,7 +19,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Serialize;
@@ -98,6 +98,12 @@ pub trait Notifications: Send + Sync {
     ) -> Vec<DeliveryInfo>;
 }
 
+/// The Prometheus exposition of whoever runs the pipeline.
+pub trait MetricsSource: Send + Sync {
+    /// The metrics in the text format (version 0.0.4).
+    fn render(&self) -> String;
+}
+
 /// Shared state of the router.
 #[derive(Clone)]
 pub struct AppState {
@@ -113,6 +119,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Silences and deliveries; `None` when this server does not deliver alerts.
     pub notify: Option<Arc<dyn Notifications>>,
+    /// `/metrics`; `None` answers 404.
+    pub metrics: Option<Arc<dyn MetricsSource>>,
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -129,6 +137,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_doc))
         .route("/v1/events", post(ingest).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
         .route("/v1/series", get(series))
@@ -155,6 +164,15 @@ pub fn router(state: AppState) -> Router {
 
 async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
+}
+
+/// The Prometheus scrape: no key (it holds no tenant's data: no label names
+/// a tenant or a series).
+async fn metrics(State(s): State<AppState>) -> Response {
+    match &s.metrics {
+        Some(m) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.render()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn ready(State(s): State<AppState>, _p: Principal) -> Result<Json<Value>, ApiError> {

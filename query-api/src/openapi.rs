@@ -30,6 +30,7 @@ fn param(name: &str, description: &str) -> Value {
 pub const PATHS: &[&str] = &[
     "/health",
     "/ready",
+    "/metrics",
     "/openapi.json",
     "/v1/events",
     "/v1/series",
@@ -61,6 +62,7 @@ pub fn document() -> Value {
         "paths": {
             "/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Up"}}}},
             "/ready": {"get": {"summary": "Readiness: the pipeline runs", "responses": {"200": {"description": "Ready"}, "503": {"$ref": "#/components/responses/Error"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics (text format 0.0.4); no key: no label names a tenant or a series", "security": [], "responses": {"200": {"description": "The exposition"}, "404": {"description": "This server runs no pipeline"}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
             "/v1/events": {"post": {
                 "summary": "Ingest events: one JSON event, a JSON array, or NDJSON (≤ 50 MB)",

@@ -123,6 +123,7 @@ async fn fixture() -> Fixture {
         ready: Arc::new(AtomicBool::new(true)),
         limits: Limits::default(),
         notify: None,
+        metrics: None,
     };
     Fixture { _dir: dir, app: router(state), sink, keys, a, b, admin }
 }

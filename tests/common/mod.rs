@@ -119,3 +119,33 @@ pub fn start_watched(config: &std::path::Path) -> (Child, SocketAddr, std::sync:
 }
 
 pub mod kafka;
+
+/// The samples of a Prometheus text exposition: `name{labels}` → value.
+pub fn metrics(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+        .collect()
+}
+
+/// Runs `promtool check metrics` (Prometheus' own linter; `VIGIE_PROMTOOL`
+/// or `promtool` on the PATH, installed by scripts/test.sh) on a scrape.
+pub fn promtool_check(scrape: &str) {
+    let bin = std::env::var("VIGIE_PROMTOOL").unwrap_or_else(|_| "promtool".into());
+    let mut child = Command::new(&bin)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {bin} ({e}); scripts/test.sh installs it (Debian package prometheus)"));
+    child.stdin.take().unwrap().write_all(scrape.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,161 @@
+//! The pipeline's Prometheus metrics, served at `/metrics`.
+//!
+//! Names follow Prometheus' conventions (`vigie_` prefix, `_total` on
+//! counters, `_seconds` on durations). Labels take values from closed sets
+//! only (reject reasons, severities, rules, alert statuses, sinks, delivery
+//! outcomes, Kafka partitions): no tenant, series or id is ever a label.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use vigie_processors::Outputs;
+
+/// Every metric, in one registry.
+pub struct Metrics {
+    registry: Registry,
+    /// Events that reached the processors, accepted or not.
+    pub received: IntCounter,
+    /// Events the processors took.
+    pub accepted: IntCounter,
+    /// Events refused, by reason (dead letters).
+    pub rejected: IntCounterVec,
+    /// Time the processors take for one batch of events.
+    pub processing: Histogram,
+    /// Time to write one batch of rows, by sink.
+    pub sink_write: HistogramVec,
+    /// Failed writes, by sink.
+    pub sink_errors: IntCounterVec,
+    /// Kafka consumer lag per partition (the partition's end − the next offset to process).
+    pub lag: IntGaugeVec,
+    /// Series the processors hold.
+    pub series: IntGauge,
+    /// Anomalies, by severity.
+    pub anomalies: IntCounterVec,
+    /// Alert transitions, by rule and status.
+    pub alerts: IntCounterVec,
+    /// Webhook delivery attempts, by outcome.
+    pub deliveries: IntCounterVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("a valid metric");
+    r.register(Box::new(c.clone())).expect("registered once");
+    c
+}
+
+fn counters(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric");
+    r.register(Box::new(c.clone())).expect("registered once");
+    c
+}
+
+/// Buckets from 50 µs to 10 s.
+const SECONDS: [f64; 14] = [5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 10.0];
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let r = Registry::new();
+        let processing = Histogram::with_opts(
+            HistogramOpts::new("vigie_processing_seconds", "Time the processors take for one batch of events.")
+                .buckets(SECONDS.to_vec()),
+        )
+        .expect("a valid metric");
+        r.register(Box::new(processing.clone())).expect("registered once");
+        let sink_write = HistogramVec::new(
+            HistogramOpts::new("vigie_sink_write_seconds", "Time to write one batch of rows to a sink.")
+                .buckets(SECONDS.to_vec()),
+            &["sink"],
+        )
+        .expect("a valid metric");
+        r.register(Box::new(sink_write.clone())).expect("registered once");
+        let lag = IntGaugeVec::new(
+            Opts::new("vigie_kafka_consumer_lag", "Records in the partition not yet processed by this instance."),
+            &["partition"],
+        )
+        .expect("a valid metric");
+        r.register(Box::new(lag.clone())).expect("registered once");
+        let series = IntGauge::new("vigie_series_active", "Series the processors of this instance hold.")
+            .expect("a valid metric");
+        r.register(Box::new(series.clone())).expect("registered once");
+        Self {
+            received: counter(&r, "vigie_events_received_total", "Events that reached the processors."),
+            accepted: counter(&r, "vigie_events_accepted_total", "Events the processors took."),
+            rejected: counters(
+                &r,
+                "vigie_events_rejected_total",
+                "Events refused (written as dead letters), by reason.",
+                &["reason"],
+            ),
+            processing,
+            sink_write,
+            sink_errors: counters(&r, "vigie_sink_errors_total", "Failed writes to a sink.", &["sink"]),
+            lag,
+            series,
+            anomalies: counters(&r, "vigie_anomalies_total", "Anomalies found, by severity.", &["severity"]),
+            alerts: counters(&r, "vigie_alerts_total", "Alert transitions, by rule and status.", &["rule", "status"]),
+            deliveries: counters(
+                &r,
+                "vigie_webhook_deliveries_total",
+                "Webhook delivery attempts, by outcome.",
+                &["outcome"],
+            ),
+            registry: r,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one processed batch: `accepted` events and the outputs
+    /// (before they are handed to the writer), which took `took`.
+    pub fn batch(&self, accepted: usize, out: &Outputs, took: Duration) {
+        self.accepted.inc_by(accepted as u64);
+        self.received.inc_by((accepted + out.dead_letters.len()) as u64);
+        for d in &out.dead_letters {
+            self.rejected.with_label_values(&[d.reason.as_str()]).inc();
+        }
+        for a in &out.anomalies {
+            self.anomalies.with_label_values(&[a.severity.as_str()]).inc();
+        }
+        for a in &out.alerts {
+            self.alerts.with_label_values(&[a.rule.as_str(), a.status.as_str()]).inc();
+        }
+        self.processing.observe(took.as_secs_f64());
+    }
+
+    /// Counts one write to `sink`.
+    pub fn write(&self, sink: &str, took: Duration, ok: bool) {
+        self.sink_write.with_label_values(&[sink]).observe(took.as_secs_f64());
+        if !ok {
+            self.sink_errors.with_label_values(&[sink]).inc();
+        }
+    }
+
+    /// Brings the delivery counters up to the notifier's totals.
+    pub fn deliveries_from(&self, totals: &[(&'static str, u64)]) {
+        for (outcome, n) in totals {
+            let c = self.deliveries.with_label_values(&[outcome]);
+            let seen = c.get();
+            if *n > seen {
+                c.inc_by(n - seen);
+            }
+        }
+    }
+
+    /// The text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec cannot fail but for invalid metrics, which
+        // registration already refused.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
