@@ -10,6 +10,8 @@
 #    Kafka-protocol broker tansu 0.6.0 (installed into ~/.cargo/bin when
 #    missing, about 8 minutes on 2 cores), and promtool (Debian package
 #    prometheus, installed with apt-get when missing) to check /metrics;
+#    ClickHouse 18.16 (Debian package clickhouse-server, apt-get) and chdb
+#    (PyPI, pip) for the ClickHouse DDL;
 # 4. every test of the workspace (cargo nextest), then the doc tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,14 +41,25 @@ fi
 export VIGIE_TANSU=${VIGIE_TANSU:-$(command -v tansu || echo "$HOME/.cargo/bin/tansu")}
 "$VIGIE_TANSU" --version >/dev/null 2>&1 || "$VIGIE_TANSU" --help >/dev/null
 
-if ! command -v promtool >/dev/null 2>&1 && [ -z "${VIGIE_PROMTOOL:-}" ]; then
-  echo "installing promtool (Debian package prometheus) to check the /metrics exposition"
+# Debian packages, installed once when missing.
+missing=()
+if ! command -v promtool >/dev/null 2>&1 && [ -z "${VIGIE_PROMTOOL:-}" ]; then missing+=(prometheus); fi
+if ! command -v clickhouse-server >/dev/null 2>&1 && [ -z "${VIGIE_CLICKHOUSE:-}" ]; then missing+=(clickhouse-server); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} (promtool checks /metrics; clickhouse-server runs the ClickHouse tests)"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 export VIGIE_PROMTOOL=${VIGIE_PROMTOOL:-$(command -v promtool)}
 "$VIGIE_PROMTOOL" --version >/dev/null
+export VIGIE_CLICKHOUSE=${VIGIE_CLICKHOUSE:-$(command -v clickhouse-server)}
+export VIGIE_PYTHON=${VIGIE_PYTHON:-python3}
+if ! "$VIGIE_PYTHON" -c "import chdb" >/dev/null 2>&1; then
+  echo "installing chdb (PyPI) to check the ClickHouse DDL on a modern engine"
+  "$VIGIE_PYTHON" -m pip install --quiet chdb 2>/dev/null \
+    || "$VIGIE_PYTHON" -m pip install --quiet --break-system-packages chdb
+fi
 
 echo "== tests"
 if command -v cargo-nextest >/dev/null 2>&1; then

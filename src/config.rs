@@ -28,6 +28,8 @@ pub struct RuntimeConfig {
     pub notify: vigie_notify::NotifyConfig,
     /// Kafka: consume events from a topic in a consumer group.
     pub kafka: vigie_kafka::KafkaConfig,
+    /// ClickHouse: where its tables are (`vigie migrate`).
+    pub clickhouse: vigie_storage::clickhouse::ClickHouseConfig,
 }
 
 /// Storage settings.

@@ -34,6 +34,8 @@ enum Command {
     /// API keys.
     #[command(subcommand)]
     Keys(cmd::keys::Command),
+    /// Create or update the ClickHouse tables (versioned, idempotent).
+    Migrate(cmd::migrate::Args),
     /// Send generated events to a Kafka topic (load tests, demos).
     Produce(cmd::produce::Args),
     /// Alert delivery: webhook signing secrets.
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd::demo::run(&a),
         Command::Run(a) => cmd::run::run(&a),
         Command::Keys(c) => cmd::keys::run(&c),
+        Command::Migrate(a) => cmd::migrate::run(&a),
         Command::Notify(c) => cmd::notify::run(&c),
         Command::Produce(a) => cmd::produce::run(&a),
         Command::Generate(a) => cmd::generate::run(&a),

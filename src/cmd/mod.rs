@@ -4,6 +4,7 @@ pub mod demo;
 pub mod forecast;
 pub mod generate;
 pub mod keys;
+pub mod migrate;
 pub mod notify;
 pub mod produce;
 pub mod replay;

@@ -5,6 +5,7 @@
 //! Arrow and Parquet come from DataFusion's re-exports, so there is one copy
 //! of each in the build and the types meet.
 
+pub mod clickhouse;
 pub mod columns;
 pub mod layout;
 pub mod reader;

@@ -118,6 +118,7 @@ pub fn start_watched(config: &std::path::Path) -> (Child, SocketAddr, std::sync:
     (child, addr, seen)
 }
 
+pub mod clickhouse;
 pub mod kafka;
 
 /// The samples of a Prometheus text exposition: `name{labels}` → value.
