@@ -38,7 +38,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -56,7 +56,8 @@ use vigie_notify::Notifier;
 use vigie_processors::engine::EngineState;
 use vigie_processors::{Engine, EngineConfig, Outputs};
 use vigie_schemas::{DeadLetter, Event, Limits, decode_event};
-use vigie_storage::{ParquetWriter, WriterConfig};
+use vigie_storage::clickhouse::ChRows;
+use vigie_storage::{ParquetWriter, Records, WriterConfig};
 
 use crate::config::RuntimeConfig;
 use crate::runtime::{Status, frame, now_ms, unframe, write_outputs};
@@ -77,9 +78,45 @@ struct SnapIn {
     engine: EngineState,
 }
 
+/// A partition's rows until its next checkpoint, for the history sink.
+/// (One per partition and checkpoint: the size difference is no matter.)
+#[allow(clippy::large_enum_variant)]
+enum Buffer {
+    /// Parquet files under the data directory.
+    Parquet(ParquetWriter),
+    /// ClickHouse tables.
+    ClickHouse(ChRows),
+}
+
+impl Buffer {
+    fn add(&mut self, out: &mut Outputs) {
+        match self {
+            Buffer::Parquet(w) => write_outputs(w, out),
+            Buffer::ClickHouse(rows) => rows.add(
+                Records {
+                    points: &mut out.points,
+                    anomalies: &mut out.anomalies,
+                    forecasts: &mut out.forecasts,
+                    alerts: &mut out.alerts,
+                    dead_letters: &mut out.dead_letters,
+                },
+                now_ms(),
+            ),
+        }
+    }
+
+    /// The rows buffered, leaving this one empty.
+    fn take(&mut self) -> Buffer {
+        match self {
+            Buffer::Parquet(w) => Buffer::Parquet(w.take()),
+            Buffer::ClickHouse(rows) => Buffer::ClickHouse(std::mem::take(rows)),
+        }
+    }
+}
+
 struct Part {
     engine: Engine,
-    writer: ParquetWriter,
+    writer: Buffer,
     /// The next offset to apply (everything below is in the engine).
     next_offset: i64,
     checkpoint: u64,
@@ -118,7 +155,7 @@ struct PartJob {
     checkpoint: u64,
     next_offset: i64,
     /// The rows buffered since the previous checkpoint.
-    rows: ParquetWriter,
+    rows: Buffer,
     /// The framed snapshot.
     snapshot: Vec<u8>,
 }
@@ -141,6 +178,9 @@ struct Writer {
     store: Store,
     tracker: Arc<Tracker>,
     status: Arc<Status>,
+    /// History to ClickHouse instead of Parquet.
+    clickhouse: Option<ClickHouseSink>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -157,23 +197,11 @@ impl Writer {
     }
 
     fn write(&self, job: Job) -> Done {
-        let t = Instant::now();
         let mut parts = job.parts;
-        let written = (|| {
-            let (mut rows, mut files) = (0, 0);
-            for j in &mut parts {
-                j.rows.set_origin(&stream(&self.topic, j.p), j.checkpoint);
-                let f = j.rows.flush_all().context("cannot write Parquet")?;
-                rows += f.rows;
-                files += f.files;
-            }
-            if files > 0 {
-                vigie_storage::sync_filesystem(&self.data).context("cannot sync the Parquet files")?;
-            }
-            Ok::<_, anyhow::Error>(rows)
-        })();
-        self.status.metrics.write("parquet", t.elapsed(), written.is_ok());
-        let rows = written?;
+        let rows = match &self.clickhouse {
+            None => self.write_parquet(&mut parts)?,
+            Some(ch) => self.write_clickhouse(ch, &mut parts)?,
+        };
         if !self.tracker.wait(job.mark, Duration::from_secs(60)) {
             bail!(
                 "dead letters or alert records sent to Kafka were not acknowledged within 60 s; stopping without committing"
@@ -193,6 +221,79 @@ impl Writer {
         self.status.rows_written.fetch_add(rows as u64, Ordering::Relaxed);
         Ok(durable)
     }
+
+    fn write_parquet(&self, parts: &mut [PartJob]) -> Result<usize> {
+        let t = Instant::now();
+        let written = (|| {
+            let (mut rows, mut files) = (0, 0);
+            for j in parts.iter_mut() {
+                let Buffer::Parquet(w) = &mut j.rows else { bail!("a ClickHouse buffer in Parquet mode") };
+                w.set_origin(&stream(&self.topic, j.p), j.checkpoint);
+                let f = w.flush_all().context("cannot write Parquet")?;
+                rows += f.rows;
+                files += f.files;
+            }
+            if files > 0 {
+                vigie_storage::sync_filesystem(&self.data).context("cannot sync the Parquet files")?;
+            }
+            Ok::<_, anyhow::Error>(rows)
+        })();
+        self.status.metrics.write("parquet", t.elapsed(), written.is_ok());
+        written
+    }
+
+    /// One INSERT per table for the whole checkpoint, retried with backoff
+    /// (100 ms doubling to 5 s) for as long as ClickHouse refuses: the
+    /// consumer waits behind this job (backpressure), nothing is committed
+    /// meanwhile, and memory holds at most two checkpoints' rows. A stop
+    /// requested during an outage ends the pipeline without committing.
+    fn write_clickhouse(&self, ch: &ClickHouseSink, parts: &mut [PartJob]) -> Result<usize> {
+        let mut all = ChRows::default();
+        for j in parts.iter_mut() {
+            let Buffer::ClickHouse(rows) = std::mem::replace(&mut j.rows, Buffer::ClickHouse(ChRows::default())) else {
+                bail!("a Parquet buffer in ClickHouse mode")
+            };
+            all.append(rows);
+        }
+        let n = all.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut wait = Duration::from_millis(100);
+        let mut failing = false;
+        loop {
+            let t = Instant::now();
+            let r = ch.rt.block_on(vigie_storage::clickhouse::insert(&ch.client, &all));
+            self.status.metrics.write("clickhouse", t.elapsed(), r.is_ok());
+            match r {
+                Ok(()) => {
+                    if failing {
+                        eprintln!("vigie: ClickHouse takes rows again");
+                    }
+                    return Ok(n);
+                }
+                Err(e) => {
+                    if !failing {
+                        eprintln!("vigie: {e}; retrying, offsets are not committed meanwhile");
+                    }
+                    failing = true;
+                    if self.stop.load(Ordering::Relaxed) {
+                        bail!(
+                            "stopping while ClickHouse is unavailable ({e}); nothing past the last checkpoint is committed"
+                        );
+                    }
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+/// The ClickHouse client of the writer thread, with a runtime to drive it.
+struct ClickHouseSink {
+    client: vigie_storage::clickhouse::Client,
+    rt: tokio::runtime::Runtime,
 }
 
 /// Everything the loop and the rebalance callbacks share.
@@ -202,6 +303,8 @@ struct Shared {
     limits: Limits,
     data: PathBuf,
     writer_cfg: WriterConfig,
+    /// History goes to ClickHouse.
+    clickhouse: bool,
     parts: BTreeMap<i32, Part>,
     store: Store,
     producer: Arc<ThreadedProducer<Tracked>>,
@@ -211,6 +314,10 @@ struct Shared {
     done: Receiver<Done>,
     /// Checkpoints handed over and not yet answered.
     in_flight: usize,
+    /// A checkpoint the writer could not take yet.
+    pending: Option<Job>,
+    /// The partitions are paused until the writer takes `pending`.
+    paused: bool,
     notifier: Notifier,
     status: Arc<Status>,
     /// An error met in a callback, raised by the loop.
@@ -328,7 +435,11 @@ impl Shared {
         if removed > 0 {
             eprintln!("vigie: kafka: {topic}/{p}: removed {removed} file(s) written after the last snapshot");
         }
-        let writer = ParquetWriter::new(&self.data, self.writer_cfg)?;
+        let writer = if self.clickhouse {
+            Buffer::ClickHouse(ChRows::default())
+        } else {
+            Buffer::Parquet(ParquetWriter::new(&self.data, self.writer_cfg)?)
+        };
         self.parts.insert(
             p,
             Part {
@@ -354,6 +465,32 @@ impl Shared {
             bail!("a dead letter or alert record was refused by the producer; stopping without committing");
         }
         let topic = self.cfg.events_topic.clone();
+        // A job the writer could not take yet goes first; a new one is made
+        // only behind it (with `wait`), or once it is taken.
+        let mut made = false;
+        loop {
+            if let Some(job) = self.pending.take()
+                && !self.hand_over(consumer, job, wait, &topic)?
+            {
+                break;
+            }
+            if made {
+                break;
+            }
+            made = true;
+            let parts = self.take_parts(ps)?;
+            if parts.is_empty() {
+                break;
+            }
+            self.status.rows_pending.store(0, Ordering::Relaxed);
+            self.pending = Some(Job { parts, mark: self.tracker.mark() });
+        }
+        self.settle(consumer, wait, &topic)
+    }
+
+    /// The dirty partitions among `ps`: their rows and snapshots, each
+    /// under its next checkpoint number.
+    fn take_parts(&mut self, ps: &[i32]) -> Result<Vec<PartJob>> {
         let mut parts = Vec::new();
         for p in ps {
             let Some(part) = self.parts.get_mut(p).filter(|x| x.dirty) else { continue };
@@ -373,18 +510,51 @@ impl Shared {
             });
             part.dirty = false;
         }
-        if !parts.is_empty() {
-            self.status.rows_pending.store(0, Ordering::Relaxed);
-            let job = Job { parts, mark: self.tracker.mark() };
-            let sent = self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
-            if !sent {
-                // The writer stopped: its last answer says why.
-                self.settle(consumer, true, &topic)?;
-                bail!("the Parquet writer thread stopped");
+        Ok(parts)
+    }
+
+    /// Gives `job` to the writer thread; true when it took it. When the
+    /// writer is busy with another job and one already waits (a slow disk,
+    /// ClickHouse down), the job is kept and the partitions are paused:
+    /// the consumer goes on polling, so it stays in the group, but reads
+    /// nothing until the writer catches up (then they are resumed). With
+    /// `wait`, waits for the writer instead.
+    fn hand_over(&mut self, consumer: &BaseConsumer<Ctx>, job: Job, wait: bool, topic: &str) -> Result<bool> {
+        let Some(jobs) = self.jobs.as_ref() else { bail!("the writer thread is stopped") };
+        let r = if wait { jobs.send(job).map_err(|e| TrySendError::Disconnected(e.0)) } else { jobs.try_send(job) };
+        match r {
+            Ok(()) => {
+                self.in_flight += 1;
+                if self.paused {
+                    self.paused = false;
+                    consumer.resume(&self.assignment(topic)?)?;
+                    eprintln!("vigie: kafka: the writer caught up; reading again");
+                }
+                Ok(true)
             }
-            self.in_flight += 1;
+            Err(TrySendError::Full(job)) => {
+                self.pending = Some(job);
+                if !self.paused {
+                    self.paused = true;
+                    consumer.pause(&self.assignment(topic)?)?;
+                    eprintln!("vigie: kafka: the writer is behind; partitions paused until it catches up");
+                }
+                Ok(false)
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                // The writer stopped: its last answer says why.
+                self.settle(consumer, true, topic)?;
+                bail!("the writer thread stopped");
+            }
         }
-        self.settle(consumer, wait, &topic)
+    }
+
+    fn assignment(&self, topic: &str) -> Result<TopicPartitionList> {
+        let mut tpl = TopicPartitionList::new();
+        for p in self.parts.keys() {
+            tpl.add_partition(topic, *p);
+        }
+        Ok(tpl)
     }
 
     /// Takes the writer's answers (all of them with `wait`) and commits the
@@ -542,7 +712,7 @@ impl Shared {
         let part = self.parts.get_mut(&p).expect("still assigned");
         self.status.anomalies.fetch_add(out.anomalies.len() as u64, Ordering::Relaxed);
         self.status.dead_letters.fetch_add(n_dead as u64, Ordering::Relaxed);
-        write_outputs(&mut part.writer, out);
+        part.writer.add(out);
         self.status.series.store(series as u64, Ordering::Relaxed);
         self.status.firing.store(firing as u64, Ordering::Relaxed);
         self.status.events.fetch_add(events.len() as u64, Ordering::Release);
@@ -572,12 +742,20 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
     let store = Arc::new(Mutex::new(store));
     let (jobs, job_rx) = std::sync::mpsc::sync_channel::<Job>(1);
     let (done_tx, done) = std::sync::mpsc::sync_channel::<Done>(4);
+    let clickhouse = if rc.clickhouse.enabled {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        Some(ClickHouseSink { client: rc.clickhouse.client(), rt })
+    } else {
+        None
+    };
     let writer = Writer {
         topic: cfg.events_topic.clone(),
         data: data.to_path_buf(),
         store: Arc::clone(&store),
         tracker: Arc::clone(&tracker),
         status: Arc::clone(&status),
+        clickhouse,
+        stop: Arc::clone(&stop),
     };
     let writer = std::thread::Builder::new()
         .name("vigie-kafka-writer".into())
@@ -590,6 +768,7 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
             limits: rc.ingest.limits,
             data: data.to_path_buf(),
             writer_cfg: WriterConfig { sync_files: false, ..rc.writer_config() },
+            clickhouse: rc.clickhouse.enabled,
             parts: BTreeMap::new(),
             store,
             producer: Arc::new(producer),
@@ -597,6 +776,8 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
             jobs: Some(jobs),
             done,
             in_flight: 0,
+            pending: None,
+            paused: false,
             notifier,
             status,
             error: None,

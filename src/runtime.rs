@@ -404,6 +404,9 @@ pub async fn run(
     on_listen: impl FnOnce(SocketAddr, Arc<Status>),
 ) -> Result<()> {
     let kafka = cfg.kafka.enabled;
+    if cfg.clickhouse.enabled && !kafka {
+        bail!("clickhouse.enabled needs kafka.enabled: the embedded pipeline writes its history to Parquet");
+    }
     if kafka && !cfg.sources.is_empty() {
         bail!("[[sources]] are not read when kafka.enabled is true: send them to Kafka with `vigie produce`");
     }

@@ -7,15 +7,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Server {
-    child: Child,
+    child: Option<Child>,
     pub url: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -50,23 +49,38 @@ impl Server {
             ),
         )
         .unwrap();
+        let url = format!("http://127.0.0.1:{http}");
+        let mut s = Server { child: None, url, dir };
+        s.resume();
+        s
+    }
+
+    /// Kills the server (its data stays).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same ports and data; returns once it answers.
+    pub fn resume(&mut self) {
         let bin = std::env::var("VIGIE_CLICKHOUSE").unwrap_or_else(|_| "clickhouse-server".into());
+        let config = self.dir.path().join("config.xml");
         let child = Command::new(&bin)
-            .arg(format!("--config-file={d}/config.xml"))
+            .arg(format!("--config-file={}", config.display()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start {bin} ({e}); scripts/test.sh installs it (Debian clickhouse-server)")
             });
-        let url = format!("http://127.0.0.1:{http}");
-        let s = Server { child, url, _dir: dir };
+        self.child = Some(child);
         let t = Instant::now();
-        while s.sql("SELECT 1").map(|r| r.trim() != "1").unwrap_or(true) {
-            assert!(t.elapsed() < Duration::from_secs(30), "clickhouse-server did not answer on {}", s.url);
+        while self.sql("SELECT 1").map(|r| r.trim() != "1").unwrap_or(true) {
+            assert!(t.elapsed() < Duration::from_secs(30), "clickhouse-server did not answer on {}", self.url);
             std::thread::sleep(Duration::from_millis(100));
         }
-        s
     }
 
     /// Runs one statement over HTTP; the answer's body (TabSeparated).

@@ -59,26 +59,12 @@ impl Broker {
     }
 
     pub fn producer(&self) -> BaseProducer {
-        ClientConfig::new().set("bootstrap.servers", &self.addr).set("message.max.bytes", "33554432").create().unwrap()
+        producer(&self.addr)
     }
 
     /// Sends raw messages to given partitions and waits for them.
     pub fn send_to<'a>(&self, topic: &str, msgs: impl IntoIterator<Item = &'a (i32, Vec<u8>)>) {
-        let p = self.producer();
-        for (part, v) in msgs {
-            let key = format!("raw-{part}");
-            let mut rec = BaseRecord::to(topic).key(&key).payload(v).partition(*part);
-            loop {
-                match p.send(rec) {
-                    Ok(()) => break,
-                    Err((_, back)) => {
-                        p.poll(Duration::from_millis(10));
-                        rec = back;
-                    }
-                }
-            }
-        }
-        p.flush(Duration::from_secs(60)).unwrap();
+        send_raw(&self.addr, topic, msgs);
     }
 
     /// End offsets of every partition of `topic`, found by reading it all
@@ -116,8 +102,9 @@ impl Broker {
         let c: BaseConsumer =
             ClientConfig::new().set("bootstrap.servers", &self.addr).set("group.id", group).create().unwrap();
         let mut tpl = TopicPartitionList::new();
-        for p in self.ends(topic).keys() {
-            tpl.add_partition(topic, *p);
+        let meta = c.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+        for p in meta.topics().iter().flat_map(|t| t.partitions()) {
+            tpl.add_partition(topic, p.id());
         }
         let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
         got.elements()
@@ -155,6 +142,35 @@ impl Drop for Broker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends raw messages to given partitions of the broker at `addr` and
+/// waits for them.
+pub fn send_raw<'a>(addr: &str, topic: &str, msgs: impl IntoIterator<Item = &'a (i32, Vec<u8>)>) {
+    send_with(&producer(addr), topic, msgs);
+}
+
+/// A producer for the broker at `addr`.
+pub fn producer(addr: &str) -> BaseProducer {
+    ClientConfig::new().set("bootstrap.servers", addr).set("message.max.bytes", "33554432").create().unwrap()
+}
+
+/// Sends raw messages to given partitions with `p` and waits for them.
+pub fn send_with<'a>(p: &BaseProducer, topic: &str, msgs: impl IntoIterator<Item = &'a (i32, Vec<u8>)>) {
+    for (part, v) in msgs {
+        let key = format!("raw-{part}");
+        let mut rec = BaseRecord::to(topic).key(&key).payload(v).partition(*part);
+        loop {
+            match p.send(rec) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    p.poll(Duration::from_millis(10));
+                    rec = back;
+                }
+            }
+        }
+    }
+    p.flush(Duration::from_secs(60)).unwrap();
 }
 
 /// A `vigie run` configuration on Kafka.
