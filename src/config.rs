@@ -279,6 +279,16 @@ mod tests {
     }
 
     #[test]
+    fn the_clickhouse_example_parses_and_the_url_can_be_overridden() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/vigie.clickhouse.example.toml");
+        let cfg = RuntimeConfig::load(Some(&path), Vec::new()).unwrap();
+        assert!(cfg.kafka.enabled && cfg.clickhouse.enabled);
+        assert_eq!(cfg.clickhouse.url, "http://127.0.0.1:8123");
+        let vars = vec![("VIGIE__CLICKHOUSE__URL".to_string(), "http://ch:8123".to_string())];
+        assert_eq!(RuntimeConfig::load(Some(&path), vars).unwrap().clickhouse.url, "http://ch:8123");
+    }
+
+    #[test]
     fn a_bad_receiver_is_named_at_start() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("n.toml");
