@@ -412,7 +412,11 @@ pub async fn run(
     }
     let data = cfg.storage.data_dir.clone();
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create data directory {}", data.display()))?;
-    let reader = HistoryReader::open(&data).await?;
+    let reader = if cfg.clickhouse.enabled {
+        vigie_storage::History::ClickHouse(Box::new(vigie_storage::clickhouse::ChReader::new(cfg.clickhouse.client())))
+    } else {
+        vigie_storage::History::Parquet(HistoryReader::open(&data).await?)
+    };
     let keys = Arc::new(KeyStore::open(&cfg.keys_file())?);
     let notifier = Notifier::open(&cfg.notify, &data.join("state")).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (stop_notify, notify_stopped) = tokio::sync::oneshot::channel::<()>();

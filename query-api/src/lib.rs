@@ -28,7 +28,7 @@ use vigie_ingest::http_body::{Framing, decode_body};
 use vigie_schemas::notify::{DeliveryInfo, DeliveryStatus, Silence, SilenceSpec};
 use vigie_schemas::time::parse_flexible;
 use vigie_schemas::{DeadLetter, Event, Limits, RejectReason, Rejection, Severity};
-use vigie_storage::HistoryReader;
+use vigie_storage::History;
 use vigie_storage::reader::{AnomalyFilter, Cursor};
 
 use crate::error::ApiError;
@@ -108,7 +108,7 @@ pub trait MetricsSource: Send + Sync {
 #[derive(Clone)]
 pub struct AppState {
     /// History.
-    pub reader: HistoryReader,
+    pub reader: History,
     /// API keys.
     pub keys: Arc<KeyStore>,
     /// Where ingested events go; `None` makes the API read-only.

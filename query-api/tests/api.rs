@@ -117,7 +117,7 @@ async fn fixture() -> Fixture {
     let admin = keys.create("ops", true).unwrap();
     let sink = Arc::new(Sink::default());
     let state = AppState {
-        reader: HistoryReader::open(&data).await.unwrap(),
+        reader: vigie_storage::History::Parquet(HistoryReader::open(&data).await.unwrap()),
         keys: Arc::clone(&keys),
         ingest: Some(sink.clone() as Arc<dyn IngestSink>),
         ready: Arc::new(AtomicBool::new(true)),

@@ -5,7 +5,7 @@
 //! Row validation is off (plain RowBinary): ClickHouse 18.16, which the
 //! tests run, has no RowBinaryWithNamesAndTypes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use clickhouse::Client;
 use clickhouse::Row;
@@ -344,4 +344,384 @@ pub async fn insert(client: &clickhouse::Client, rows: &ChRows) -> Result<(), St
         })
     );
     Ok(())
+}
+
+/// History read back from ClickHouse: the same answers as
+/// [`crate::HistoryReader`] gives from Parquet (a test compares every API
+/// endpoint on both). Every query reads `FINAL` (one row per id however
+/// often it was written), binds the tenant and every caller's value with
+/// `?` (the client escapes them), and has only page sizes, which are
+/// numbers the API parsed and bounded, in its text. ClickHouse 18.16 has no
+/// window functions: "the latest transition of each alert" is the row at
+/// `max((ts, seq))` of its fingerprint.
+#[derive(Clone)]
+pub struct ChReader {
+    client: Client,
+}
+
+#[derive(Row, Deserialize)]
+struct SeriesRow {
+    series: String,
+    kind: String,
+    points: u64,
+    first_ts: i64,
+    last_ts: i64,
+}
+
+#[derive(Row, Deserialize)]
+struct HistoryRow {
+    ts: i64,
+    value: f64,
+    forecast: Option<f64>,
+    lower: Option<f64>,
+    upper: Option<f64>,
+    z: Option<f64>,
+    anomaly_score: f64,
+    severity: String,
+}
+
+#[derive(Row, Deserialize)]
+struct ForecastPointRow {
+    ts: i64,
+    step: u32,
+    forecast: f64,
+    lower: f64,
+    upper: f64,
+    model: String,
+    made_at: i64,
+}
+
+#[derive(Row, Deserialize)]
+struct AnomalyOut {
+    id: String,
+    series: String,
+    kind: String,
+    ts: i64,
+    actual: f64,
+    expected: f64,
+    residual: f64,
+    std_deviations: f64,
+    severity: String,
+    description: String,
+}
+
+#[derive(Row, Deserialize)]
+struct AlertOut {
+    id: String,
+    fingerprint: String,
+    rule: String,
+    series: String,
+    status: String,
+    severity: String,
+    starts_at: i64,
+    ts: i64,
+    repeat: u32,
+    seq: u64,
+    value: f64,
+    threshold: f64,
+    event_id: Option<String>,
+    description: String,
+}
+
+#[derive(Row, Deserialize)]
+struct Counted {
+    k: String,
+    n: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct Totals {
+    points: u64,
+    series: u64,
+    events: u64,
+}
+
+const ALERT_COLUMNS: &str = "id, fingerprint, rule, series, status, severity, starts_at, ts, repeat, seq, value, threshold, event_id, description";
+
+/// The latest transition of each of the tenant's alerts (bind the tenant twice).
+const LATEST_ALERTS: &str = "(SELECT * FROM alerts FINAL WHERE tenant = ? AND (fingerprint, ts, seq) IN \
+     (SELECT fingerprint, tupleElement(m, 1), tupleElement(m, 2) FROM \
+     (SELECT fingerprint, max((ts, seq)) AS m FROM alerts FINAL WHERE tenant = ? GROUP BY fingerprint)))";
+
+fn q(e: clickhouse::error::Error) -> StorageError {
+    ch("query failed", e)
+}
+
+impl ChReader {
+    /// A reader over `client`'s database.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// See [`crate::HistoryReader::series`].
+    ///
+    /// # Errors
+    /// When ClickHouse cannot be reached or refuses.
+    pub async fn series(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<crate::reader::SeriesSummary>, StorageError> {
+        let sql = format!(
+            "SELECT series, min(kind) AS kind, count() AS points, min(ts) AS first_ts, max(ts) AS last_ts \
+             FROM points FINAL WHERE tenant = ? AND series > ? GROUP BY series ORDER BY series LIMIT {limit}"
+        );
+        let rows: Vec<SeriesRow> =
+            self.client.query(&sql).bind(tenant).bind(after.unwrap_or("")).fetch_all().await.map_err(q)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| crate::reader::SeriesSummary {
+                series: r.series,
+                kind: r.kind,
+                points: r.points,
+                first_ts: r.first_ts,
+                last_ts: r.last_ts,
+            })
+            .collect())
+    }
+
+    /// See [`crate::HistoryReader::history`].
+    ///
+    /// # Errors
+    /// When ClickHouse cannot be reached or refuses.
+    pub async fn history(
+        &self,
+        tenant: &str,
+        series: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<crate::reader::HistoryPoint>, StorageError> {
+        let rows: Vec<HistoryRow> = self
+            .client
+            .query(
+                "SELECT ts, value, forecast, lower, upper, z, anomaly_score, severity FROM points FINAL \
+                 WHERE tenant = ? AND series = ? AND ts >= ? AND ts < ? ORDER BY ts",
+            )
+            .bind(tenant)
+            .bind(series)
+            .bind(from)
+            .bind(to)
+            .fetch_all()
+            .await
+            .map_err(q)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| crate::reader::HistoryPoint {
+                ts: r.ts,
+                value: r.value,
+                forecast: r.forecast,
+                lower: r.lower,
+                upper: r.upper,
+                z: r.z,
+                anomaly_score: r.anomaly_score,
+                severity: r.severity,
+            })
+            .collect())
+    }
+
+    /// See [`crate::HistoryReader::latest_forecast`].
+    ///
+    /// # Errors
+    /// When ClickHouse cannot be reached or refuses.
+    pub async fn latest_forecast(
+        &self,
+        tenant: &str,
+        series: &str,
+    ) -> Result<Vec<crate::reader::ForecastPoint>, StorageError> {
+        let rows: Vec<ForecastPointRow> = self
+            .client
+            .query(
+                "SELECT ts, step, forecast, lower, upper, model, made_at FROM forecasts FINAL \
+                 WHERE tenant = ? AND series = ? AND made_at = \
+                 (SELECT max(made_at) FROM forecasts WHERE tenant = ? AND series = ?) ORDER BY step",
+            )
+            .bind(tenant)
+            .bind(series)
+            .bind(tenant)
+            .bind(series)
+            .fetch_all()
+            .await
+            .map_err(q)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| crate::reader::ForecastPoint {
+                ts: r.ts,
+                step: r.step,
+                forecast: r.forecast,
+                lower: r.lower,
+                upper: r.upper,
+                model: r.model,
+                made_at: r.made_at,
+            })
+            .collect())
+    }
+
+    /// See [`crate::HistoryReader::anomalies`].
+    ///
+    /// # Errors
+    /// When ClickHouse cannot be reached or refuses.
+    pub async fn anomalies(
+        &self,
+        tenant: &str,
+        filter: &crate::reader::AnomalyFilter,
+        cursor: Option<&crate::reader::Cursor>,
+        limit: usize,
+    ) -> Result<Vec<Anomaly>, StorageError> {
+        let severities: &[&str] = match filter.min_severity {
+            Some(vigie_schemas::Severity::High) => &["HIGH"],
+            Some(vigie_schemas::Severity::Medium) => &["MEDIUM", "HIGH"],
+            _ => &["LOW", "MEDIUM", "HIGH"],
+        };
+        let (from, to) = (filter.from.unwrap_or(i64::MIN / 4), filter.to.unwrap_or(i64::MAX / 4));
+        let (c_ts, c_id) = cursor.map_or((i64::MAX / 4, String::new()), |(t, i)| (*t, i.clone()));
+        let series = filter.series.as_deref().unwrap_or("");
+        let sql = format!(
+            "SELECT id, series, kind, ts, actual, expected, residual, std_deviations, severity, description \
+             FROM anomalies FINAL WHERE tenant = ? AND (? = '' OR series = ?) AND has(?, severity) \
+             AND ts >= ? AND ts < ? AND (ts < ? OR (ts = ? AND ? <> '' AND id < ?)) \
+             ORDER BY ts DESC, id DESC LIMIT {limit}"
+        );
+        let rows: Vec<AnomalyOut> = self
+            .client
+            .query(&sql)
+            .bind(tenant)
+            .bind(series)
+            .bind(series)
+            .bind(severities)
+            .bind(from)
+            .bind(to)
+            .bind(c_ts)
+            .bind(c_ts)
+            .bind(&c_id)
+            .bind(&c_id)
+            .fetch_all()
+            .await
+            .map_err(q)?;
+        let tenant: std::sync::Arc<str> = tenant.into();
+        Ok(rows
+            .into_iter()
+            .map(|r| Anomaly {
+                id: crate::reader::parse_id(&r.id),
+                tenant: std::sync::Arc::clone(&tenant),
+                series: r.series.into(),
+                kind: crate::reader::kind(&r.kind),
+                ts: r.ts,
+                actual: r.actual,
+                expected: r.expected,
+                residual: r.residual,
+                std_deviations: r.std_deviations,
+                severity: crate::reader::severity(&r.severity),
+                description: r.description,
+            })
+            .collect())
+    }
+
+    /// See [`crate::HistoryReader::alerts`].
+    ///
+    /// # Errors
+    /// When ClickHouse cannot be reached or refuses.
+    pub async fn alerts(
+        &self,
+        tenant: &str,
+        active_only: bool,
+        cursor: Option<(i64, u64)>,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StorageError> {
+        let (c_ts, c_seq) = cursor.unwrap_or((i64::MAX / 4, u64::MAX));
+        let query = if active_only {
+            let sql = format!(
+                "SELECT {ALERT_COLUMNS} FROM {LATEST_ALERTS} WHERE status = 'firing' AND (ts < ? OR (ts = ? AND seq < ?)) \
+                 ORDER BY ts DESC, seq DESC LIMIT {limit}"
+            );
+            self.client.query(&sql).bind(tenant).bind(tenant)
+        } else {
+            let sql = format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts FINAL WHERE tenant = ? AND (ts < ? OR (ts = ? AND seq < ?)) \
+                 ORDER BY ts DESC, seq DESC LIMIT {limit}"
+            );
+            self.client.query(&sql).bind(tenant)
+        };
+        let rows: Vec<AlertOut> = query.bind(c_ts).bind(c_ts).bind(c_seq).fetch_all().await.map_err(q)?;
+        let tenant: std::sync::Arc<str> = tenant.into();
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(AlertRecord {
+                    id: crate::reader::parse_id(&r.id),
+                    fingerprint: crate::reader::parse_id(&r.fingerprint),
+                    tenant: std::sync::Arc::clone(&tenant),
+                    rule: crate::reader::rule(&r.rule)?,
+                    series: r.series.into(),
+                    status: if r.status == "resolved" {
+                        vigie_schemas::AlertStatus::Resolved
+                    } else {
+                        vigie_schemas::AlertStatus::Firing
+                    },
+                    severity: crate::reader::severity(&r.severity),
+                    starts_at: r.starts_at,
+                    ts: r.ts,
+                    repeat: r.repeat,
+                    seq: r.seq,
+                    value: r.value,
+                    threshold: r.threshold,
+                    event_id: r.event_id,
+                    description: r.description,
+                })
+            })
+            .collect())
+    }
+
+    async fn grouped(&self, sql: &str, binds: usize, tenant: &str) -> Result<BTreeMap<String, u64>, StorageError> {
+        let mut query = self.client.query(sql);
+        for _ in 0..binds {
+            query = query.bind(tenant);
+        }
+        let rows: Vec<Counted> = query.fetch_all().await.map_err(q)?;
+        Ok(rows.into_iter().map(|r| (r.k, r.n)).collect())
+    }
+
+    /// See [`crate::HistoryReader::overview`].
+    ///
+    /// # Errors
+    /// When ClickHouse cannot be reached or refuses.
+    pub async fn overview(&self, tenant: &str) -> Result<crate::reader::Overview, StorageError> {
+        let t: Vec<Totals> = self
+            .client
+            .query(
+                "SELECT count() AS points, uniqExact(series) AS series, toUInt64(sum(events)) AS events \
+                 FROM points FINAL WHERE tenant = ?",
+            )
+            .bind(tenant)
+            .fetch_all()
+            .await
+            .map_err(q)?;
+        let mut o = crate::reader::Overview::default();
+        if let Some(t) = t.first() {
+            (o.points, o.series, o.events) = (t.points, t.series, t.events);
+        }
+        o.anomalies_by_severity = self
+            .grouped(
+                "SELECT severity AS k, count() AS n FROM anomalies FINAL WHERE tenant = ? GROUP BY severity",
+                1,
+                tenant,
+            )
+            .await?;
+        o.alerts_by_rule = self
+            .grouped(
+                "SELECT rule AS k, count() AS n FROM alerts FINAL WHERE tenant = ? AND status = 'firing' AND repeat = 0 \
+                 GROUP BY rule",
+                1,
+                tenant,
+            )
+            .await?;
+        o.firing_by_rule = self
+            .grouped(
+                &format!("SELECT rule AS k, count() AS n FROM {LATEST_ALERTS} WHERE status = 'firing' GROUP BY rule"),
+                2,
+                tenant,
+            )
+            .await?;
+        Ok(o)
+    }
 }

@@ -42,3 +42,108 @@ impl StorageError {
         StorageError::Io { path: path.display().to_string(), source }
     }
 }
+
+/// Where the API reads history: Parquet with DataFusion (embedded), or
+/// ClickHouse. The same methods and the same answers.
+#[derive(Clone)]
+pub enum History {
+    /// Parquet files under the data directory.
+    Parquet(HistoryReader),
+    /// ClickHouse tables.
+    ClickHouse(Box<clickhouse::ChReader>),
+}
+
+impl History {
+    /// See [`HistoryReader::series`].
+    ///
+    /// # Errors
+    /// When the backend fails.
+    pub async fn series(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<reader::SeriesSummary>, StorageError> {
+        match self {
+            History::Parquet(r) => r.series(tenant, after, limit).await,
+            History::ClickHouse(r) => r.series(tenant, after, limit).await,
+        }
+    }
+
+    /// See [`HistoryReader::history`].
+    ///
+    /// # Errors
+    /// When the backend fails.
+    pub async fn history(
+        &self,
+        tenant: &str,
+        series: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<reader::HistoryPoint>, StorageError> {
+        match self {
+            History::Parquet(r) => r.history(tenant, series, from, to).await,
+            History::ClickHouse(r) => r.history(tenant, series, from, to).await,
+        }
+    }
+
+    /// See [`HistoryReader::latest_forecast`].
+    ///
+    /// # Errors
+    /// When the backend fails.
+    pub async fn latest_forecast(
+        &self,
+        tenant: &str,
+        series: &str,
+    ) -> Result<Vec<reader::ForecastPoint>, StorageError> {
+        match self {
+            History::Parquet(r) => r.latest_forecast(tenant, series).await,
+            History::ClickHouse(r) => r.latest_forecast(tenant, series).await,
+        }
+    }
+
+    /// See [`HistoryReader::anomalies`].
+    ///
+    /// # Errors
+    /// When the backend fails.
+    pub async fn anomalies(
+        &self,
+        tenant: &str,
+        filter: &reader::AnomalyFilter,
+        cursor: Option<&reader::Cursor>,
+        limit: usize,
+    ) -> Result<Vec<vigie_schemas::Anomaly>, StorageError> {
+        match self {
+            History::Parquet(r) => r.anomalies(tenant, filter, cursor, limit).await,
+            History::ClickHouse(r) => r.anomalies(tenant, filter, cursor, limit).await,
+        }
+    }
+
+    /// See [`HistoryReader::alerts`].
+    ///
+    /// # Errors
+    /// When the backend fails.
+    pub async fn alerts(
+        &self,
+        tenant: &str,
+        active_only: bool,
+        cursor: Option<(i64, u64)>,
+        limit: usize,
+    ) -> Result<Vec<vigie_schemas::AlertRecord>, StorageError> {
+        match self {
+            History::Parquet(r) => r.alerts(tenant, active_only, cursor, limit).await,
+            History::ClickHouse(r) => r.alerts(tenant, active_only, cursor, limit).await,
+        }
+    }
+
+    /// See [`HistoryReader::overview`].
+    ///
+    /// # Errors
+    /// When the backend fails.
+    pub async fn overview(&self, tenant: &str) -> Result<reader::Overview, StorageError> {
+        match self {
+            History::Parquet(r) => r.overview(tenant).await,
+            History::ClickHouse(r) => r.overview(tenant).await,
+        }
+    }
+}

@@ -163,12 +163,12 @@ fn count(b: &RecordBatch, name: &str, i: usize) -> Result<u64, StorageError> {
     Err(StorageError::Internal(format!("column {name}: unexpected type {}", c.data_type())))
 }
 
-fn parse_id(s: &str) -> Id {
+pub(crate) fn parse_id(s: &str) -> Id {
     // Ids are written by vigie; an unreadable one (a foreign file) reads as 0.
     s.parse().unwrap_or_default()
 }
 
-fn severity(s: &str) -> Severity {
+pub(crate) fn severity(s: &str) -> Severity {
     match s {
         "HIGH" => Severity::High,
         "MEDIUM" => Severity::Medium,
@@ -177,7 +177,7 @@ fn severity(s: &str) -> Severity {
     }
 }
 
-fn kind(s: &str) -> SeriesKind {
+pub(crate) fn kind(s: &str) -> SeriesKind {
     match s {
         "stock" => SeriesKind::Stock,
         "spend" => SeriesKind::Spend,
@@ -185,7 +185,7 @@ fn kind(s: &str) -> SeriesKind {
     }
 }
 
-fn rule(s: &str) -> Option<Rule> {
+pub(crate) fn rule(s: &str) -> Option<Rule> {
     Rule::ALL.into_iter().find(|r| r.as_str() == s)
 }
 
