@@ -55,10 +55,12 @@ export VIGIE_PROMTOOL=${VIGIE_PROMTOOL:-$(command -v promtool)}
 "$VIGIE_PROMTOOL" --version >/dev/null
 export VIGIE_CLICKHOUSE=${VIGIE_CLICKHOUSE:-$(command -v clickhouse-server)}
 export VIGIE_PYTHON=${VIGIE_PYTHON:-python3}
-if ! "$VIGIE_PYTHON" -c "import chdb" >/dev/null 2>&1; then
-  echo "installing chdb (PyPI) to check the ClickHouse DDL on a modern engine"
-  "$VIGIE_PYTHON" -m pip install --quiet chdb 2>/dev/null \
-    || "$VIGIE_PYTHON" -m pip install --quiet --break-system-packages chdb
+# chdb checks the ClickHouse DDL on a current engine; PyYAML and jsonschema
+# check docker-compose.yml against the Compose Specification's schema.
+if ! "$VIGIE_PYTHON" -c "import chdb, yaml, jsonschema" >/dev/null 2>&1; then
+  echo "installing chdb, pyyaml and jsonschema (PyPI) for the ClickHouse DDL and compose checks"
+  "$VIGIE_PYTHON" -m pip install --quiet chdb pyyaml jsonschema 2>/dev/null \
+    || "$VIGIE_PYTHON" -m pip install --quiet --break-system-packages chdb pyyaml jsonschema
 fi
 
 echo "== tests"
