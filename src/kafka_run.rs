@@ -57,7 +57,7 @@ use vigie_processors::engine::EngineState;
 use vigie_processors::{Engine, EngineConfig, Outputs};
 use vigie_schemas::{DeadLetter, Event, Limits, decode_event};
 use vigie_storage::clickhouse::ChRows;
-use vigie_storage::{ParquetWriter, Records, WriterConfig};
+use vigie_storage::{ParquetWriter, WriterConfig};
 
 use crate::config::RuntimeConfig;
 use crate::runtime::{Status, frame, now_ms, unframe, write_outputs};
@@ -92,16 +92,7 @@ impl Buffer {
     fn add(&mut self, out: &mut Outputs) {
         match self {
             Buffer::Parquet(w) => write_outputs(w, out),
-            Buffer::ClickHouse(rows) => rows.add(
-                Records {
-                    points: &mut out.points,
-                    anomalies: &mut out.anomalies,
-                    forecasts: &mut out.forecasts,
-                    alerts: &mut out.alerts,
-                    dead_letters: &mut out.dead_letters,
-                },
-                now_ms(),
-            ),
+            Buffer::ClickHouse(rows) => rows.add(crate::runtime::records(out), now_ms()),
         }
     }
 
@@ -207,10 +198,10 @@ impl Writer {
                 "dead letters or alert records sent to Kafka were not acknowledged within 60 s; stopping without committing"
             );
         }
-        if self.tracker.failed() > 0 {
+        if self.tracker.failures().failed() > 0 {
             bail!(
                 "a dead letter or alert record was not delivered to Kafka ({}); stopping without committing",
-                self.tracker.last_error().unwrap_or_default()
+                self.tracker.failures().last_error().unwrap_or_default()
             );
         }
         let mut durable = Vec::with_capacity(parts.len());
@@ -527,7 +518,7 @@ impl Shared {
                 self.in_flight += 1;
                 if self.paused {
                     self.paused = false;
-                    consumer.resume(&self.assignment(topic)?)?;
+                    consumer.resume(&self.assignment(topic))?;
                     eprintln!("vigie: kafka: the writer caught up; reading again");
                 }
                 Ok(true)
@@ -536,7 +527,7 @@ impl Shared {
                 self.pending = Some(job);
                 if !self.paused {
                     self.paused = true;
-                    consumer.pause(&self.assignment(topic)?)?;
+                    consumer.pause(&self.assignment(topic))?;
                     eprintln!("vigie: kafka: the writer is behind; partitions paused until it catches up");
                 }
                 Ok(false)
@@ -549,12 +540,12 @@ impl Shared {
         }
     }
 
-    fn assignment(&self, topic: &str) -> Result<TopicPartitionList> {
+    fn assignment(&self, topic: &str) -> TopicPartitionList {
         let mut tpl = TopicPartitionList::new();
         for p in self.parts.keys() {
             tpl.add_partition(topic, *p);
         }
-        Ok(tpl)
+        tpl
     }
 
     /// Takes the writer's answers (all of them with `wait`) and commits the

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -46,16 +47,15 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
-    let c = IntCounter::new(name, help).expect("a valid metric");
-    r.register(Box::new(c.clone())).expect("registered once");
-    c
+/// Registers `m` in `r` and returns it.
+fn reg<M: Collector + Clone + 'static>(r: &Registry, m: prometheus::Result<M>) -> M {
+    let m = m.expect("a valid metric");
+    r.register(Box::new(m.clone())).expect("registered once");
+    m
 }
 
 fn counters(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric");
-    r.register(Box::new(c.clone())).expect("registered once");
-    c
+    reg(r, IntCounterVec::new(Opts::new(name, help), labels))
 }
 
 /// Buckets from 50 µs to 10 s.
@@ -64,31 +64,32 @@ const SECONDS: [f64; 14] = [5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 
 impl Default for Metrics {
     fn default() -> Self {
         let r = Registry::new();
-        let processing = Histogram::with_opts(
-            HistogramOpts::new("vigie_processing_seconds", "Time the processors take for one batch of events.")
-                .buckets(SECONDS.to_vec()),
-        )
-        .expect("a valid metric");
-        r.register(Box::new(processing.clone())).expect("registered once");
-        let sink_write = HistogramVec::new(
-            HistogramOpts::new("vigie_sink_write_seconds", "Time to write one batch of rows to a sink.")
-                .buckets(SECONDS.to_vec()),
-            &["sink"],
-        )
-        .expect("a valid metric");
-        r.register(Box::new(sink_write.clone())).expect("registered once");
-        let lag = IntGaugeVec::new(
-            Opts::new("vigie_kafka_consumer_lag", "Records in the partition not yet processed by this instance."),
-            &["partition"],
-        )
-        .expect("a valid metric");
-        r.register(Box::new(lag.clone())).expect("registered once");
-        let series = IntGauge::new("vigie_series_active", "Series the processors of this instance hold.")
-            .expect("a valid metric");
-        r.register(Box::new(series.clone())).expect("registered once");
+        let histogram = |name: &str, help: &str| HistogramOpts::new(name, help).buckets(SECONDS.to_vec());
+        let processing = reg(
+            &r,
+            Histogram::with_opts(histogram(
+                "vigie_processing_seconds",
+                "Time the processors take for one batch of events.",
+            )),
+        );
+        let sink_write = reg(
+            &r,
+            HistogramVec::new(
+                histogram("vigie_sink_write_seconds", "Time to write one batch of rows to a sink."),
+                &["sink"],
+            ),
+        );
+        let lag = reg(
+            &r,
+            IntGaugeVec::new(
+                Opts::new("vigie_kafka_consumer_lag", "Records in the partition not yet processed by this instance."),
+                &["partition"],
+            ),
+        );
+        let series = reg(&r, IntGauge::new("vigie_series_active", "Series the processors of this instance hold."));
         Self {
-            received: counter(&r, "vigie_events_received_total", "Events that reached the processors."),
-            accepted: counter(&r, "vigie_events_accepted_total", "Events the processors took."),
+            received: reg(&r, IntCounter::new("vigie_events_received_total", "Events that reached the processors.")),
+            accepted: reg(&r, IntCounter::new("vigie_events_accepted_total", "Events the processors took.")),
             rejected: counters(
                 &r,
                 "vigie_events_rejected_total",

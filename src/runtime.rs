@@ -182,19 +182,21 @@ pub(crate) fn notify(notifier: &Notifier, alerts: &[vigie_schemas::AlertRecord])
     }
 }
 
+/// Every vector of `out`, for a sink to empty.
+pub fn records(out: &mut Outputs) -> Records<'_> {
+    Records {
+        points: &mut out.points,
+        anomalies: &mut out.anomalies,
+        forecasts: &mut out.forecasts,
+        alerts: &mut out.alerts,
+        dead_letters: &mut out.dead_letters,
+    }
+}
+
 /// Hands every record of `out` to the writer (emptying `out`); dead
 /// letters are stamped with the wall clock.
 pub(crate) fn write_outputs(writer: &mut ParquetWriter, out: &mut Outputs) {
-    writer.add(
-        Records {
-            points: &mut out.points,
-            anomalies: &mut out.anomalies,
-            forecasts: &mut out.forecasts,
-            alerts: &mut out.alerts,
-            dead_letters: &mut out.dead_letters,
-        },
-        now_ms(),
-    );
+    writer.add(records(out), now_ms());
 }
 
 fn processor(

@@ -14,7 +14,6 @@ use std::process::Command;
 use serde_json::Value;
 use vigie_processors::{Engine, EngineConfig, Outputs};
 use vigie_schemas::clickhouse::MIGRATIONS;
-use vigie_storage::Records;
 use vigie_storage::clickhouse::{ChRows, ClickHouseConfig, insert};
 
 fn dashboards() -> Vec<(String, Value)> {
@@ -168,16 +167,7 @@ fn every_clickhouse_query_returns_rows_and_runs_on_a_current_engine() {
         out.points.iter().map(|p| p.ts).max().unwrap() / 1000 + 86_400,
     );
     let mut rows = ChRows::default();
-    rows.add(
-        Records {
-            points: &mut out.points,
-            anomalies: &mut out.anomalies,
-            forecasts: &mut out.forecasts,
-            alerts: &mut out.alerts,
-            dead_letters: &mut out.dead_letters,
-        },
-        0,
-    );
+    rows.add(vigie::runtime::records(&mut out), 0);
     rt.block_on(insert(&client, &rows)).unwrap();
 
     let vars: BTreeMap<&str, String> = [("tenant", tenant), ("site", site), ("sku", sku), ("entity", entity)].into();

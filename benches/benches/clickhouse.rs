@@ -19,10 +19,12 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use vigie::runtime::records;
+use vigie_benches::{daily_points, series_names};
+use vigie_processors::Outputs;
 use vigie_schemas::time::DAY_MS;
-use vigie_schemas::{Point, SeriesKind, Severity};
 use vigie_storage::clickhouse::{ChReader, ChRows, ClickHouseConfig, insert, migrate};
-use vigie_storage::{HistoryReader, ParquetWriter, Records, WriterConfig};
+use vigie_storage::{HistoryReader, ParquetWriter, WriterConfig};
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -83,7 +85,9 @@ fn main() {
     let days = 120;
     let t0: i64 = 1_735_689_600_000;
     let dir = tempfile::tempdir().unwrap();
-    let (_server, url) = clickhouse(&dir.path().join("ch").tap_mkdir());
+    let ch_dir = dir.path().join("ch");
+    std::fs::create_dir_all(&ch_dir).unwrap();
+    let (_server, url) = clickhouse(&ch_dir);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let client = ClickHouseConfig { url, ..ClickHouseConfig::default() }.client();
     rt.block_on(async {
@@ -96,30 +100,9 @@ fn main() {
         panic!("ClickHouse did not answer");
     });
 
-    let names: Vec<Arc<str>> = (0..series).map(|i| Arc::from(format!("S{:03}/SKU-{i:05}", i % 500).as_str())).collect();
+    let names = series_names(series);
     let tenant: Arc<str> = "tenant-01".into();
-    let day = |d: i64| -> Vec<Point> {
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| Point {
-                id: vigie_schemas::Id((i as u64) << 20 | d as u64),
-                tenant: Arc::clone(&tenant),
-                series: Arc::clone(n),
-                kind: SeriesKind::Stock,
-                ts: t0 + d * DAY_MS,
-                value: (i % 50) as f64,
-                forecast: Some(10.0),
-                lower: Some(5.0),
-                upper: Some(15.0),
-                z: Some(0.3),
-                anomaly_score: 0.2,
-                severity: Severity::None,
-                events: 4,
-                model: std::borrow::Cow::Borrowed("ets(A,Ad,A)"),
-            })
-            .collect()
-    };
+    let day = |d: i64| Outputs { points: daily_points(&names, &tenant, t0, d), ..Outputs::default() };
     // 1. Writes.
     let pq = dir.path().join("parquet");
     let mut w = ParquetWriter::new(&pq, WriterConfig::default()).unwrap();
@@ -127,30 +110,12 @@ fn main() {
     for d in 0..days {
         let (mut a, mut b) = (day(d), day(d));
         let t = Instant::now();
-        w.add(
-            Records {
-                points: &mut a,
-                anomalies: &mut Vec::new(),
-                forecasts: &mut Vec::new(),
-                alerts: &mut Vec::new(),
-                dead_letters: &mut Vec::new(),
-            },
-            t0,
-        );
+        w.add(records(&mut a), t0);
         w.flush_all().unwrap();
         t_pq += t.elapsed();
         let t = Instant::now();
         let mut rows = ChRows::default();
-        rows.add(
-            Records {
-                points: &mut b,
-                anomalies: &mut Vec::new(),
-                forecasts: &mut Vec::new(),
-                alerts: &mut Vec::new(),
-                dead_letters: &mut Vec::new(),
-            },
-            t0,
-        );
+        rows.add(records(&mut b), t0);
         rt.block_on(insert(&client, &rows)).unwrap();
         t_ch += t.elapsed();
     }
@@ -195,15 +160,4 @@ fn main() {
         pct(&mut lc, 0.99),
         p50c / p50p
     );
-}
-
-trait TapMkdir {
-    fn tap_mkdir(self) -> Self;
-}
-
-impl TapMkdir for std::path::PathBuf {
-    fn tap_mkdir(self) -> Self {
-        std::fs::create_dir_all(&self).unwrap();
-        self
-    }
 }

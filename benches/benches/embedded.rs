@@ -20,13 +20,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use vigie::config::RuntimeConfig;
-use vigie_benches::start;
+use vigie::runtime::records;
+use vigie_benches::{daily_points, series_names, start};
 use vigie_ingest::generator::{GenConfig, generate};
+use vigie_processors::Outputs;
 use vigie_processors::config::Duration as VDuration;
 use vigie_query_api::keys::KeyStore;
 use vigie_schemas::time::DAY_MS;
-use vigie_schemas::{Point, SeriesKind, Severity};
-use vigie_storage::{HistoryReader, ParquetWriter, Records, WriterConfig};
+use vigie_storage::{HistoryReader, ParquetWriter, WriterConfig};
 
 fn post(addr: SocketAddr, key: &str, body: &[u8]) -> u16 {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -117,39 +118,11 @@ fn history() {
         WriterConfig { max_rows: 1_000_000, max_age: Duration::from_secs(3600), sync_files: true },
     )
     .unwrap();
-    let names: Vec<Arc<str>> = (0..series).map(|i| Arc::from(format!("S{:03}/SKU-{i:05}", i % 500).as_str())).collect();
+    let names = series_names(series);
     let tenant: Arc<str> = "tenant-01".into();
     for d in 0..days {
-        let mut points: Vec<Point> = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| Point {
-                id: vigie_schemas::Id((i as u64) << 20 | d as u64),
-                tenant: Arc::clone(&tenant),
-                series: Arc::clone(n),
-                kind: SeriesKind::Stock,
-                ts: t0 + d * DAY_MS,
-                value: (i % 50) as f64,
-                forecast: Some(10.0),
-                lower: Some(5.0),
-                upper: Some(15.0),
-                z: Some(0.3),
-                anomaly_score: 0.2,
-                severity: Severity::None,
-                events: 4,
-                model: std::borrow::Cow::Borrowed("ets(A,Ad,A)"),
-            })
-            .collect();
-        w.add(
-            Records {
-                points: &mut points,
-                anomalies: &mut Vec::new(),
-                forecasts: &mut Vec::new(),
-                alerts: &mut Vec::new(),
-                dead_letters: &mut Vec::new(),
-            },
-            t0,
-        );
+        let mut out = Outputs { points: daily_points(&names, &tenant, t0, d), ..Outputs::default() };
+        w.add(records(&mut out), t0);
         w.flush_all().unwrap();
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

@@ -73,6 +73,14 @@ impl DeliveryCounter {
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
+
+    /// Counts `result` when it is a failure.
+    fn count(&self, result: &DeliveryResult<'_>) {
+        if let Err((e, _)) = result {
+            self.failed.fetch_add(1, Ordering::AcqRel);
+            *self.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
+        }
+    }
 }
 
 /// Producer context that counts failed deliveries.
@@ -85,10 +93,7 @@ impl ProducerContext for Counting {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            self.0.failed.fetch_add(1, Ordering::AcqRel);
-            *self.0.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
-        }
+        self.0.count(result);
     }
 }
 
@@ -111,8 +116,7 @@ pub struct Tracker {
     next: AtomicU64,
     inflight: Mutex<BTreeSet<u64>>,
     settled: Condvar,
-    failed: AtomicU64,
-    last_error: Mutex<Option<String>>,
+    failures: DeliveryCounter,
 }
 
 impl Tracker {
@@ -150,14 +154,9 @@ impl Tracker {
         !r.timed_out()
     }
 
-    /// Failed deliveries so far.
-    pub fn failed(&self) -> u64 {
-        self.failed.load(Ordering::Acquire)
-    }
-
-    /// The last failure's message.
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    /// The failed deliveries.
+    pub fn failures(&self) -> &DeliveryCounter {
+        &self.failures
     }
 }
 
@@ -172,10 +171,7 @@ impl ProducerContext for Tracked {
 
     fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
         let t = &self.0;
-        if let Err((e, _)) = result {
-            t.failed.fetch_add(1, Ordering::AcqRel);
-            *t.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
-        }
+        t.failures.count(result);
         t.set().remove(&(seq as u64));
         t.settled.notify_all();
     }
