@@ -179,7 +179,7 @@ fn nelder_mead(f: &mut dyn FnMut(&[f64]) -> f64, x0: &[f64], step: f64, max_eval
         order.sort_by(|&a, &b| vals[a].total_cmp(&vals[b]));
         pts = order.iter().map(|&i| pts[i].clone()).collect();
         vals = order.iter().map(|&i| vals[i]).collect();
-        if (vals[n] - vals[0]).abs() <= 1e-10 * (1.0 + vals[0].abs()) {
+        if (vals[n] - vals[0]).abs() <= 1e-6 * (1.0 + vals[0].abs()) {
             break;
         }
         let centroid: Vec<f64> = (0..n).map(|j| pts[..n].iter().map(|p| p[j]).sum::<f64>() / n as f64).collect();
@@ -221,6 +221,8 @@ fn nelder_mead(f: &mut dyn FnMut(&[f64]) -> f64, x0: &[f64], step: f64, max_eval
     pts.swap_remove(best)
 }
 
+/// Fits one form (on the log scale, `y` must hold the logarithms: use
+/// [`fit_form_on`] with the original values instead).
 fn fit_form(y: &[f64], m: usize, form: Form) -> Option<Fitted> {
     let n = y.len();
     if n < 3 || (form.seasonal && (m < 2 || n < 2 * m + 2)) {
@@ -273,9 +275,28 @@ fn fit_form(y: &[f64], m: usize, form: Form) -> Option<Fitted> {
     })
 }
 
+/// Fits one form to the original values `y` (taking logarithms for a
+/// log-scale form), or `None` when it does not apply.
+pub fn fit_form_on(y: &[f64], m: usize, form: Form) -> Option<Fitted> {
+    if form.log {
+        if y.iter().any(|v| *v <= 0.0) {
+            return None;
+        }
+        let logs: Vec<f64> = y.iter().map(|v| v.ln()).collect();
+        fit_form(&logs, m, form)
+    } else {
+        fit_form(y, m, form)
+    }
+}
+
 /// Fits every candidate form and returns the one with the lowest AICc, or
 /// `None` when the history is too short for any (fewer than 3 values).
 pub fn fit_auto(y: &[f64], m: usize) -> Option<Fitted> {
+    fit_auto_where(y, m, |_| true)
+}
+
+/// [`fit_auto`] over the forms `keep` accepts.
+pub fn fit_auto_where(y: &[f64], m: usize, keep: impl Fn(Form) -> bool) -> Option<Fitted> {
     let mut best: Option<Fitted> = None;
     let positive = y.iter().all(|v| *v > 0.0);
     let logs: Vec<f64> = if positive { y.iter().map(|v| v.ln()).collect() } else { Vec::new() };
@@ -287,6 +308,9 @@ pub fn fit_auto(y: &[f64], m: usize) -> Option<Fitted> {
         for trend in [Trend::None, Trend::Damped] {
             for seasonal in [false, true] {
                 let form = Form { trend, seasonal, log };
+                if !keep(form) {
+                    continue;
+                }
                 if let Some(f) = fit_form(data, m, form) {
                     if best.as_ref().is_none_or(|b| f.aicc < b.aicc) {
                         best = Some(f);

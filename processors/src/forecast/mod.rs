@@ -6,11 +6,18 @@
 //!   does not drag it.
 //! - [`batch`]: fits the exponential smoothing family on a whole history and
 //!   picks the form by AICc; used by one-off forecasts.
+//! - [`mstl`]: several seasons (hourly: 24 and 168) by decomposition.
+//! - [`intermittent`]: ADI / CV² classes, Croston-SBA and TSB.
+//! - [`auto`]: one-off forecasts: candidates by class, chosen on held-out
+//!   data, with intervals from back-tested errors.
 //! - [`horizon`]: how far ahead a series' data allows forecasting.
 //! - [`season`]: detects the seasonal period of an unlabelled series.
 
+pub mod auto;
 pub mod batch;
 pub mod horizon;
+pub mod intermittent;
+pub mod mstl;
 pub mod online;
 pub mod season;
 
