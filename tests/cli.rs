@@ -140,15 +140,16 @@ fn forecast_applies_the_horizon_rule_and_says_why() {
     let err = ok(&["forecast", "--input", s(&input), "--horizon", "36", "--output", s(&out)]);
     assert!(err.contains("36 requested, 8 allowed: 24 active months of 72; density 33%"), "{err}");
     let f = read(&out);
-    assert_eq!(f.lines().next().unwrap(), "series_id,step,forecast,lower,upper");
+    assert_eq!(f.lines().next().unwrap(), "series_id,step,ts,forecast,lower,upper,model");
     assert_eq!(f.lines().count(), 1 + 8);
+    assert!(f.lines().nth(1).unwrap().starts_with("A,1,2025-01-01T00:00:00Z,"), "{f}");
 
     let err = ok(&["forecast", "--input", s(&input), "--horizon", "36", "--exact-horizon", "--output", s(&out)]);
     assert!(err.contains("exact horizon"), "{err}");
     let f = read(&out);
     assert_eq!(f.lines().count(), 1 + 36);
     for line in f.lines().skip(1) {
-        let cols: Vec<f64> = line.split(',').skip(2).map(|c| c.parse().unwrap()).collect();
+        let cols: Vec<f64> = line.split(',').skip(3).take(3).map(|c| c.parse().unwrap()).collect();
         assert!(cols[1] <= cols[0] && cols[0] <= cols[2] && cols[1] >= 0.0, "{line}");
     }
 }
@@ -169,14 +170,14 @@ fn forecast_follows_a_seasonal_series_with_an_integer_index() {
     let out = d.path().join("f.csv");
     // Without --season the period of an indexed series is detected.
     let err = ok(&["forecast", "--input", s(&input), "--horizon", "12", "--output", s(&out)]);
-    assert_eq!(err.matches("season 6, detected").count(), 2, "{err}");
+    assert_eq!(err.matches("a season of 6 points detected").count(), 2, "{err}");
     ok(&["forecast", "--input", s(&input), "--horizon", "12", "--season", "6", "--output", s(&out)]);
     let f = read(&out);
     for line in f.lines().skip(1) {
         let c: Vec<&str> = line.split(',').collect();
         let step: usize = c[1].parse().unwrap();
         let want = if c[0] == "S1" { 100.0 } else { 10.0 } + shape[(120 + step - 1) % 6];
-        let got: f64 = c[2].parse().unwrap();
+        let got: f64 = c[3].parse().unwrap();
         assert!((got - want).abs() < 0.5, "{line}: want {want}");
     }
 }

@@ -75,11 +75,13 @@ pub enum CsvError {
         flag: &'static str,
     },
     /// A cell cannot be read (the user's file).
-    #[error("{file}, line {line}, column \"{column}\": {message}")]
+    #[error("{file}, {unit} {line}, column \"{column}\": {message}")]
     Cell {
         /// File.
         file: String,
-        /// 1-based line.
+        /// What `line` counts: `line` (CSV), `row` (spreadsheet), `record` (JSON).
+        unit: &'static str,
+        /// 1-based line, row or record.
         line: u64,
         /// Column name.
         column: String,
@@ -215,6 +217,18 @@ pub fn read_csv(path: &Path, opts: &CsvOptions) -> Result<Table, CsvError> {
     parse_csv(&bytes, &file, opts)
 }
 
+/// A table of text cells from any file format, before columns are chosen:
+/// what spreadsheets, JSON and Parquet files are turned into.
+#[derive(Debug, Clone, Default)]
+pub struct Grid {
+    /// Column names.
+    pub headers: Vec<String>,
+    /// What a row's number counts in errors: `line`, `row` or `record`.
+    pub unit: &'static str,
+    /// Rows: number (as the user sees it) and cells.
+    pub rows: Vec<(u64, Vec<String>)>,
+}
+
 /// Parses CSV bytes (see [`read_csv`]); `file` names the input in errors.
 ///
 /// # Errors
@@ -226,6 +240,7 @@ pub fn parse_csv(bytes: &[u8], file: &str, opts: &CsvOptions) -> Result<Table, C
     let mut rdr = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
     let cell_err = |line: u64, column: &str, message: String| CsvError::Cell {
         file: file.to_string(),
+        unit: "line",
         line,
         column: column.to_string(),
         message,
@@ -236,6 +251,29 @@ pub fn parse_csv(bytes: &[u8], file: &str, opts: &CsvOptions) -> Result<Table, C
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
         .collect();
+    let mut rows = Vec::new();
+    for (k, rec) in rdr.records().enumerate() {
+        let line = rec.as_ref().ok().and_then(|r| r.position()).map_or(k as u64 + 2, |p| p.line());
+        let rec = rec.map_err(|e| cell_err(line, "(row)", e.to_string()))?;
+        rows.push((line, rec.iter().map(str::to_string).collect()));
+    }
+    table_from_grid(Grid { headers, unit: "line", rows }, file, opts)
+}
+
+/// Chooses the columns of `grid` and reads its rows (see [`read_csv`]).
+///
+/// # Errors
+/// [`CsvError`] naming the file, and for bad cells the row and column.
+pub fn table_from_grid(grid: Grid, file: &str, opts: &CsvOptions) -> Result<Table, CsvError> {
+    let Grid { headers, unit, rows: records } = grid;
+    let headers: Vec<String> = headers.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_string()).collect();
+    let cell_err = |line: u64, column: &str, message: String| CsvError::Cell {
+        file: file.to_string(),
+        unit,
+        line,
+        column: column.to_string(),
+        message,
+    };
     let columns = headers.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", ");
     let no_column = |what, flag| CsvError::NoColumn { file: file.to_string(), what, columns: columns.clone(), flag };
     let ts_i = find_column(&headers, opts.ts_column.as_deref(), TS_NAMES, &[])
@@ -257,13 +295,12 @@ pub fn parse_csv(bytes: &[u8], file: &str, opts: &CsvOptions) -> Result<Table, C
         .ok_or_else(|| no_column("value", "--value-column"))?;
     let mut rows = Vec::new();
     let mut index_ts: Option<bool> = None;
-    for (k, rec) in rdr.records().enumerate() {
-        let line = rec.as_ref().ok().and_then(|r| r.position()).map_or(k as u64 + 2, |p| p.line());
-        let rec = rec.map_err(|e| cell_err(line, "(row)", e.to_string()))?;
+    for (line, rec) in &records {
+        let line = *line;
         if rec.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let get = |i: usize| rec.get(i).unwrap_or("").trim();
+        let get = |i: usize| rec.get(i).map_or("", |c| c.trim());
         let ts_text = get(ts_i);
         let is_index = *index_ts.get_or_insert_with(|| ts_text.parse::<i64>().is_ok());
         let ts = if is_index {

@@ -12,3 +12,4 @@ pub mod generator;
 pub mod http_body;
 pub mod ndjson;
 pub mod rng;
+pub mod sheets;

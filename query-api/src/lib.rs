@@ -7,6 +7,7 @@
 //! opaque cursor. Errors share one JSON shape ([`error::ApiError`]).
 
 pub mod error;
+pub mod forecast;
 pub mod keys;
 pub mod openapi;
 
@@ -140,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_doc))
         .route("/v1/events", post(ingest).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
+        .route("/v1/forecast", post(forecast::forecast_upload).layer(DefaultBodyLimit::max(forecast::BODY_LIMIT)))
         .route("/v1/series", get(series))
         .route("/v1/series/{key}/history", get(history))
         .route("/v1/anomalies", get(anomalies))

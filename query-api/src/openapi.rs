@@ -33,6 +33,7 @@ pub const PATHS: &[&str] = &[
     "/metrics",
     "/openapi.json",
     "/v1/events",
+    "/v1/forecast",
     "/v1/series",
     "/v1/series/{key}/history",
     "/v1/anomalies",
@@ -77,6 +78,27 @@ pub fn document() -> Value {
                     "413": {"$ref": "#/components/responses/Error"},
                     "415": {"$ref": "#/components/responses/Error"},
                     "503": {"description": "Pipeline full: nothing accepted; retry after Retry-After seconds", "headers": {"Retry-After": {"schema": {"type": "integer"}}}}
+                }
+            }},
+            "/v1/forecast": {"post": {
+                "summary": "One-off forecast of an uploaded file (CSV, JSON, Parquet or Excel .xlsx, ≤ 50 MB): every series in it, with the chosen model, the history and its anomalies, the forecast with bounds, and plain explanations",
+                "parameters": [
+                    param("horizon", "Buckets to forecast (required, or months)"),
+                    param("months", "Alias of horizon"),
+                    param("exact_horizon", "true: produce the horizon asked even where the horizon rule allows fewer"),
+                    param("level", "Interval level, 0.5 to 1 (default 0.95)"),
+                    param("bucket", "5m, 1h, 1d, 1w or 1mo (default: from the dates)"),
+                    param("season", "Seasonal periods in buckets, e.g. 24,168 (default: from the bucket)"),
+                    param("date_column", "Date or index column (default: found by name: date, Date, DATE_OPERATION, jour, mois…)"),
+                    param("value_column", "Value column (default: found by name: montant, amount, valeur, quantite…)"),
+                    param("series_column", "Series column (default: found by name: series_id, serie, sku, entite…)")
+                ],
+                "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}},
+                "responses": {
+                    "200": {"description": "One entry per series: series, bucket, model_info (name, parameters, aicc, periods, candidates), demand_class, horizon (requested, validated, allowed, reason, warning), history, forecast, anomalies, explanations; and skipped series with the reason", "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "400": {"$ref": "#/components/responses/Error"},
+                    "401": {"$ref": "#/components/responses/Error"},
+                    "413": {"$ref": "#/components/responses/Error"}
                 }
             }},
             "/v1/series": {"get": {"summary": "The tenant's series", "parameters": page, "responses": ok(list("Series"), "A page of series")}},

@@ -9,6 +9,7 @@ pub mod clickhouse;
 pub mod columns;
 pub mod layout;
 pub mod reader;
+pub mod upload;
 pub mod writer;
 
 pub use reader::HistoryReader;

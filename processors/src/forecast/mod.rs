@@ -10,6 +10,8 @@
 //! - [`intermittent`]: ADI / CV² classes, Croston-SBA and TSB.
 //! - [`auto`]: one-off forecasts: candidates by class, chosen on held-out
 //!   data, with intervals from back-tested errors.
+//! - [`oneoff`]: uploaded rows → buckets → forecast, anomalies and
+//!   explanations, for `vigie forecast` and `POST /v1/forecast`.
 //! - [`horizon`]: how far ahead a series' data allows forecasting.
 //! - [`season`]: detects the seasonal period of an unlabelled series.
 
@@ -18,6 +20,7 @@ pub mod batch;
 pub mod horizon;
 pub mod intermittent;
 pub mod mstl;
+pub mod oneoff;
 pub mod online;
 pub mod season;
 

@@ -1,0 +1,460 @@
+//! One-off forecasts of uploaded series (`vigie forecast`, `POST
+//! /v1/forecast`): rows are summed per bucket, gaps filled with zeros, the
+//! horizon rule decides how far to go, [`auto::forecast`] chooses the model,
+//! and the history is scored against the model's one-step forecasts. Every
+//! decision is stated in a plain sentence.
+
+use serde::Serialize;
+use vigie_schemas::Severity;
+use vigie_schemas::time::format_rfc3339;
+
+use super::auto::{self, ModelInfo, Trial};
+use super::horizon::{HorizonBounds, HorizonDecision, decide};
+use super::intermittent::DemandClass;
+use super::season::detect;
+use crate::Bucket;
+use crate::score::human;
+
+/// How the rows' times are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Time {
+    /// An integer index: one bucket per step.
+    Index,
+    /// Epoch milliseconds, summed per bucket.
+    Bucket(Bucket),
+}
+
+impl Time {
+    fn unit(self) -> &'static str {
+        match self {
+            Time::Index | Time::Bucket(Bucket::Raw) => "points",
+            Time::Bucket(Bucket::FiveMinutes) => "5-minute buckets",
+            Time::Bucket(Bucket::Hour) => "hours",
+            Time::Bucket(Bucket::Day) => "days",
+            Time::Bucket(Bucket::Week) => "weeks",
+            Time::Bucket(Bucket::Month) => "months",
+        }
+    }
+
+    /// The seasonal periods worth trying for this bucket.
+    pub fn periods(self) -> Vec<usize> {
+        match self {
+            Time::Index | Time::Bucket(Bucket::Raw) => Vec::new(),
+            Time::Bucket(Bucket::FiveMinutes) => vec![288, 2016],
+            Time::Bucket(Bucket::Hour) => vec![24, 168],
+            Time::Bucket(Bucket::Day) => vec![7, 365],
+            Time::Bucket(Bucket::Week) => vec![52],
+            Time::Bucket(Bucket::Month) => vec![12],
+        }
+    }
+}
+
+/// What to produce.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Buckets asked for.
+    pub horizon: usize,
+    /// Produce `horizon` buckets even where the rule allows fewer.
+    pub exact: bool,
+    /// Interval level, e.g. 0.95.
+    pub level: f64,
+    /// Bounds of the horizon rule.
+    pub bounds: HorizonBounds,
+    /// Seasonal periods; `None`: from the bucket, or detected for an index.
+    pub periods: Option<Vec<usize>>,
+}
+
+/// A bucket's time: an index, or the bucket's start.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum When {
+    /// Integer index.
+    Index(i64),
+    /// RFC 3339 start of the bucket.
+    Date(String),
+}
+
+/// One bucket of history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryPoint {
+    /// Bucket.
+    pub ts: When,
+    /// Sum of the rows in it (0 for a gap).
+    pub value: f64,
+    /// The model's one-step forecast of it.
+    pub fitted: Option<f64>,
+}
+
+/// One forecast bucket.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ForecastPoint {
+    /// Bucket.
+    pub ts: When,
+    /// 1-based step.
+    pub step: usize,
+    /// Point forecast.
+    pub forecast: f64,
+    /// Lower bound.
+    pub lower: f64,
+    /// Upper bound.
+    pub upper: f64,
+}
+
+/// A history bucket far from the model's one-step forecast.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryAnomaly {
+    /// Bucket.
+    pub ts: When,
+    /// Value.
+    pub value: f64,
+    /// One-step forecast.
+    pub expected: f64,
+    /// Error over the robust σ of all errors.
+    pub z: f64,
+    /// MEDIUM from 2σ, HIGH from 3σ.
+    pub severity: Severity,
+}
+
+/// Model and how it was chosen.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelSummary {
+    /// Name.
+    pub name: String,
+    /// Parameters by name.
+    pub parameters: std::collections::BTreeMap<String, f64>,
+    /// AICc, for the exponential smoothing family.
+    pub aicc: Option<f64>,
+    /// Seasonal periods tried.
+    pub periods: Vec<usize>,
+    /// Candidates and their held-out error, best first.
+    pub candidates: Vec<Trial>,
+}
+
+/// The forecast of one series.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesForecast {
+    /// Series name.
+    pub series: String,
+    /// Bucket (`1h`, `1d`, `1mo`…) or `index`.
+    pub bucket: &'static str,
+    /// The model.
+    pub model_info: ModelSummary,
+    /// Demand class, for non-negative series.
+    pub demand_class: Option<DemandClass>,
+    /// The horizon rule's decision.
+    pub horizon: HorizonDecision,
+    /// The history, one row per bucket.
+    pub history: Vec<HistoryPoint>,
+    /// The forecast.
+    pub forecast: Vec<ForecastPoint>,
+    /// History buckets scored MEDIUM or HIGH.
+    pub anomalies: Vec<HistoryAnomaly>,
+    /// What was decided and why.
+    pub explanations: Vec<String>,
+}
+
+/// A series that cannot be forecast as given.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("series \"{series}\": {message}")]
+pub struct SeriesError {
+    /// Series name.
+    pub series: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Sums `points` (time, value) per step and fills missing steps with zeros;
+/// returns the first step and the values.
+///
+/// # Errors
+/// When the steps span far more than the rows: a stray index or date would
+/// otherwise make a huge, mostly empty series.
+pub fn aggregate(series: &str, time: Time, points: &[(i64, f64)]) -> Result<(i64, Vec<f64>), SeriesError> {
+    let mut steps: Vec<(i64, f64)> = points
+        .iter()
+        .map(|&(t, v)| {
+            (
+                match time {
+                    Time::Index => t,
+                    Time::Bucket(b) => b.index(t),
+                },
+                v,
+            )
+        })
+        .collect();
+    steps.sort_by_key(|p| p.0);
+    let (Some(first), Some(last)) = (steps.first(), steps.last()) else {
+        return Err(SeriesError { series: series.into(), message: "no rows".into() });
+    };
+    let span = last.0.saturating_sub(first.0).saturating_add(1);
+    let limit = 100 * steps.len() as i64 + 10_000;
+    if span > limit {
+        return Err(SeriesError {
+            series: series.into(),
+            message: format!(
+                "its times span {span} {} for {} rows; check for a stray date or index (the first is {}, the last {})",
+                time.unit(),
+                steps.len(),
+                when(time, first.0).label(),
+                when(time, last.0).label()
+            ),
+        });
+    }
+    let mut out = vec![0.0; span as usize];
+    for (i, v) in &steps {
+        out[(i - first.0) as usize] += v;
+    }
+    Ok((first.0, out))
+}
+
+fn when(time: Time, step: i64) -> When {
+    match time {
+        Time::Index => When::Index(step),
+        Time::Bucket(b) => When::Date(format_rfc3339(b.start(step))),
+    }
+}
+
+impl When {
+    fn label(&self) -> String {
+        match self {
+            When::Index(i) => i.to_string(),
+            When::Date(d) => d.clone(),
+        }
+    }
+}
+
+/// Robust σ of the one-step errors: 1.4826 × their median absolute
+/// deviation, so that the anomalies being looked for do not hide
+/// themselves by inflating it.
+fn robust_sigma(errors: &[f64]) -> Option<f64> {
+    if errors.len() < 8 {
+        return None;
+    }
+    let mut e = errors.to_vec();
+    e.sort_by(f64::total_cmp);
+    let med = e[e.len() / 2];
+    let mut dev: Vec<f64> = e.iter().map(|v| (v - med).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    let s = 1.4826 * dev[dev.len() / 2];
+    (s > 0.0).then_some(s)
+}
+
+/// Forecasts one series.
+///
+/// # Errors
+/// When its rows cannot make a series (see [`aggregate`]) or there are too
+/// few buckets to fit anything (fewer than 3).
+pub fn forecast_series(
+    series: &str,
+    time: Time,
+    points: &[(i64, f64)],
+    opts: &Options,
+) -> Result<SeriesForecast, SeriesError> {
+    let (first, y) = aggregate(series, time, points)?;
+    let unit = time.unit();
+    let mut explanations = Vec::new();
+    let filled = y.len() - {
+        let mut seen: Vec<i64> = points
+            .iter()
+            .map(|&(t, _)| match time {
+                Time::Index => t,
+                Time::Bucket(b) => b.index(t),
+            })
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len()
+    };
+    explanations.push(format!(
+        "{} rows summed into {} {unit}{}",
+        points.len(),
+        y.len(),
+        if filled > 0 { format!("; {filled} {unit} without a row counted as 0") } else { String::new() }
+    ));
+    let periods = match (&opts.periods, time) {
+        (Some(p), _) => {
+            explanations.push(format!("seasonal periods given: {}", list(p)));
+            p.clone()
+        }
+        (None, Time::Index) => match detect(&y, 400) {
+            Some(m) => {
+                explanations.push(format!("a season of {m} {unit} detected from the autocorrelation"));
+                vec![m]
+            }
+            None => {
+                explanations.push("no season detected".into());
+                Vec::new()
+            }
+        },
+        (None, t) => t.periods(),
+    };
+    let usable: Vec<usize> = periods.iter().copied().filter(|&m| m >= 2 && y.len() >= 2 * m).collect();
+    let dropped: Vec<usize> = periods.iter().copied().filter(|m| !usable.contains(m)).collect();
+    if !dropped.is_empty() {
+        explanations.push(format!(
+            "season of {} {unit} not used: it needs two full cycles of history ({} {unit} here)",
+            list(&dropped),
+            y.len()
+        ));
+    }
+    let decision = decide(&y, opts.horizon, opts.bounds, opts.exact, unit);
+    match &decision.reason {
+        Some(r) => explanations.push(format!("horizon: {r}")),
+        None => explanations.push(format!("horizon: {} {unit} as requested", decision.validated)),
+    }
+    if let Some(w) = &decision.warning {
+        explanations.push(format!("warning: {w}"));
+    }
+    let h = decision.validated;
+    let fc = auto::forecast(&y, &usable, h, opts.level).ok_or_else(|| SeriesError {
+        series: series.into(),
+        message: format!("only {} {unit} of history; at least 3 are needed", y.len()),
+    })?;
+    if let Some(c) = fc.class {
+        explanations.push(format!(
+            "demand is {} (one non-zero {} in {:.2} on average, CV² of the sizes {:.2}){}",
+            c.pattern.as_str(),
+            unit.trim_end_matches('s'),
+            c.adi,
+            c.cv2,
+            if c.pattern.is_sparse() { ": Croston-SBA and TSB were tried" } else { "" }
+        ));
+    }
+    match fc.trials.as_slice() {
+        [] => explanations.push(format!("{} chosen by AICc: too little history to hold any out", fc.model.name)),
+        [best, rest @ ..] => {
+            let others: Vec<String> = rest.iter().map(|t| format!("{} {}", t.name, human(t.rmse))).collect();
+            explanations.push(format!(
+                "{} chosen: lowest error (RMSE {}) forecasting the last {} {unit} from the ones before{}",
+                fc.model.name,
+                human(best.rmse),
+                fc.holdout,
+                if others.is_empty() { String::new() } else { format!("; others: {}", others.join(", ")) }
+            ));
+        }
+    }
+    explanations.push(if fc.interval_errors > 0 {
+        format!(
+            "{:.0}% intervals from the {} errors of the model re-run from earlier points in the history",
+            opts.level * 100.0,
+            fc.interval_errors
+        )
+    } else {
+        format!("{:.0}% intervals from the exponential smoothing model's error variance", opts.level * 100.0)
+    });
+    // Non-negative history: non-negative forecasts and bounds.
+    let floor = if y.iter().all(|v| *v >= 0.0) { 0.0 } else { f64::NEG_INFINITY };
+    let last = first + y.len() as i64 - 1;
+    let forecast: Vec<ForecastPoint> = fc
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ForecastPoint {
+            ts: when(time, last + 1 + i as i64),
+            step: i + 1,
+            forecast: s.mean.max(floor),
+            lower: s.lower.max(floor),
+            upper: s.upper.max(floor),
+        })
+        .collect();
+    let errors: Vec<f64> = y.iter().zip(&fc.fitted).filter_map(|(v, f)| f.map(|f| v - f)).collect();
+    let sigma = robust_sigma(&errors);
+    let mut anomalies = Vec::new();
+    if let Some(sigma) = sigma {
+        for (i, (v, f)) in y.iter().zip(&fc.fitted).enumerate() {
+            let Some(f) = *f else { continue };
+            let z = (v - f) / sigma;
+            let severity = match z.abs() {
+                a if a >= 3.0 => Severity::High,
+                a if a >= 2.0 => Severity::Medium,
+                _ => continue,
+            };
+            anomalies.push(HistoryAnomaly { ts: when(time, first + i as i64), value: *v, expected: f, z, severity });
+        }
+        explanations.push(format!(
+            "{} of {} past {unit} are anomalies: at least 2σ from the model's one-step forecast (σ {} from the median deviation)",
+            anomalies.len(),
+            errors.len(),
+            human(sigma)
+        ));
+    }
+    let history = y
+        .iter()
+        .zip(&fc.fitted)
+        .enumerate()
+        .map(|(i, (v, f))| HistoryPoint { ts: when(time, first + i as i64), value: *v, fitted: *f })
+        .collect();
+    let ModelInfo { name, params, aicc } = fc.model;
+    Ok(SeriesForecast {
+        series: series.to_string(),
+        bucket: match time {
+            Time::Index => "index",
+            Time::Bucket(b) => b.as_str(),
+        },
+        model_info: ModelSummary {
+            name,
+            parameters: params.into_iter().collect(),
+            aicc,
+            periods: usable,
+            candidates: fc.trials,
+        },
+        demand_class: fc.class,
+        horizon: decision,
+        history,
+        forecast,
+        anomalies,
+        explanations,
+    })
+}
+
+fn list(p: &[usize]) -> String {
+    p.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigie_schemas::time::parse_rfc3339;
+
+    fn opts(h: usize) -> Options {
+        Options { horizon: h, exact: false, level: 0.95, bounds: HorizonBounds::default(), periods: None }
+    }
+
+    #[test]
+    fn monthly_rows_are_summed_forecast_and_explained() {
+        // Three years of monthly spend with a December peak, two rows a month.
+        let mut points = Vec::new();
+        for y in 2022..2025 {
+            for m in 1..=12 {
+                let ts = parse_rfc3339(&format!("{y}-{m:02}-05T00:00:00Z")).unwrap();
+                let v = if m == 12 { 300.0 } else { 100.0 + m as f64 };
+                points.push((ts, v / 2.0));
+                points.push((ts + 86_400_000, v / 2.0));
+            }
+        }
+        points.push((parse_rfc3339("2023-06-05T00:00:00Z").unwrap(), 400.0));
+        let f = forecast_series("budget", Time::Bucket(Bucket::Month), &points, &opts(12)).unwrap();
+        assert_eq!(f.bucket, "1mo");
+        assert_eq!(f.history.len(), 36);
+        assert_eq!(f.history[0].ts, When::Date("2022-01-01T00:00:00Z".into()));
+        assert_eq!(f.forecast[0].ts, When::Date("2025-01-01T00:00:00Z".into()));
+        assert_eq!(f.horizon.validated, 12);
+        let dec = &f.forecast[11];
+        assert!(dec.forecast > 200.0, "December forecast {}", dec.forecast);
+        assert!(dec.lower <= dec.forecast && dec.forecast <= dec.upper);
+        assert_eq!(f.model_info.periods, vec![12]);
+        assert!(f.anomalies.iter().any(|a| a.ts == When::Date("2023-06-01T00:00:00Z".into())), "{:?}", f.anomalies);
+        assert!(f.explanations[0].starts_with("73 rows summed into 36 months"), "{:?}", f.explanations);
+        assert!(f.explanations.iter().any(|e| e.contains("chosen: lowest error")), "{:?}", f.explanations);
+    }
+
+    #[test]
+    fn gaps_are_zeros_and_stray_dates_are_refused() {
+        let (first, y) = aggregate("s", Time::Index, &[(5, 1.0), (8, 2.0), (5, 1.5)]).unwrap();
+        assert_eq!((first, y), (5, vec![2.5, 0.0, 0.0, 2.0]));
+        let e = aggregate("s", Time::Index, &[(1, 1.0), (9_000_000, 1.0)]).unwrap_err();
+        assert!(e.to_string().contains("check for a stray date or index"), "{e}");
+        let e = forecast_series("s", Time::Index, &[(1, 1.0), (2, 1.0)], &opts(3)).unwrap_err();
+        assert_eq!(e.to_string(), "series \"s\": only 2 points of history; at least 3 are needed");
+    }
+}
