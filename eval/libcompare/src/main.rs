@@ -44,10 +44,13 @@ const MODELS: &[(&str, &str)] = &[
     ("snaive", "seasonal naive, period 24 (pipeline check, no library)"),
 ];
 
-/// Point forecast plus one optional `(lower, upper)` pair per requested level.
+/// Point forecast plus one optional `(lower, upper)` pair per requested level,
+/// and, where the library reports it, the model it selected.
+#[derive(Default)]
 struct Output {
     point: Vec<f64>,
     bounds: Vec<Option<(Vec<f64>, Vec<f64>)>>,
+    selected: Option<String>,
 }
 
 struct Args {
@@ -175,7 +178,7 @@ mod augurs_models {
             bounds.push(fc.intervals.map(|iv| (iv.lower, iv.upper)));
             point.get_or_insert(fc.point);
         }
-        Ok(Output { point: point.unwrap_or_default(), bounds })
+        Ok(Output { point: point.unwrap_or_default(), bounds, selected: None })
     }
 
     pub fn mstl_ets(y: &[f64], h: usize, levels: &[f64]) -> Result<Output, String> {
@@ -186,7 +189,8 @@ mod augurs_models {
 
     pub fn ets(y: &[f64], h: usize, levels: &[f64]) -> Result<Output, String> {
         let fit = AutoETS::non_seasonal().fit(y).map_err(|e| e.to_string())?;
-        collect(&fit, h, levels)
+        let out = collect(&fit, h, levels)?;
+        Ok(Output { selected: Some(fit.model().model_type().to_string()), ..out })
     }
 
     pub fn ets_seasonal(y: &[f64], h: usize, levels: &[f64]) -> Result<Output, String> {
@@ -211,7 +215,7 @@ mod anofox_models {
         TimeSeries::univariate(stamps, y.to_vec()).map_err(|e| e.to_string())
     }
 
-    fn run(mut model: impl Forecaster, y: &[f64], h: usize, levels: &[f64]) -> Result<Output, String> {
+    fn run(model: &mut impl Forecaster, y: &[f64], h: usize, levels: &[f64]) -> Result<Output, String> {
         model.fit(&hourly(y)?).map_err(|e| e.to_string())?;
         let mut point = None;
         let mut bounds = Vec::with_capacity(levels.len());
@@ -223,31 +227,33 @@ mod anofox_models {
             });
             point.get_or_insert_with(|| fc.primary().to_vec());
         }
-        Ok(Output { point: point.unwrap_or_default(), bounds })
+        Ok(Output { point: point.unwrap_or_default(), bounds, selected: None })
     }
 
     pub fn autoets(y: &[f64], h: usize, levels: &[f64]) -> Result<Output, String> {
-        run(AutoETS::with_period(DAY), y, h, levels)
+        let mut model = AutoETS::with_period(DAY);
+        let out = run(&mut model, y, h, levels)?;
+        Ok(Output { selected: model.selected_spec().map(|s| s.short_name()), ..out })
     }
 
     pub fn mstl(y: &[f64], h: usize, levels: &[f64]) -> Result<Output, String> {
-        run(MSTLForecaster::new(vec![DAY, WEEK]), y, h, levels)
+        run(&mut MSTLForecaster::new(vec![DAY, WEEK]), y, h, levels)
     }
 
     pub fn mfles(y: &[f64], h: usize, levels: &[f64]) -> Result<Output, String> {
-        run(MFLES::new(vec![DAY, WEEK]), y, h, levels)
+        run(&mut MFLES::new(vec![DAY, WEEK]), y, h, levels)
     }
 
     pub fn tbats(y: &[f64], h: usize, levels: &[f64]) -> Result<Output, String> {
-        run(AutoTBATS::new(vec![DAY, WEEK]), y, h, levels)
+        run(&mut AutoTBATS::new(vec![DAY, WEEK]), y, h, levels)
     }
 
     pub fn theta(y: &[f64], h: usize, levels: &[f64]) -> Result<Output, String> {
-        run(AutoTheta::seasonal(DAY), y, h, levels)
+        run(&mut AutoTheta::seasonal(DAY), y, h, levels)
     }
 
     pub fn arima(y: &[f64], h: usize, levels: &[f64]) -> Result<Output, String> {
-        run(AutoARIMA::seasonal(DAY), y, h, levels)
+        run(&mut AutoARIMA::seasonal(DAY), y, h, levels)
     }
 }
 
@@ -264,7 +270,9 @@ fn model_fn(name: &str) -> ModelFn {
         "anofox-tbats" => anofox_models::tbats,
         "anofox-theta" => anofox_models::theta,
         "anofox-arima" => anofox_models::arima,
-        "snaive" => |y, h, levels| Ok(Output { point: seasonal_naive(y, h, DAY), bounds: vec![None; levels.len()] }),
+        "snaive" => |y, h, levels| {
+            Ok(Output { point: seasonal_naive(y, h, DAY), bounds: vec![None; levels.len()], selected: None })
+        },
         _ => unreachable!("model names are checked in parse_args"),
     }
 }
@@ -296,6 +304,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn level_suffix(level: f64) -> String {
     let pct = level * 100.0;
     if (pct - pct.round()).abs() < 1e-9 { format!("{}", pct.round() as i64) } else { format!("{pct}") }
+}
+
+/// Counts `key` in a small first-seen-ordered tally.
+fn tally(counts: &mut Vec<(String, usize)>, key: &str) {
+    match counts.iter_mut().find(|(k, _)| k == key) {
+        Some((_, count)) => *count += 1,
+        None => counts.push((key.to_string(), 1)),
+    }
 }
 
 fn fmt_num(v: f64) -> String {
@@ -331,6 +347,7 @@ fn main() {
     let mut times = Vec::with_capacity(series.len());
     let mut failures: Vec<(String, String)> = Vec::new();
     let mut with_bounds = 0usize;
+    let mut selected: Vec<(String, usize)> = Vec::new();
     for (id, y) in &series {
         let start = Instant::now();
         let result = panic::catch_unwind(AssertUnwindSafe(|| run(y, h, &args.levels)));
@@ -343,10 +360,13 @@ fn main() {
         };
         let out = result.unwrap_or_else(|reason| {
             failures.push((id.clone(), reason));
-            Output { point: seasonal_naive(y, h, DAY), bounds: vec![None; args.levels.len()] }
+            Output { point: seasonal_naive(y, h, DAY), bounds: vec![None; args.levels.len()], selected: None }
         });
         if out.bounds.first().is_some_and(Option::is_some) {
             with_bounds += 1;
+        }
+        if let Some(name) = &out.selected {
+            tally(&mut selected, name);
         }
         for step in 0..h {
             let _ = write!(csv, "{id},{},{}", step + 1, fmt_num(out.point[step]));
@@ -380,14 +400,16 @@ fn main() {
         ms(percentile(&times, 0.95)),
         failures.len(),
     );
-    let mut reasons: Vec<(&str, usize)> = Vec::new();
-    for (_, reason) in &failures {
-        match reasons.iter_mut().find(|(r, _)| *r == reason) {
-            Some((_, count)) => *count += 1,
-            None => reasons.push((reason, 1)),
-        }
+    if !selected.is_empty() {
+        selected.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let list: Vec<String> = selected.iter().map(|(name, count)| format!("{name} x{count}")).collect();
+        eprintln!("selected models: {}", list.join(", "));
     }
-    for (reason, count) in reasons {
+    let mut reasons: Vec<(String, usize)> = Vec::new();
+    for (_, reason) in &failures {
+        tally(&mut reasons, reason);
+    }
+    for (reason, count) in &reasons {
         let first = failures.iter().find(|(_, r)| r == reason).map(|(id, _)| id.as_str()).unwrap_or("");
         eprintln!("failure x{count} (first {first}): {reason}");
     }
