@@ -35,15 +35,7 @@ mkdir -p "$out"
 
 if [[ ! -s $input ]]; then
   input=$out/hourly-train-long.csv
-  python3 - "$eval_dir/m4/Dataset/Train/Hourly-train.csv" "$input" <<'PY'
-import csv, sys
-src, dst = sys.argv[1], sys.argv[2]
-with open(src) as f, open(dst, "w", newline="") as g:
-    r = csv.reader(f); next(r); w = csv.writer(g); w.writerow(["series_id", "t", "value"])
-    for row in r:
-        for i, v in enumerate(x for x in row[1:] if x != ""):
-            w.writerow([row[0], i + 1, v])
-PY
+  python3 "$here/scripts/m4_long.py" "$eval_dir/m4/Dataset/Train/Hourly-train.csv" "$input"
 fi
 
 start=$(date +%s)

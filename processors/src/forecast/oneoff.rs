@@ -239,6 +239,15 @@ fn robust_sigma(errors: &[f64]) -> Option<f64> {
     (s > 0.0).then_some(s)
 }
 
+/// Root mean square of `errors`, `None` for fewer than 8 or all zero.
+fn rms(errors: &[f64]) -> Option<f64> {
+    if errors.len() < 8 {
+        return None;
+    }
+    let s = (errors.iter().map(|e| e * e).sum::<f64>() / errors.len() as f64).sqrt();
+    (s > 0.0).then_some(s)
+}
+
 /// Forecasts one series.
 ///
 /// # Errors
@@ -358,7 +367,15 @@ pub fn forecast_series(
         })
         .collect();
     let errors: Vec<f64> = y.iter().zip(&fc.fitted).filter_map(|(v, f)| f.map(|f| v - f)).collect();
-    let sigma = robust_sigma(&errors);
+    // Intermittent demand's errors are two clusters (the zero buckets and
+    // the others), so their median deviation says nothing of the spread:
+    // the plain RMS is used for them.
+    let sparse = fc.class.is_some_and(|c| c.pattern.is_sparse());
+    let (sigma, how) = if sparse {
+        (rms(&errors), "the root mean square of those errors")
+    } else {
+        (robust_sigma(&errors), "the median deviation")
+    };
     let mut anomalies = Vec::new();
     if let Some(sigma) = sigma {
         for (i, (v, f)) in y.iter().zip(&fc.fitted).enumerate() {
@@ -372,7 +389,7 @@ pub fn forecast_series(
             anomalies.push(HistoryAnomaly { ts: when(time, first + i as i64), value: *v, expected: f, z, severity });
         }
         explanations.push(format!(
-            "{} of {} past {unit} are anomalies: at least 2σ from the model's one-step forecast (σ {} from the median deviation)",
+            "{} of {} past {unit} are anomalies: at least 2σ from the model's one-step forecast (σ {} from {how})",
             anomalies.len(),
             errors.len(),
             human(sigma)
@@ -446,6 +463,17 @@ mod tests {
         assert!(f.anomalies.iter().any(|a| a.ts == When::Date("2023-06-01T00:00:00Z".into())), "{:?}", f.anomalies);
         assert!(f.explanations[0].starts_with("73 rows summed into 36 months"), "{:?}", f.explanations);
         assert!(f.explanations.iter().any(|e| e.contains("chosen: lowest error")), "{:?}", f.explanations);
+    }
+
+    #[test]
+    fn intermittent_history_is_not_all_anomalous() {
+        let mut points: Vec<(i64, f64)> =
+            (0..72).map(|m| (m, if m % 3 == 0 { 100.0 + m as f64 } else { 0.0 })).collect();
+        points[30].1 = 900.0;
+        let f = forecast_series("rare", Time::Index, &points, &opts(12)).unwrap();
+        assert!(f.model_info.name == "croston-sba" || f.model_info.name == "tsb", "{}", f.model_info.name);
+        let flagged: Vec<&When> = f.anomalies.iter().map(|a| &a.ts).collect();
+        assert_eq!(flagged, [&When::Index(30)], "{:?}", f.anomalies);
     }
 
     #[test]
