@@ -220,21 +220,22 @@ pub fn forecast(y: &[f64], periods: &[usize], h: usize, level: f64) -> Option<Au
     let class = intermittent::classify(y);
     let all = candidates(y, &periods, class);
     let holdout = h.min(n / 4);
-    let mut trials: Vec<(Candidate, f64, String)> = Vec::new();
+    // Candidate, mean squared error, name, absolute errors on the held-out buckets.
+    let mut trials: Vec<(Candidate, f64, String, Vec<f64>)> = Vec::new();
     if holdout >= 1 && n - holdout >= MIN_FIT {
         let (train, test) = y.split_at(n - holdout);
         let train_periods = periods_for(&periods, train.len());
         for &c in &all {
             if let Some(model) = fit(c, train, &train_periods) {
-                let f = model.forecast(holdout);
-                let mse = f.iter().zip(test).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / holdout as f64;
+                let errs: Vec<f64> = model.forecast(holdout).iter().zip(test).map(|(a, b)| (a - b).abs()).collect();
+                let mse = errs.iter().map(|e| e * e).sum::<f64>() / holdout as f64;
                 if mse.is_finite() {
                     // The ETS form chosen here is kept: refits fit only it.
                     let c = match &model {
                         Model::Ets(f) => Candidate::Ets(Some(f.form)),
                         _ => c,
                     };
-                    trials.push((c, mse, model.info().name));
+                    trials.push((c, mse, model.info().name, errs));
                 }
             }
         }
@@ -244,10 +245,18 @@ pub fn forecast(y: &[f64], periods: &[usize], h: usize, level: f64) -> Option<Au
     let order: Vec<Candidate> = trials.iter().map(|t| t.0).chain(all.iter().copied()).collect();
     let (chosen, model) = order.iter().find_map(|&c| fit(c, y, &periods).map(|m| (c, m)))?;
     let mean = model.forecast(h);
-    // Back-tests of the chosen candidate for the intervals.
+    // Back-tests of the chosen candidate for the intervals; the first origin
+    // is the held-out split, already forecast when choosing.
     let mut errors: Vec<f64> = Vec::new();
+    let mut first_origin = 1;
+    if let Some((c, _, _, errs)) = trials.first_mut() {
+        if *c == chosen {
+            errors = std::mem::take(errs);
+            first_origin = 2;
+        }
+    }
     if holdout >= 1 {
-        for j in 1..=BACKTESTS {
+        for j in first_origin..=BACKTESTS {
             let Some(cut) = n.checked_sub(j * holdout).filter(|c| *c >= MIN_FIT) else { break };
             if let Some(m) = fit(chosen, &y[..cut], &periods_for(&periods, cut)) {
                 let f = m.forecast(holdout);
@@ -277,7 +286,7 @@ pub fn forecast(y: &[f64], periods: &[usize], h: usize, level: f64) -> Option<Au
         class,
         steps,
         fitted: model.fitted(),
-        trials: trials.into_iter().map(|(_, mse, name)| Trial { name, rmse: mse.sqrt() }).collect(),
+        trials: trials.into_iter().map(|(_, mse, name, _)| Trial { name, rmse: mse.sqrt() }).collect(),
         holdout: held_out,
         interval_errors: errors.len(),
         errors,

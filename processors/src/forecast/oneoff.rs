@@ -164,12 +164,12 @@ pub struct SeriesError {
 }
 
 /// Sums `points` (time, value) per step and fills missing steps with zeros;
-/// returns the first step and the values.
+/// returns the first step, the values, and how many steps had no row.
 ///
 /// # Errors
 /// When the steps span far more than the rows: a stray index or date would
 /// otherwise make a huge, mostly empty series.
-pub fn aggregate(series: &str, time: Time, points: &[(i64, f64)]) -> Result<(i64, Vec<f64>), SeriesError> {
+pub fn aggregate(series: &str, time: Time, points: &[(i64, f64)]) -> Result<(i64, Vec<f64>, usize), SeriesError> {
     let mut steps: Vec<(i64, f64)> = points
         .iter()
         .map(|&(t, v)| {
@@ -204,7 +204,8 @@ pub fn aggregate(series: &str, time: Time, points: &[(i64, f64)]) -> Result<(i64
     for (i, v) in &steps {
         out[(i - first.0) as usize] += v;
     }
-    Ok((first.0, out))
+    let distinct = 1 + steps.windows(2).filter(|w| w[0].0 != w[1].0).count();
+    Ok((first.0, out, span as usize - distinct))
 }
 
 fn when(time: Time, step: i64) -> When {
@@ -259,21 +260,9 @@ pub fn forecast_series(
     points: &[(i64, f64)],
     opts: &Options,
 ) -> Result<SeriesForecast, SeriesError> {
-    let (first, y) = aggregate(series, time, points)?;
+    let (first, y, filled) = aggregate(series, time, points)?;
     let unit = time.unit();
     let mut explanations = Vec::new();
-    let filled = y.len() - {
-        let mut seen: Vec<i64> = points
-            .iter()
-            .map(|&(t, _)| match time {
-                Time::Index => t,
-                Time::Bucket(b) => b.index(t),
-            })
-            .collect();
-        seen.sort_unstable();
-        seen.dedup();
-        seen.len()
-    };
     explanations.push(format!(
         "{} rows summed into {} {unit}{}",
         points.len(),
@@ -478,8 +467,9 @@ mod tests {
 
     #[test]
     fn gaps_are_zeros_and_stray_dates_are_refused() {
-        let (first, y) = aggregate("s", Time::Index, &[(5, 1.0), (8, 2.0), (5, 1.5)]).unwrap();
+        let (first, y, filled) = aggregate("s", Time::Index, &[(5, 1.0), (8, 2.0), (5, 1.5)]).unwrap();
         assert_eq!((first, y), (5, vec![2.5, 0.0, 0.0, 2.0]));
+        assert_eq!(filled, 2);
         let e = aggregate("s", Time::Index, &[(1, 1.0), (9_000_000, 1.0)]).unwrap_err();
         assert!(e.to_string().contains("check for a stray date or index"), "{e}");
         let e = forecast_series("s", Time::Index, &[(1, 1.0), (2, 1.0)], &opts(3)).unwrap_err();
