@@ -291,6 +291,8 @@ struct ClickHouseSink {
 struct Shared {
     cfg: KafkaConfig,
     engine_cfg: EngineConfig,
+    /// Refit threads shared by every partition's engine.
+    refit_pool: vigie_processors::RefitPool,
     limits: Limits,
     data: PathBuf,
     writer_cfg: WriterConfig,
@@ -400,7 +402,7 @@ impl Shared {
             }
             None => None,
         };
-        let (engine, next_offset, checkpoint) = match snap {
+        let (mut engine, next_offset, checkpoint) = match snap {
             Some(s) => {
                 let engine = Engine::from_state(s.engine, self.engine_cfg.clone())
                     .map_err(|e| anyhow!("snapshot of {topic}/{p}: {e}"))?;
@@ -408,6 +410,7 @@ impl Shared {
             }
             None => (Engine::new(self.engine_cfg.clone()), 0, 0),
         };
+        engine.attach_refit_pool(&self.refit_pool);
         // The group's committed offset must not be ahead of the snapshot: that
         // would mean another owner moved on with state this store does not have.
         let mut tpl = TopicPartitionList::new();
@@ -756,6 +759,7 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
         shared: Mutex::new(Shared {
             cfg: cfg.clone(),
             engine_cfg: rc.engine.clone(),
+            refit_pool: vigie_processors::RefitPool::new(rc.engine.forecast.refit_threads),
             limits: rc.ingest.limits,
             data: data.to_path_buf(),
             writer_cfg: WriterConfig { sync_files: false, ..rc.writer_config() },

@@ -453,13 +453,14 @@ pub async fn run(
     } else {
         let writer = ParquetWriter::new(&data, cfg.writer_config())?;
         let state_file = state_path(&data);
-        let engine = match load_state(&state_file, &cfg.engine)? {
+        let mut engine = match load_state(&state_file, &cfg.engine)? {
             Some(e) => {
                 eprintln!("vigie: carrying on from {} ({} series)", state_file.display(), e.series_count());
                 e
             }
             None => Engine::new(cfg.engine.clone()),
         };
+        engine.attach_refit_pool(&vigie_processors::RefitPool::new(cfg.engine.forecast.refit_threads));
         let t = std::thread::Builder::new()
             .name("vigie-processor".into())
             .spawn(move || {

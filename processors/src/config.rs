@@ -77,6 +77,15 @@ pub struct ForecastConfig {
     pub publish_every: u32,
     /// How many buckets ahead a publication covers.
     pub publish_steps: u32,
+    /// Refit each series' model every this many closed buckets (0: never;
+    /// the configured α, β, γ, φ are then kept).
+    pub refit_every: u32,
+    /// Recent values kept per series for refits (at least two seasons are
+    /// kept whatever this says).
+    pub history: u32,
+    /// Threads that run refits off the hot path (0: one fewer than the
+    /// machine's cores, at least one).
+    pub refit_threads: usize,
 }
 
 impl Default for ForecastConfig {
@@ -92,6 +101,9 @@ impl Default for ForecastConfig {
             clip_z: 3.0,
             publish_every: 7,
             publish_steps: 7,
+            refit_every: 28,
+            history: 56,
+            refit_threads: 0,
         }
     }
 }
@@ -143,6 +155,9 @@ pub struct StockConfig {
     pub reorder_point: Option<f64>,
     /// z for the safety stock (1.65 ≈ 95% cycle service).
     pub safety_z: f64,
+    /// predicted_stockout fires when the demand over the lead time exceeds
+    /// on-hand with at least this probability.
+    pub stockout_probability: f64,
     /// service_rate_drop fires under this served/requested ratio.
     pub service_rate_threshold: f64,
     /// Buckets in the rolling service-rate window (the open bucket included; 2 to 9).
@@ -157,6 +172,7 @@ impl Default for StockConfig {
             lead_time_days: 7.0,
             reorder_point: None,
             safety_z: 1.65,
+            stockout_probability: 0.5,
             service_rate_threshold: 0.95,
             service_window: 7,
             service_min_requested: 20.0,

@@ -32,10 +32,11 @@ use vigie_schemas::{
 use crate::alerts::{AlertBook, Observation};
 use crate::bucket::Bucket;
 use crate::config::{BudgetPeriod, EngineConfig};
-use crate::forecast::interval_z;
 use crate::forecast::online::OnlineEts;
+use crate::forecast::{interval_z, normal_quantile};
 use crate::ids::{hash_parts, hex};
 use crate::index::{SeriesIndex, prefetch, prefetch_addr};
+use crate::refit::{RefitLink, RefitPool, refit_guarded};
 use crate::score::{anomaly_score, describe, human};
 
 /// Longest run of empty buckets filled with zeros when a series resumes;
@@ -90,6 +91,8 @@ pub struct EngineStats {
     pub anomalies: u64,
     /// Alert records output.
     pub alert_records: u64,
+    /// Model refits applied.
+    pub refits: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -114,8 +117,11 @@ struct StockState {
     svc_requested: f64,
     cache_n: u32,
     cache_lead: f64,
+    lt_buckets: u32,
     lt_demand: f64,
     lt_sigma: Option<f64>,
+    /// Lead-time demand exceeded with probability `stockout_probability`.
+    lt_quantile: Option<f64>,
     daily_rate: f64,
 }
 
@@ -165,6 +171,10 @@ pub const MAX_SERVICE_RING: usize = 8;
 pub struct Engine {
     cfg: EngineConfig,
     z_level: f64,
+    /// Φ⁻¹(1 − stockout_probability).
+    z_stockout: f64,
+    refits: Option<RefitLink>,
+    refits_waited: u64,
     index: SeriesIndex,
     hasher: foldhash::fast::FixedState,
     series: Vec<Series>,
@@ -185,6 +195,9 @@ impl Engine {
     pub fn new(cfg: EngineConfig) -> Self {
         Self {
             z_level: interval_z(cfg.forecast.interval_level),
+            z_stockout: normal_quantile(1.0 - cfg.stock.stockout_probability),
+            refits: None,
+            refits_waited: 0,
             alerts: AlertBook::new(cfg.alerts.repeat_interval.0),
             cfg,
             index: SeriesIndex::default(),
@@ -209,6 +222,18 @@ impl Engine {
     /// Counters.
     pub fn stats(&self) -> EngineStats {
         self.stats
+    }
+
+    /// Runs this engine's model refits on `pool`'s threads rather than on
+    /// its own (the outputs are the same either way).
+    pub fn attach_refit_pool(&mut self, pool: &RefitPool) {
+        self.refits = Some(RefitLink::new(pool));
+    }
+
+    /// Refits the engine had to wait for (the pool was behind: a replay
+    /// runs through days of buckets in a moment).
+    pub fn refits_waited(&self) -> u64 {
+        self.refits_waited
     }
 
     /// Number of series seen.
@@ -288,8 +313,10 @@ impl Engine {
                 svc_requested: 0.0,
                 cache_n: u32::MAX,
                 cache_lead: f64::NAN,
+                lt_buckets: 1,
                 lt_demand: 0.0,
                 lt_sigma: None,
+                lt_quantile: None,
                 daily_rate: 0.0,
             }),
             SeriesKind::Spend => Extra::Spend(SpendState {
@@ -319,7 +346,7 @@ impl Engine {
             mask: 0,
             next_idx: NO_BUCKET,
             open: SmallVec::new(),
-            model: OnlineEts::new(m, kind != SeriesKind::Metric),
+            model: OnlineEts::new(m, kind != SeriesKind::Metric, self.cfg.forecast.history as usize),
             extra,
         });
         self.index.insert(hash, idx);
@@ -505,10 +532,20 @@ impl Engine {
     /// anomaly), and evaluates the rules that depend on the forecast.
     fn feed(&mut self, sidx: u32, open: Open, start: i64, end: i64, out: &mut Outputs) {
         let at = self.close_time(end);
+        if self.series[sidx as usize].model.refit_pending() {
+            self.apply_refit(sidx, start);
+        }
         let cfg = &self.cfg;
         let s = &mut self.series[sidx as usize];
         let model_name = s.model.name();
         let step = s.model.update(&cfg.forecast, open.sum, self.z_level);
+        let every = cfg.forecast.refit_every;
+        if every > 0 && (s.model.observations() + sidx) % every == 0 && s.model.can_refit() {
+            s.model.set_refit_pending(true);
+            if let Some(link) = &mut self.refits {
+                link.submit((sidx, s.model.observations()), s.model.refit_input());
+            }
+        }
         let severity = step.z.map_or(Severity::None, |z| cfg.severity.classify(z));
         let (lower, upper) = (step.lower, step.upper);
         // Raw points can share a timestamp: their position in the series tells them apart.
@@ -562,6 +599,9 @@ impl Engine {
         // Series publish on different closes (staggered by series number),
         // so a day on which every series publishes does not come in one burst.
         if every > 0 && start != end && (s.model.observations() + sidx) % every == 0 {
+            let [alpha, beta, gamma, phi] = s.model.shown_params(&cfg.forecast);
+            let acc = s.model.accuracy();
+            let fitted_at = s.model.fitted_at();
             for h in 1..=cfg.forecast.publish_steps {
                 let Some((f, lo, hi)) = s.model.forecast_interval(&cfg.forecast, h as usize, self.z_level) else {
                     break;
@@ -579,6 +619,14 @@ impl Engine {
                     lower: lo,
                     upper: hi,
                     model: std::borrow::Cow::Borrowed(s.model.name()),
+                    alpha,
+                    beta,
+                    gamma,
+                    phi,
+                    fitted_at,
+                    mase: acc.mase,
+                    coverage: acc.coverage,
+                    scored: acc.buckets,
                 });
             }
         }
@@ -632,6 +680,24 @@ impl Engine {
         self.stats.alert_records += (out.alerts.len() - before) as u64;
     }
 
+    /// Applies the refit asked for at the series' previous close, before
+    /// the bucket starting at `start` is fed: from the pool if it has
+    /// answered (waiting for it if it is still working on it), else fitted
+    /// here. The model has not changed since it was asked, so the answer is
+    /// the same either way.
+    fn apply_refit(&mut self, sidx: u32, start: i64) {
+        let model = &mut self.series[sidx as usize].model;
+        let key = (sidx, model.observations());
+        let (answer, waited) = match &mut self.refits {
+            Some(link) => link.take(key),
+            None => (None, false),
+        };
+        self.refits_waited += u64::from(waited);
+        let refit = answer.unwrap_or_else(|| refit_guarded(&model.refit_input()));
+        model.apply(refit, start);
+        self.stats.refits += 1;
+    }
+
     fn on_stock(&mut self, e: &StockEvent, ev: &Event, hash: Option<u64>, out: &mut Outputs) {
         let sidx = self.lookup(SeriesKind::Stock, &e.tenant, &[&e.site, "/", &e.sku], hash);
         if e.movement == Movement::Sale {
@@ -681,8 +747,11 @@ impl Engine {
             st.cache_lead = lead_days;
             let days = bucket.nominal_days();
             let lt_buckets = ((lead_days / days).ceil() as usize).clamp(1, 400);
+            st.lt_buckets = lt_buckets as u32;
             st.lt_sigma = s.model.sum_sigma(&cfg.forecast, lt_buckets);
             st.lt_demand = s.model.forecast_sum(&cfg.forecast, 1, lt_buckets);
+            st.lt_quantile =
+                s.model.exceed_quantile(&cfg.forecast, lt_buckets, cfg.stock.stockout_probability, self.z_stockout);
             st.daily_rate = st.lt_demand / (lt_buckets as f64 * days);
         }
         if !st.known {
@@ -729,35 +798,56 @@ impl Engine {
                 alerts,
             );
         }
-        if st.lt_sigma.is_some() {
-            let rate = st.daily_rate;
-            let days_left = if rate > 0.0 { on_hand.max(0.0) / rate } else { f64::INFINITY };
-            let cond = on_hand > 0.0 && days_left < lead_days;
+        if let Some(quantile) = st.lt_quantile {
+            // Fires when the lead time's demand exceeds on-hand with at
+            // least the configured probability, i.e. on-hand is below the
+            // demand exceeded that often.
+            let cond = on_hand > 0.0 && on_hand < quantile;
+            let rule = Rule::PredictedStockout;
+            let probability = if cond || s.mask & rule.bit() != 0 {
+                s.model.exceed_probability(&cfg.forecast, st.lt_buckets as usize, on_hand).unwrap_or(0.0)
+            } else {
+                0.0
+            };
+            let (rate, expected) = (st.daily_rate, st.lt_demand);
             book.evaluate(
                 &mut s.mask,
                 &s.tenant,
                 name,
-                Rule::PredictedStockout,
+                rule,
                 cond,
                 Observation {
                     ts,
-                    value: days_left.min(1e9),
-                    threshold: lead_days,
+                    value: probability,
+                    threshold: cfg.stock.stockout_probability,
                     severity: Severity::Medium,
                     event_id,
                 },
                 || {
+                    let pct = format!("{:.0}%", probability * 100.0);
                     if cond {
-                        let when = ts + (days_left * 86_400_000.0) as i64;
+                        let days_left = if rate > 0.0 { on_hand.max(0.0) / rate } else { f64::INFINITY };
+                        let when = if days_left.is_finite() {
+                            format!(
+                                "; at about {} a day it runs out around {}",
+                                human(rate),
+                                format_date(ts + (days_left * 86_400_000.0) as i64)
+                            )
+                        } else {
+                            String::new()
+                        };
                         format!(
-                            "{name}: {} on hand at about {} a day runs out around {}, before the {}-day lead time ends",
+                            "{name}: {pct} likely to run out before the {}-day lead time ends: {} on hand, \
+                             about {} expected to be asked for{when}",
+                            human(lead_days),
                             human(on_hand),
-                            human(rate),
-                            format_date(when),
-                            human(lead_days)
+                            human(expected)
                         )
                     } else {
-                        format!("{name}: on hand now covers the {}-day lead time", human(lead_days))
+                        format!(
+                            "{name}: on hand now covers the {}-day lead time ({pct} risk of running out)",
+                            human(lead_days)
+                        )
                     }
                 },
                 alerts,
@@ -873,7 +963,7 @@ impl Engine {
 }
 
 /// Version of the saved engine state; bumped on any change of its shape.
-pub const STATE_VERSION: u32 = 1;
+pub const STATE_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 struct StateRef<'a> {

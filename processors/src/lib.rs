@@ -4,7 +4,9 @@
 //! Nothing here does I/O or depends on a runtime: the Kafka, HTTP and file
 //! paths all drive the same [`Engine`], which takes validated events and
 //! appends points, anomalies, alerts and dead letters to an [`Outputs`]
-//! buffer. Same input, same outputs, byte for byte.
+//! buffer. Same input, same outputs, byte for byte. The one thread it may
+//! use is a [`RefitPool`]'s, for model refits whose results do not depend on
+//! when they finish.
 //!
 //! ```
 //! use vigie_processors::{Engine, EngineConfig, Outputs};
@@ -26,8 +28,10 @@ pub mod engine;
 pub mod forecast;
 pub mod ids;
 pub mod index;
+pub mod refit;
 pub mod score;
 
 pub use bucket::Bucket;
 pub use config::{Duration, EngineConfig};
 pub use engine::{Engine, EngineStats, Outputs};
+pub use refit::RefitPool;

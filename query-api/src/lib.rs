@@ -144,6 +144,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/forecast", post(forecast::forecast_upload).layer(DefaultBodyLimit::max(forecast::BODY_LIMIT)))
         .route("/v1/series", get(series))
         .route("/v1/series/{key}/history", get(history))
+        .route("/v1/series/{key}/model", get(model))
         .route("/v1/anomalies", get(anomalies))
         .route("/v1/alerts", get(active_alerts))
         .route("/v1/alerts/history", get(alert_history))
@@ -312,6 +313,35 @@ async fn history(
     let anomalies: Vec<_> = points.iter().filter(|x| x.severity == "MEDIUM" || x.severity == "HIGH").cloned().collect();
     let forecast = s.reader.latest_forecast(&p.tenant, &key).await?;
     Ok(Json(json!({"series": key, "points": points, "anomalies": anomalies, "forecast": forecast})))
+}
+
+async fn model(
+    State(s): State<AppState>,
+    p: Principal,
+    key: Result<Path<String>, PathRejection>,
+    q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Path(key) = key.map_err(|e| ApiError::bad_request("invalid_path", e.to_string()))?;
+    Params::new(q)?.finish()?;
+    let Some(m) = s.reader.model(&p.tenant, &key).await? else {
+        // A series of another tenant gets the same answer as one that never existed.
+        if s.reader.history(&p.tenant, &key, i64::MIN / 4, i64::MAX / 4).await?.is_empty() {
+            return Err(ApiError::not_found(format!("no series \"{key}\"")));
+        }
+        return Err(ApiError::not_found(format!(
+            "series \"{key}\" has published no forecast yet: it publishes every few closed buckets \
+             (forecast.publish_every) once its model has seen two values"
+        )));
+    };
+    Ok(Json(json!({
+        "series": key,
+        "model": m.model,
+        "parameters": m.parameters,
+        "refitted": m.fitted_at.is_some(),
+        "fitted_at": m.fitted_at.map(vigie_schemas::time::format_rfc3339),
+        "published_at": vigie_schemas::time::format_rfc3339(m.made_at),
+        "accuracy": {"mase": m.mase, "coverage": m.coverage, "buckets": m.scored},
+    })))
 }
 
 async fn anomalies(

@@ -36,6 +36,7 @@ pub const PATHS: &[&str] = &[
     "/v1/forecast",
     "/v1/series",
     "/v1/series/{key}/history",
+    "/v1/series/{key}/model",
     "/v1/anomalies",
     "/v1/alerts",
     "/v1/alerts/history",
@@ -110,6 +111,25 @@ pub fn document() -> Value {
                     param("to", "End (exclusive): RFC 3339 or a date")
                 ],
                 "responses": ok(json!({"type": "object"}), "The series' points, anomalies and latest published forecast")
+            }},
+            "/v1/series/{key}/model": {"get": {
+                "summary": "One series' live model: name, parameters, when refitted, rolling MASE and interval coverage",
+                "parameters": [
+                    {"name": "key", "in": "path", "required": true, "schema": {"type": "string"}, "description": "Series key, URL-encoded (site/sku → site%2Fsku)"}
+                ],
+                "responses": ok(json!({"type": "object", "required": ["series", "model", "parameters", "refitted", "fitted_at", "published_at", "accuracy"], "properties": {
+                    "series": {"type": "string"},
+                    "model": {"type": "string", "description": "e.g. ets(A,Ad,A), tsb, croston-sba"},
+                    "parameters": {"type": "object", "description": "alpha, beta, gamma, phi: those the model has"},
+                    "refitted": {"type": "boolean", "description": "false: the configured parameters are still in use"},
+                    "fitted_at": {"type": ["string", "null"], "description": "Start of the first bucket forecast after the last refit"},
+                    "published_at": {"type": "string", "description": "Last closed bucket when the model last published a forecast"},
+                    "accuracy": {"type": "object", "properties": {
+                        "mase": {"type": ["number", "null"], "description": "Rolling MASE of one-step forecasts against the seasonal naive forecast (about the last 56 buckets)"},
+                        "coverage": {"type": ["number", "null"], "description": "Rolling share of values inside their one-step interval"},
+                        "buckets": {"type": "integer", "description": "Buckets scored"}
+                    }}
+                }}), "The model as of the series' latest published forecast")
             }},
             "/v1/anomalies": {"get": {
                 "summary": "Anomalies, newest first",

@@ -13,7 +13,7 @@ use tower::ServiceExt;
 use vigie_query_api::keys::KeyStore;
 use vigie_query_api::{AppState, Full, IngestBatch, IngestSink, router};
 use vigie_schemas::time::DAY_MS;
-use vigie_schemas::{AlertRecord, AlertStatus, Anomaly, Limits, Point, Rule, SeriesKind, Severity};
+use vigie_schemas::{AlertRecord, AlertStatus, Anomaly, Forecast, Limits, Point, Rule, SeriesKind, Severity};
 use vigie_storage::{HistoryReader, ParquetWriter, Records, WriterConfig};
 
 const T0: i64 = 1_735_689_600_000;
@@ -104,7 +104,29 @@ async fn fixture() -> Fixture {
         Records {
             points: &mut points,
             anomalies: &mut anomalies,
-            forecasts: &mut Vec::new(),
+            forecasts: &mut (1..=3)
+                .map(|h| Forecast {
+                    id: id(&format!("fc-{h}")),
+                    tenant: "tenant-a".into(),
+                    series: "DKR-01/RIZ".into(),
+                    kind: SeriesKind::Stock,
+                    made_at: T0 + 9 * DAY_MS,
+                    ts: T0 + (9 + i64::from(h)) * DAY_MS,
+                    step: h,
+                    forecast: 1.5,
+                    lower: 0.0,
+                    upper: 4.0,
+                    model: Cow::Borrowed("tsb"),
+                    alpha: Some(0.2),
+                    beta: Some(0.1),
+                    gamma: None,
+                    phi: None,
+                    fitted_at: Some(T0 + 8 * DAY_MS),
+                    mase: Some(0.91),
+                    coverage: Some(0.94),
+                    scored: 8,
+                })
+                .collect(),
             alerts: &mut alerts,
             dead_letters: &mut Vec::new(),
         },
@@ -369,4 +391,26 @@ fn id(name: &str) -> vigie_schemas::Id {
     vigie_schemas::Id(
         name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)),
     )
+}
+
+#[tokio::test]
+async fn a_series_model_shows_its_parameters_refit_and_live_accuracy_to_its_tenant_only() {
+    let f = fixture().await;
+    let (s, m) = get(&f, "/v1/series/DKR-01%2FRIZ/model", &f.a).await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    assert_eq!(m["series"], "DKR-01/RIZ");
+    assert_eq!(m["model"], "tsb");
+    assert_eq!(m["parameters"], serde_json::json!({"alpha": 0.2, "beta": 0.1}));
+    assert_eq!((&m["refitted"], &m["fitted_at"]), (&Value::Bool(true), &Value::from("2025-01-09T00:00:00Z")));
+    assert_eq!(m["published_at"], "2025-01-10T00:00:00Z");
+    assert_eq!(m["accuracy"], serde_json::json!({"mase": 0.91, "coverage": 0.94, "buckets": 8}));
+    // Another tenant's series answers as if it did not exist.
+    let (s1, v1) = get(&f, "/v1/series/DKR-01%2FRIZ/model", &f.b).await;
+    let (s2, v2) = get(&f, "/v1/series/NOPE/model", &f.b).await;
+    assert_eq!((s1, s2), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(v1["error"]["code"], v2["error"]["code"]);
+    // A series with points but no published forecast says so.
+    let (s3, v3) = get(&f, "/v1/series/CAS-02%2FTHE/model", &f.b).await;
+    assert_eq!(s3, StatusCode::NOT_FOUND);
+    assert!(v3.to_string().contains("published no forecast yet"), "{v3}");
 }

@@ -14,8 +14,10 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "history", sql: include_str!("../clickhouse/0001_history.sql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "history", sql: include_str!("../clickhouse/0001_history.sql") },
+    Migration { version: 2, name: "forecast_models", sql: include_str!("../clickhouse/0002_forecast_models.sql") },
+];
 
 impl Migration {
     /// The statements, without comments or blank ones.

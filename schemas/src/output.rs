@@ -210,6 +210,26 @@ pub struct Forecast {
     pub upper: f64,
     /// The model that made it.
     pub model: Cow<'static, str>,
+    /// Its level smoothing α (intermittent models: size smoothing).
+    pub alpha: Option<f64>,
+    /// Its trend smoothing β (intermittent models: interval or probability
+    /// smoothing); `None` without trend.
+    pub beta: Option<f64>,
+    /// Its seasonal smoothing γ; `None` without season.
+    pub gamma: Option<f64>,
+    /// Its trend damping φ; `None` without trend.
+    pub phi: Option<f64>,
+    /// Start of the first bucket forecast after the model's last refit;
+    /// `None` before the first (the configured parameters are in use).
+    #[serde(with = "crate::time::ts_rfc3339_opt", default)]
+    pub fitted_at: Option<i64>,
+    /// Rolling MASE of the series' one-step forecasts (mean absolute error
+    /// over the seasonal naive forecast's, about the last 56 buckets).
+    pub mase: Option<f64>,
+    /// Rolling share of values inside their one-step interval.
+    pub coverage: Option<f64>,
+    /// Buckets scored so far (the accuracy's sample).
+    pub scored: u32,
 }
 
 /// A point scored at or above the reporting severity.

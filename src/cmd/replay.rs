@@ -187,7 +187,9 @@ pub fn run(a: &Args) -> Result<()> {
         bail!("--ts-column, --value-column and --series-column apply to CSV input only");
     }
     let cfg = engine_config(a)?;
+    let pool = vigie_processors::RefitPool::new(cfg.forecast.refit_threads);
     let mut engine = Engine::new(cfg);
+    engine.attach_refit_pool(&pool);
     let mut out = Outputs::default();
     let mut sinks = Sinks::create(&a.output)?;
     let name = a.input.display().to_string();
@@ -207,6 +209,7 @@ pub fn run(a: &Args) -> Result<()> {
             let mut cfg = engine.config().clone();
             cfg.metric_bucket = inferred;
             engine = Engine::new(cfg);
+            engine.attach_refit_pool(&pool);
         }
         let bucket = engine.config().metric_bucket;
         if table.index_ts {

@@ -178,6 +178,14 @@ struct ForecastRow<'a> {
     lower: f64,
     upper: f64,
     model: &'a str,
+    alpha: Option<f64>,
+    beta: Option<f64>,
+    gamma: Option<f64>,
+    phi: Option<f64>,
+    fitted_at: Option<i64>,
+    mase: Option<f64>,
+    coverage: Option<f64>,
+    scored: u32,
 }
 
 #[derive(Row, Serialize)]
@@ -286,6 +294,14 @@ pub async fn insert(client: &clickhouse::Client, rows: &ChRows) -> Result<(), St
             lower: r.lower,
             upper: r.upper,
             model: &r.model,
+            alpha: r.alpha,
+            beta: r.beta,
+            gamma: r.gamma,
+            phi: r.phi,
+            fitted_at: r.fitted_at,
+            mase: r.mase,
+            coverage: r.coverage,
+            scored: r.scored,
         }),
     );
     insert_rows!(
@@ -389,6 +405,20 @@ struct ForecastPointRow {
     upper: f64,
     model: String,
     made_at: i64,
+}
+
+#[derive(Row, Deserialize)]
+struct ModelRow {
+    model: String,
+    made_at: i64,
+    alpha: Option<f64>,
+    beta: Option<f64>,
+    gamma: Option<f64>,
+    phi: Option<f64>,
+    fitted_at: Option<i64>,
+    mase: Option<f64>,
+    coverage: Option<f64>,
+    scored: u32,
 }
 
 #[derive(Row, Deserialize)]
@@ -555,6 +585,34 @@ impl ChReader {
                 made_at: r.made_at,
             })
             .collect())
+    }
+
+    /// See [`crate::HistoryReader::model`].
+    ///
+    /// # Errors
+    /// When ClickHouse cannot be reached or refuses.
+    pub async fn model(&self, tenant: &str, series: &str) -> Result<Option<crate::reader::ModelCard>, StorageError> {
+        let rows: Vec<ModelRow> = self
+            .client
+            .query(
+                "SELECT model, made_at, alpha, beta, gamma, phi, fitted_at, mase, coverage, scored \
+                 FROM forecasts FINAL WHERE tenant = ? AND series = ? AND step = 1 \
+                 ORDER BY made_at DESC LIMIT 1",
+            )
+            .bind(tenant)
+            .bind(series)
+            .fetch_all()
+            .await
+            .map_err(q)?;
+        Ok(rows.into_iter().next().map(|r| crate::reader::ModelCard {
+            model: r.model,
+            made_at: r.made_at,
+            parameters: crate::reader::Parameters { alpha: r.alpha, beta: r.beta, gamma: r.gamma, phi: r.phi },
+            fitted_at: r.fitted_at,
+            mase: r.mase,
+            coverage: r.coverage,
+            scored: r.scored,
+        }))
     }
 
     /// See [`crate::HistoryReader::anomalies`].

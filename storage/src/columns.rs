@@ -71,6 +71,15 @@ static FORECASTS: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("lower", DataType::Float64, false),
         f("upper", DataType::Float64, false),
         f("model", DataType::Utf8, false),
+        // Added with model refits: files written before read them as null.
+        f("alpha", DataType::Float64, true),
+        f("beta", DataType::Float64, true),
+        f("gamma", DataType::Float64, true),
+        f("phi", DataType::Float64, true),
+        f("fitted_at", ts(), true),
+        f("mase", DataType::Float64, true),
+        f("coverage", DataType::Float64, true),
+        f("scored", DataType::UInt32, true),
     ]))
 });
 
@@ -200,6 +209,14 @@ pub fn forecasts(rows: &[Forecast]) -> Result<RecordBatch, ArrowError> {
             f64s(rows.iter().map(|r| r.lower)),
             f64s(rows.iter().map(|r| r.upper)),
             strs(rows.iter().map(|r| &*r.model)),
+            opt_f64s(rows.iter().map(|r| r.alpha)),
+            opt_f64s(rows.iter().map(|r| r.beta)),
+            opt_f64s(rows.iter().map(|r| r.gamma)),
+            opt_f64s(rows.iter().map(|r| r.phi)),
+            Arc::new(TimestampMillisecondArray::from_iter(rows.iter().map(|r| r.fitted_at)).with_timezone("UTC")),
+            opt_f64s(rows.iter().map(|r| r.mase)),
+            opt_f64s(rows.iter().map(|r| r.coverage)),
+            u32s(rows.iter().map(|r| r.scored)),
         ],
     )
 }

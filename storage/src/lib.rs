@@ -103,6 +103,17 @@ impl History {
         }
     }
 
+    /// See [`HistoryReader::model`].
+    ///
+    /// # Errors
+    /// When the backend fails.
+    pub async fn model(&self, tenant: &str, series: &str) -> Result<Option<reader::ModelCard>, StorageError> {
+        match self {
+            History::Parquet(r) => r.model(tenant, series).await,
+            History::ClickHouse(r) => r.model(tenant, series).await,
+        }
+    }
+
     /// See [`HistoryReader::anomalies`].
     ///
     /// # Errors

@@ -90,6 +90,45 @@ pub struct ForecastPoint {
     pub made_at: i64,
 }
 
+/// A model's smoothing parameters; those its form lacks are absent.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+pub struct Parameters {
+    /// Level (intermittent: size) smoothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    /// Trend (intermittent: interval or probability) smoothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beta: Option<f64>,
+    /// Seasonal smoothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gamma: Option<f64>,
+    /// Trend damping.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phi: Option<f64>,
+}
+
+/// The live model of a series as of its latest published forecast.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelCard {
+    /// Model name, e.g. `ets(A,Ad,A)` or `tsb`.
+    pub model: String,
+    /// Last closed bucket when it published.
+    #[serde(with = "ts_rfc3339")]
+    pub made_at: i64,
+    /// Its parameters.
+    pub parameters: Parameters,
+    /// Start of the first bucket forecast after its last refit (`None`:
+    /// not refitted yet).
+    #[serde(with = "vigie_schemas::time::ts_rfc3339_opt")]
+    pub fitted_at: Option<i64>,
+    /// Rolling MASE of its one-step forecasts.
+    pub mase: Option<f64>,
+    /// Rolling share of values inside the one-step interval.
+    pub coverage: Option<f64>,
+    /// Buckets scored.
+    pub scored: u32,
+}
+
 /// A tenant's totals.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct Overview {
@@ -345,6 +384,31 @@ impl HistoryReader {
             }
         }
         Ok(out)
+    }
+
+    /// The model of one series as of its latest published forecast, or
+    /// `None` when it has published none.
+    ///
+    /// # Errors
+    /// See [`HistoryReader::query`].
+    pub async fn model(&self, tenant: &str, series: &str) -> Result<Option<ModelCard>, StorageError> {
+        let sql = "SELECT model, made_at, alpha, beta, gamma, phi, fitted_at, mase, coverage, scored \
+                   FROM forecasts WHERE tenant = $1 AND series = $2 AND step = 1 \
+                   ORDER BY made_at DESC LIMIT 1";
+        let batches = self.query(sql, vec![str_param(&encode_tenant(tenant)), str_param(series)]).await?;
+        let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
+        let f = |name: &str| -> Result<Option<f64>, StorageError> { Ok(opt(col::<Float64Array>(b, name)?, 0)) };
+        let fitted = col::<TimestampMillisecondArray>(b, "fitted_at")?;
+        let scored = col::<UInt32Array>(b, "scored")?;
+        Ok(Some(ModelCard {
+            model: col::<StringArray>(b, "model")?.value(0).to_string(),
+            made_at: col::<TimestampMillisecondArray>(b, "made_at")?.value(0),
+            parameters: Parameters { alpha: f("alpha")?, beta: f("beta")?, gamma: f("gamma")?, phi: f("phi")? },
+            fitted_at: fitted.is_valid(0).then(|| fitted.value(0)),
+            mase: f("mase")?,
+            coverage: f("coverage")?,
+            scored: if scored.is_valid(0) { scored.value(0) } else { 0 },
+        }))
     }
 
     /// Anomalies, newest first, `limit` after `cursor`.

@@ -112,6 +112,15 @@ async fn setup() -> (tempfile::TempDir, HistoryReader) {
                 lower: 90.0,
                 upper: 110.0 + f64::from(h),
                 model: Cow::Borrowed("ets(A,Ad,A)"),
+                // The later publication follows a refit.
+                alpha: Some(if *made == 17 { 0.3 } else { 0.15 }),
+                beta: Some(0.01),
+                gamma: None,
+                phi: Some(0.95),
+                fitted_at: (*made == 17).then_some(T0 + 15 * DAY_MS),
+                mase: Some(0.8),
+                coverage: Some(0.9),
+                scored: *made as u32,
             })
         })
         .collect();
@@ -165,6 +174,11 @@ async fn every_query_sees_only_its_tenant() {
         (1..=3).map(|h| (h, T0 + 17 * DAY_MS)).collect::<Vec<_>>()
     );
     assert!(r.latest_forecast("shop-b", "146014").await.unwrap().is_empty());
+    let m = r.model("shop-a", "146014").await.unwrap().expect("a model");
+    assert_eq!((m.model.as_str(), m.made_at, m.fitted_at), ("ets(A,Ad,A)", T0 + 17 * DAY_MS, Some(T0 + 15 * DAY_MS)));
+    assert_eq!((m.parameters.alpha, m.parameters.gamma, m.parameters.phi), (Some(0.3), None, Some(0.95)));
+    assert_eq!((m.mase, m.coverage, m.scored), (Some(0.8), Some(0.9), 17));
+    assert_eq!(r.model("shop-b", "146014").await.unwrap(), None);
 
     let active = r.alerts("shop-a", true, None, 100).await.unwrap();
     assert_eq!(active.iter().map(|a| a.fingerprint).collect::<Vec<_>>(), vec![id("f2")]);
@@ -274,4 +288,46 @@ fn id(name: &str) -> vigie_schemas::Id {
     vigie_schemas::Id(
         name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)),
     )
+}
+
+#[tokio::test]
+async fn forecasts_written_before_the_model_columns_read_them_as_null() {
+    use vigie_storage::layout::{Table, partition_dir};
+    let dir = tempfile::tempdir().unwrap();
+    let part = partition_dir(dir.path(), Table::Forecasts, "shop", "2025-01-11");
+    std::fs::create_dir_all(&part).unwrap();
+    let row = Forecast {
+        id: id("old"),
+        tenant: "shop".into(),
+        series: "146014".into(),
+        kind: SeriesKind::Spend,
+        made_at: T0,
+        ts: T0 + DAY_MS,
+        step: 1,
+        forecast: 1.0,
+        lower: 0.0,
+        upper: 2.0,
+        model: Cow::Borrowed("ets(A,Ad,N)"),
+        alpha: Some(0.5),
+        beta: None,
+        gamma: None,
+        phi: None,
+        fitted_at: Some(T0),
+        mase: Some(1.0),
+        coverage: Some(1.0),
+        scored: 9,
+    };
+    // The first ten columns: the forecasts table before model refits.
+    let batch = vigie_storage::columns::forecasts(&[row]).unwrap().project(&(0..10).collect::<Vec<_>>()).unwrap();
+    let file = std::fs::File::create(part.join("part-legacy.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let r = HistoryReader::open(dir.path()).await.unwrap();
+    let m = r.model("shop", "146014").await.unwrap().expect("a model");
+    assert_eq!(
+        (m.model.as_str(), m.fitted_at, m.parameters.alpha, m.mase, m.scored),
+        ("ets(A,Ad,N)", None, None, None, 0)
+    );
+    assert_eq!(r.latest_forecast("shop", "146014").await.unwrap().len(), 1);
 }

@@ -345,6 +345,12 @@ impl Fitted {
         out
     }
 
+    /// The state after the last value: level, trend, seasonal indices (empty
+    /// without season) and the position in them of the next value.
+    pub fn state(&self) -> (f64, f64, &[f64], usize) {
+        (self.level, self.trend, &self.season, self.pos)
+    }
+
     /// Parameters as name/value pairs, for explanations.
     pub fn describe_params(&self) -> String {
         let p = &self.params;

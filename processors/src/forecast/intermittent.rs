@@ -112,10 +112,31 @@ pub struct Sparse {
     pub rate: f64,
     /// One-step in-sample forecasts (`None` before the first demand).
     pub fitted: Vec<Option<f64>>,
+    /// Sum of squared one-step errors.
+    pub sse: f64,
+    /// State after the last value, for updating online.
+    pub state: SparseState,
 }
 
-/// Runs `method` over `y`; returns the one-step forecasts and the final one.
-fn run(y: &[f64], method: Method, alpha: f64, beta: f64) -> Option<(Vec<Option<f64>>, f64)> {
+/// The state of Croston-SBA or TSB after a run: the live engine carries it
+/// on from a refit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SparseState {
+    /// Smoothed demand size.
+    pub size: f64,
+    /// Smoothed interval between demands (SBA).
+    pub interval: f64,
+    /// Smoothed probability of a demand (TSB).
+    pub prob: f64,
+    /// Buckets since the last demand.
+    pub since: f64,
+    /// Variance of the non-zero sizes around their mean.
+    pub size_var: f64,
+}
+
+/// Runs `method` over `y`; returns the one-step forecasts, the final one and
+/// the final state.
+fn run(y: &[f64], method: Method, alpha: f64, beta: f64) -> Option<(Vec<Option<f64>>, f64, SparseState)> {
     let first = y.iter().position(|v| *v > 0.0)?;
     let mut fitted = vec![None; first + 1];
     let mut size = y[first];
@@ -138,7 +159,10 @@ fn run(y: &[f64], method: Method, alpha: f64, beta: f64) -> Option<(Vec<Option<f
         }
         prob += beta * (f64::from(u8::from(hit)) - prob);
     }
-    Some((fitted, rate(size, interval, prob)))
+    let sizes: Vec<f64> = y.iter().copied().filter(|v| *v > 0.0).collect();
+    let mean = sizes.iter().sum::<f64>() / sizes.len() as f64;
+    let size_var = sizes.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / sizes.len() as f64;
+    Some((fitted, rate(size, interval, prob), SparseState { size, interval, prob, since, size_var }))
 }
 
 impl Sparse {
@@ -148,16 +172,16 @@ impl Sparse {
         let mut best: Option<(f64, f64, f64)> = None;
         for alpha in GRID {
             for beta in GRID {
-                let (fitted, _) = run(y, method, alpha, beta)?;
+                let (fitted, _, _) = run(y, method, alpha, beta)?;
                 let sse: f64 = fitted.iter().zip(y).filter_map(|(f, v)| f.map(|f| (v - f) * (v - f))).sum();
                 if best.is_none_or(|b| sse < b.0) {
                     best = Some((sse, alpha, beta));
                 }
             }
         }
-        let (_, alpha, beta) = best?;
-        let (fitted, rate) = run(y, method, alpha, beta)?;
-        Some(Sparse { method, alpha, beta, rate, fitted })
+        let (sse, alpha, beta) = best?;
+        let (fitted, rate, state) = run(y, method, alpha, beta)?;
+        Some(Sparse { method, alpha, beta, rate, fitted, sse, state })
     }
 
     /// `croston-sba` or `tsb`.

@@ -35,6 +35,14 @@ pub fn interval_z(level: f64) -> f64 {
     }
 }
 
+/// One-sided normal quantile: `P(Z ≤ x) = p`.
+pub fn normal_quantile(p: f64) -> f64 {
+    match Normal::new(0.0, 1.0) {
+        Ok(n) => n.inverse_cdf(p.clamp(1e-9, 1.0 - 1e-9)),
+        Err(_) => 0.0,
+    }
+}
+
 /// Smoothing parameters of additive ETS in error-correction form.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Params {

@@ -3,8 +3,9 @@
 //! updated once per closed bucket.
 //!
 //! Memory is constant per series: the seasonal indices (one per period
-//! position) and a ring of the last `2·m` values, used to initialise the
-//! seasonal state (and, later, for refits). Warm-up is explicit:
+//! position) and a ring of the last `history` values (at least `2·m`), used
+//! to initialise the seasonal state, for refits and for the naive error of
+//! the live MASE. Warm-up is explicit:
 //!
 //! | observations | model |
 //! |---|---|
@@ -18,13 +19,28 @@
 //! season is initialised σ² restarts from the decomposition's residuals. An error beyond
 //! `clip_z`·σ is clipped to that size before it updates the state (and σ), so
 //! one outlier moves the next forecast by at most `(α + φβ)·clip_z·σ`.
+//!
+//! **Refits.** Until its first refit a series uses the configured α, β, γ,
+//! φ. Every `refit_every` closes the engine asks for a [`refit`] of the
+//! retained values: ETS forms by AICc, or Croston-SBA / TSB for
+//! intermittent and lumpy demand. The refit is a pure function of the
+//! values, run on a pool off the hot path, and applied at the series' next
+//! close, before that value: replaying the same input gives the same
+//! results whatever the threads did. Between refits the state is updated
+//! online with the fitted parameters.
+//!
+//! **Live accuracy.** Each scored value adds to exponentially weighted means
+//! of the absolute error, of the seasonal naive forecast's absolute error
+//! (their ratio is the rolling MASE) and of the interval hits (coverage).
 
 use serde::{Deserialize, Serialize};
 
+use super::batch::fit_auto_where;
+use super::intermittent::{Method, Sparse, SparseState, classify};
 use super::{Params, variance_multiplier};
 use crate::config::ForecastConfig;
 
-/// Warm-up phase.
+/// Warm-up phase, or the intermittent form chosen by a refit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
     /// No observation yet.
@@ -35,6 +51,8 @@ pub enum Phase {
     Trend,
     /// Level, damped trend and season.
     Seasonal,
+    /// Intermittent demand (Croston-SBA or TSB), chosen by a refit.
+    Sparse,
 }
 
 /// Result of feeding one value.
@@ -52,51 +70,195 @@ pub struct Step {
     pub z: Option<f64>,
 }
 
+/// A series' live accuracy over its recent buckets (exponentially weighted,
+/// about the last [`ACCURACY_WINDOW`] scored buckets).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiveAccuracy {
+    /// Mean absolute one-step error over that of the seasonal naive forecast
+    /// (the value one season earlier; the previous value without season).
+    pub mase: Option<f64>,
+    /// Share of values inside their one-step interval.
+    pub coverage: Option<f64>,
+    /// Buckets scored so far.
+    pub buckets: u32,
+}
+
+/// Buckets the live accuracy is averaged over (the weight of the newest).
+pub const ACCURACY_WINDOW: f32 = 56.0;
+
+/// Weight of the newest squared size error in an intermittent series' size
+/// variance (sizes come rarely, so this moves faster than σ² of ETS).
+const SIZE_VAR_WEIGHT: f64 = 0.1;
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Accuracy {
+    abs_err: f32,
+    naive_err: f32,
+    hits: f32,
+    count: u32,
+}
+
+const FORM_TREND: u8 = 1;
+const FORM_SEASON: u8 = 2;
+const FORM_FITTED: u8 = 4;
+const FORM_SBA: u8 = 8;
+
 /// Per-series online model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OnlineEts {
+    /// Level (intermittent: the smoothed demand size).
     level: f64,
+    /// Trend (intermittent: the demand probability for TSB, the interval
+    /// between demands for SBA).
     trend: f64,
+    /// σ² of one-step errors (intermittent: the variance of demand sizes).
     sigma2: f64,
-    /// Seasonal indices (`m` slots, used once seasonal) followed by the ring
-    /// of recent values: one allocation, one cache miss.
-    buf: Box<[f64]>,
-    n: u32,
-    n_err: u32,
-    ring_head: u16,
-    pos: u16,
-    m: u16,
-    phase: Phase,
-    nonneg: bool,
     /// Scale `c` of the transform `x = ln(1 + y/c)` used for non-negative
     /// series: the first positive value (0 until there is one). Around `c`
     /// the transform behaves like a square root, well above it like a log:
     /// measured on generated data, this gave the thinnest error tails of the
     /// scales tried (c/2, c, 2c, c/5, c/20, c/100: BENCHMARKS.md).
     scale: f64,
+    /// Seasonal indices (`m` slots, model scale, used once seasonal)
+    /// followed by the ring of recent values (value scale, outliers at their
+    /// clipped size, for refits and the naive error): one allocation, one
+    /// cache miss.
+    buf: Box<[f32]>,
+    /// α, β, γ, φ from the last refit.
+    params: [f32; 4],
+    acc: Accuracy,
+    /// Start of the first bucket the last refit forecast (`i64::MIN`: never
+    /// refitted).
+    fitted_at: i64,
+    n: u32,
+    n_err: u32,
+    ring_head: u16,
+    /// Position of the next value in the season (intermittent: buckets
+    /// since the last demand).
+    pos: u16,
+    m: u16,
+    phase: Phase,
+    form: u8,
+    nonneg: bool,
+    pending: bool,
 }
 
 const TREND_AFTER: u32 = 4;
 
+/// What a refit reads: the retained values and how the model sees them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefitInput {
+    /// Recent values, oldest first, in value units.
+    pub values: Vec<f64>,
+    /// Seasonal period.
+    pub m: usize,
+    /// Non-negative series (modelled on `ln(1 + y/scale)`).
+    pub nonneg: bool,
+    /// The transform's scale.
+    pub scale: f64,
+}
+
+/// What a refit found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refit {
+    /// Additive ETS on the model scale, with the state after the last value.
+    Ets {
+        /// With damped trend.
+        trend: bool,
+        /// With season.
+        seasonal: bool,
+        /// Smoothing parameters.
+        params: Params,
+        /// Level after the last value.
+        level: f64,
+        /// Trend after the last value.
+        slope: f64,
+        /// Seasonal indices (empty without season).
+        season: Vec<f64>,
+        /// σ of in-sample one-step errors.
+        sigma: f64,
+    },
+    /// Croston-SBA or TSB, for intermittent or lumpy demand.
+    Sparse {
+        /// Croston-SBA (else TSB).
+        sba: bool,
+        /// Size smoothing.
+        alpha: f64,
+        /// Interval or probability smoothing.
+        beta: f64,
+        /// The state after the last value.
+        state: SparseState,
+    },
+    /// Too little to fit: keep the model as it is.
+    Keep,
+}
+
+/// Fits the model family to a series' retained values (a pure function:
+/// the live engine may run it on another thread and still give the same
+/// results). Non-negative series that are intermittent or lumpy by
+/// ADI / CV² get Croston-SBA or TSB, whichever has the lower one-step
+/// squared error; the others get additive ETS (trend none or damped ×
+/// season none or additive) on the model scale, chosen by AICc.
+pub fn refit(input: &RefitInput) -> Refit {
+    let y = &input.values;
+    if input.nonneg {
+        if classify(y).is_some_and(|c| c.pattern.is_sparse()) {
+            let best = [Method::Tsb, Method::Sba]
+                .into_iter()
+                .filter_map(|method| Sparse::fit(y, method))
+                .min_by(|a, b| a.sse.total_cmp(&b.sse));
+            if let Some(f) = best {
+                return Refit::Sparse { sba: f.method == Method::Sba, alpha: f.alpha, beta: f.beta, state: f.state };
+            }
+        }
+        if input.scale <= 0.0 {
+            return Refit::Keep;
+        }
+    }
+    let x: Vec<f64> =
+        if input.nonneg { y.iter().map(|v| (v.max(0.0) / input.scale).ln_1p()).collect() } else { y.clone() };
+    match fit_auto_where(&x, input.m, |f| !f.log) {
+        Some(f) => {
+            let (level, slope, season, _) = f.state();
+            Refit::Ets {
+                trend: f.form.trend == super::batch::Trend::Damped,
+                seasonal: f.form.seasonal,
+                params: f.params,
+                level,
+                slope,
+                season: season.to_vec(),
+                sigma: f.sigma,
+            }
+        }
+        None => Refit::Keep,
+    }
+}
+
 impl OnlineEts {
-    /// A new model with seasonal period `m` (1 = none). `nonneg` floors
+    /// A new model with seasonal period `m` (1 = none) keeping the last
+    /// `history` values (at least two seasons) for refits. `nonneg` floors
     /// forecasts and lower bounds at 0 (demand, spend).
-    pub fn new(m: usize, nonneg: bool) -> Self {
-        let m = m.clamp(1, u16::MAX as usize / 2) as u16;
-        let cap = (2 * m as usize).max(TREND_AFTER as usize);
+    pub fn new(m: usize, nonneg: bool, history: usize) -> Self {
+        let m = m.clamp(1, u16::MAX as usize / 4) as u16;
+        let cap = (2 * m as usize).max(TREND_AFTER as usize).max(history.min(u16::MAX as usize / 2));
         Self {
             level: 0.0,
             trend: 0.0,
             sigma2: 0.0,
+            scale: 0.0,
             buf: vec![0.0; m as usize + cap].into_boxed_slice(),
+            params: [0.0; 4],
+            acc: Accuracy::default(),
+            fitted_at: i64::MIN,
             n: 0,
             n_err: 0,
             ring_head: 0,
             pos: 0,
             m,
             phase: Phase::Empty,
+            form: 0,
             nonneg,
-            scale: 0.0,
+            pending: false,
         }
     }
 
@@ -120,18 +282,69 @@ impl OnlineEts {
         self.m as usize
     }
 
-    /// A short name of the current form, e.g. `ets(A,Ad,A)`.
+    fn fitted(&self) -> bool {
+        self.form & FORM_FITTED != 0
+    }
+
+    /// A short name of the current form, e.g. `ets(A,Ad,A)` or `tsb`.
     pub fn name(&self) -> &'static str {
         match self.phase {
             Phase::Empty => "none",
+            Phase::Sparse if self.form & FORM_SBA != 0 => "croston-sba",
+            Phase::Sparse => "tsb",
+            _ if self.fitted() => match (self.form & FORM_TREND != 0, self.form & FORM_SEASON != 0) {
+                (false, false) => "ets(A,N,N)",
+                (true, false) => "ets(A,Ad,N)",
+                (false, true) => "ets(A,N,A)",
+                (true, true) => "ets(A,Ad,A)",
+            },
             Phase::Level => "ets(A,N,N)",
             Phase::Trend => "ets(A,Ad,N)",
             Phase::Seasonal => "ets(A,Ad,A)",
         }
     }
 
-    /// σ of one-step errors, once `min_errors` errors have been seen.
+    /// The parameters in use, `None` for those the form does not have:
+    /// α, β, γ, φ (intermittent: α for sizes, β for intervals or the demand
+    /// probability).
+    pub fn shown_params(&self, cfg: &ForecastConfig) -> [Option<f64>; 4] {
+        let p = self.params(cfg);
+        let (trend, season) = match self.phase {
+            Phase::Empty => return [None; 4],
+            Phase::Sparse => return [Some(p.alpha), Some(p.beta), None, None],
+            _ if self.fitted() => (self.form & FORM_TREND != 0, self.form & FORM_SEASON != 0),
+            Phase::Level => (false, false),
+            Phase::Trend => (true, false),
+            Phase::Seasonal => (true, true),
+        };
+        [Some(p.alpha), trend.then_some(p.beta), season.then_some(p.gamma), trend.then_some(p.phi)]
+    }
+
+    /// Start of the first bucket forecast after the last refit, if any.
+    pub fn fitted_at(&self) -> Option<i64> {
+        (self.fitted_at != i64::MIN).then_some(self.fitted_at)
+    }
+
+    /// Rolling MASE and interval coverage.
+    pub fn accuracy(&self) -> LiveAccuracy {
+        let a = &self.acc;
+        let any = a.count > 0;
+        LiveAccuracy {
+            mase: (any && a.naive_err > 0.0).then(|| f64::from(a.abs_err / a.naive_err)),
+            coverage: any.then(|| f64::from(a.hits)),
+            buckets: a.count,
+        }
+    }
+
+    /// σ of one-step errors, once `min_errors` errors have been seen
+    /// (intermittent: σ of the demand per bucket, from its probability and
+    /// sizes).
     pub fn sigma(&self, cfg: &ForecastConfig) -> Option<f64> {
+        if self.phase == Phase::Sparse {
+            let (q, size) = (self.sparse_prob(), self.level);
+            let var = q * (self.sigma2 + size * size) - (q * size).powi(2);
+            return Some(var.max(0.0).sqrt().max(0.005 * self.sparse_rate() + 1e-9));
+        }
         (self.n_err >= cfg.min_errors).then(|| self.sigma2.sqrt().max(self.sigma_floor()))
     }
 
@@ -143,11 +356,31 @@ impl OnlineEts {
     }
 
     fn params(&self, cfg: &ForecastConfig) -> Params {
+        if self.fitted() {
+            let [alpha, beta, gamma, phi] = self.params.map(f64::from);
+            return Params { alpha, beta, gamma, phi };
+        }
         match self.phase {
-            Phase::Empty | Phase::Level => Params { alpha: cfg.alpha, beta: 0.0, gamma: 0.0, phi: 0.0 },
+            Phase::Empty | Phase::Level | Phase::Sparse => Params { alpha: cfg.alpha, beta: 0.0, gamma: 0.0, phi: 0.0 },
             Phase::Trend => Params { alpha: cfg.alpha, beta: cfg.beta, gamma: 0.0, phi: cfg.phi },
             Phase::Seasonal => Params { alpha: cfg.alpha, beta: cfg.beta, gamma: cfg.gamma, phi: cfg.phi },
         }
+    }
+
+    /// Probability of a demand in a bucket (intermittent).
+    fn sparse_prob(&self) -> f64 {
+        let q = if self.form & FORM_SBA != 0 { 1.0 / self.trend.max(1.0) } else { self.trend };
+        q.clamp(0.0, 1.0)
+    }
+
+    /// Expected demand per bucket (intermittent).
+    fn sparse_rate(&self) -> f64 {
+        if self.form & FORM_SBA != 0 {
+            (1.0 - f64::from(self.params[1]) / 2.0) * self.level / self.trend.max(1.0)
+        } else {
+            self.trend * self.level
+        }
+        .max(0.0)
     }
 
     fn raw_forecast(&self, p: &Params, h: usize) -> f64 {
@@ -157,8 +390,11 @@ impl OnlineEts {
             pw *= p.phi;
             phi_h += pw;
         }
-        let s =
-            if self.phase == Phase::Seasonal { self.buf[(self.pos as usize + h - 1) % self.m as usize] } else { 0.0 };
+        let s = if self.phase == Phase::Seasonal {
+            f64::from(self.buf[(self.pos as usize + h - 1) % self.m as usize])
+        } else {
+            0.0
+        };
         self.level + phi_h * self.trend + s
     }
 
@@ -193,22 +429,33 @@ impl OnlineEts {
 
     /// Point forecast `h ≥ 1` steps ahead, if the model has seen anything.
     pub fn forecast(&self, cfg: &ForecastConfig, h: usize) -> Option<f64> {
-        (self.phase != Phase::Empty).then(|| self.to_value(self.floor(self.raw_forecast(&self.params(cfg), h.max(1)))))
+        match self.phase {
+            Phase::Empty => None,
+            Phase::Sparse => Some(self.sparse_rate()),
+            _ => Some(self.to_value(self.floor(self.raw_forecast(&self.params(cfg), h.max(1))))),
+        }
     }
 
     /// Sum of the point forecasts for steps `from..=to` (1-based).
     pub fn forecast_sum(&self, cfg: &ForecastConfig, from: usize, to: usize) -> f64 {
-        if self.phase == Phase::Empty {
-            return 0.0;
+        match self.phase {
+            Phase::Empty => 0.0,
+            Phase::Sparse => self.sparse_rate() * (to + 1).saturating_sub(from.max(1)) as f64,
+            _ => {
+                let p = self.params(cfg);
+                (from.max(1)..=to).map(|h| self.to_value(self.floor(self.raw_forecast(&p, h)))).sum()
+            }
         }
-        let p = self.params(cfg);
-        (from.max(1)..=to).map(|h| self.to_value(self.floor(self.raw_forecast(&p, h)))).sum()
     }
 
     /// Forecast `h` steps ahead with its prediction interval for `z_level`
     /// (e.g. 1.96 for 95%): `(forecast, lower, upper)`.
     pub fn forecast_interval(&self, cfg: &ForecastConfig, h: usize, z_level: f64) -> Option<(f64, f64, f64)> {
         let sigma = self.sigma(cfg)?;
+        if self.phase == Phase::Sparse {
+            let f = self.sparse_rate();
+            return Some((f, (f - z_level * sigma).max(0.0), f + z_level * sigma));
+        }
         let p = self.params(cfg);
         let mean = self.raw_forecast(&p, h.max(1));
         let half = z_level * sigma * variance_multiplier(&p, self.m as usize, h.max(1)).sqrt();
@@ -220,7 +467,9 @@ impl OnlineEts {
     /// the one-step σ in value units (used for safety stock over a lead time).
     pub fn sum_sigma(&self, cfg: &ForecastConfig, h: usize) -> Option<f64> {
         let sigma = self.sigma(cfg)?;
-        let per_step = if self.nonneg {
+        let per_step = if self.phase == Phase::Sparse {
+            sigma
+        } else if self.nonneg {
             // d/dx of c·(eˣ − 1) is c + y: σ in value units around the forecast.
             let y1 = self.forecast(cfg, 1).unwrap_or(0.0);
             sigma * (self.scale + y1)
@@ -230,9 +479,111 @@ impl OnlineEts {
         Some(per_step * (h.max(1) as f64).sqrt())
     }
 
+    /// Probability that the demand of the next `h` buckets exceeds `stock`.
+    /// Intermittent series: the number of buckets with a demand is binomial
+    /// (`h`, its probability) and each demand's size normal around the
+    /// smoothed size; other series: normal around the summed forecast with
+    /// [`OnlineEts::sum_sigma`]. `None` until σ is known.
+    pub fn exceed_probability(&self, cfg: &ForecastConfig, h: usize, stock: f64) -> Option<f64> {
+        let h = h.max(1);
+        if self.phase == Phase::Sparse {
+            return Some(compound_exceed(h, self.sparse_prob(), self.level, self.sigma2.sqrt(), stock));
+        }
+        let sd = self.sum_sigma(cfg, h)?;
+        let mean = self.forecast_sum(cfg, 1, h);
+        Some(normal_sf((stock - mean) / sd.max(1e-12)))
+    }
+
+    /// The demand over the next `h` buckets exceeded with probability `p`
+    /// (so stock below it runs out with at least that probability).
+    pub fn exceed_quantile(&self, cfg: &ForecastConfig, h: usize, p: f64, z_p: f64) -> Option<f64> {
+        let h = h.max(1);
+        if self.phase == Phase::Sparse {
+            let (q, size, sd) = (self.sparse_prob(), self.level, self.sigma2.sqrt());
+            // P(exceed) falls as the stock rises: bisect on it.
+            let (mut lo, mut hi) = (0.0, h as f64 * (size + 6.0 * sd).max(0.0) + 1e-9);
+            if compound_exceed(h, q, size, sd, lo) < p {
+                return Some(0.0);
+            }
+            for _ in 0..40 {
+                let mid = 0.5 * (lo + hi);
+                if compound_exceed(h, q, size, sd, mid) >= p {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            return Some(hi);
+        }
+        let sd = self.sum_sigma(cfg, h)?;
+        Some(self.forecast_sum(cfg, 1, h) + z_p * sd)
+    }
+
+    /// Whether the model waits for a refit.
+    pub fn refit_pending(&self) -> bool {
+        self.pending
+    }
+
+    /// Marks a refit as requested (`true`) or done.
+    pub fn set_refit_pending(&mut self, pending: bool) {
+        self.pending = pending;
+    }
+
+    /// Whether there are enough values to refit: two seasons and two more,
+    /// and at least 16.
+    pub fn can_refit(&self) -> bool {
+        self.n as usize >= (2 * self.m as usize + 2).max(16)
+    }
+
+    /// The input of a refit now.
+    pub fn refit_input(&self) -> RefitInput {
+        RefitInput { values: self.recent(), m: self.m as usize, nonneg: self.nonneg, scale: self.scale }
+    }
+
+    /// Takes the parameters and state of a refit made on
+    /// [`OnlineEts::refit_input`] (with nothing fed since); `at` is the start
+    /// of the next bucket.
+    pub fn apply(&mut self, refit: Refit, at: i64) {
+        self.pending = false;
+        let m = self.m as usize;
+        match refit {
+            Refit::Keep => return,
+            Refit::Ets { trend, seasonal, params, level, slope, season, sigma } => {
+                self.level = level;
+                self.trend = if trend { slope } else { 0.0 };
+                self.sigma2 = sigma * sigma;
+                self.params = [params.alpha, params.beta, params.gamma, params.phi].map(|v| v as f32);
+                self.form = FORM_FITTED
+                    | if trend { FORM_TREND } else { 0 }
+                    | if seasonal && season.len() == m { FORM_SEASON } else { 0 };
+                self.phase = if m > 1 { Phase::Seasonal } else { Phase::Trend };
+                let k = self.recent_len();
+                if m > 1 {
+                    for (i, slot) in self.buf[..m].iter_mut().enumerate() {
+                        *slot = if seasonal { season.get(i).copied().unwrap_or(0.0) as f32 } else { 0.0 };
+                    }
+                    self.pos = (k % m) as u16;
+                }
+            }
+            Refit::Sparse { sba, alpha, beta, state } => {
+                self.level = state.size;
+                self.trend = if sba { state.interval } else { state.prob };
+                self.sigma2 = state.size_var;
+                self.pos = state.since.min(f64::from(u16::MAX)) as u16;
+                self.params = [alpha as f32, beta as f32, 0.0, 0.0];
+                self.form = FORM_FITTED | if sba { FORM_SBA } else { 0 };
+                self.phase = Phase::Sparse;
+            }
+        }
+        self.fitted_at = at;
+    }
+
     /// Feeds the value of the next bucket and returns the forecast it was
     /// scored against, with its interval for `z_level` (1.96 for 95%).
     pub fn update(&mut self, cfg: &ForecastConfig, value: f64, z_level: f64) -> Step {
+        if self.phase == Phase::Sparse {
+            return self.update_sparse(cfg, value, z_level);
+        }
         let p = self.params(cfg);
         let mut step = Step { forecast: None, lower: None, upper: None, sigma: None, z: None };
         if self.nonneg && self.scale == 0.0 && value > 0.0 {
@@ -242,7 +593,7 @@ impl OnlineEts {
         if self.phase == Phase::Empty {
             self.level = y;
             self.phase = Phase::Level;
-            self.push_ring(y);
+            self.push_ring(value);
             self.n = 1;
             return step;
         }
@@ -259,10 +610,15 @@ impl OnlineEts {
         step.z = sigma.map(|s| e_scored / s);
         // The state moves on the error against the unfloored forecast.
         let mut e = y - raw;
+        // What the ring keeps: the value as the model took it, so a refit
+        // sees an outlier only at its clipped size.
+        let mut kept = value;
         if let Some(s) = sigma {
             let cap = cfg.clip_z * s;
             if e_scored.abs() > cap {
-                e = (forecast + cap * e_scored.signum()) - raw;
+                let clipped = forecast + cap * e_scored.signum();
+                e = clipped - raw;
+                kept = self.to_value(clipped);
             }
         }
         let e2 = match sigma {
@@ -278,39 +634,113 @@ impl OnlineEts {
         self.trend = p.phi * trend_before + p.beta * e;
         if self.phase == Phase::Seasonal {
             let i = self.pos as usize;
-            self.buf[i] += p.gamma * e;
+            self.buf[i] += (p.gamma * e) as f32;
         }
         if self.m > 1 {
             self.pos = (self.pos + 1) % self.m;
         }
-        self.push_ring(y);
+        self.track(value, &step);
+        self.push_ring(kept);
         self.n = self.n.saturating_add(1);
 
         if self.phase == Phase::Level && self.n >= TREND_AFTER {
             self.init_trend();
         }
-        if self.phase == Phase::Trend && self.m > 1 && self.n >= 2 * u32::from(self.m) {
+        if self.phase == Phase::Trend && !self.fitted() && self.m > 1 && self.n >= 2 * u32::from(self.m) {
             self.init_season();
         }
         step
+    }
+
+    /// Croston-SBA / TSB on the value scale. A demand's size is clipped to
+    /// `clip_z` σ of the sizes before it updates the state.
+    fn update_sparse(&mut self, cfg: &ForecastConfig, value: f64, z_level: f64) -> Step {
+        let f = self.sparse_rate();
+        let sd = self.sigma(cfg).unwrap_or(1e-9);
+        let step = Step {
+            forecast: Some(f),
+            lower: Some((f - z_level * sd).max(0.0)),
+            upper: Some(f + z_level * sd),
+            sigma: Some(sd),
+            z: Some((value - f) / sd),
+        };
+        let beta = f64::from(self.params[1]);
+        let sba = self.form & FORM_SBA != 0;
+        let since = f64::from(self.pos) + 1.0;
+        let hit = value > 0.0;
+        let mut kept = value;
+        if hit {
+            let mut e = value - self.level;
+            let cap = cfg.clip_z * self.sigma2.sqrt();
+            if cap > 0.0 && e.abs() > cap {
+                e = cap * e.signum();
+                kept = (self.level + e).max(f64::MIN_POSITIVE);
+            }
+            self.sigma2 = (1.0 - SIZE_VAR_WEIGHT) * self.sigma2 + SIZE_VAR_WEIGHT * e * e;
+            self.level += f64::from(self.params[0]) * e;
+            if sba {
+                self.trend += beta * (since - self.trend);
+            }
+            self.pos = 0;
+        } else {
+            self.pos = self.pos.saturating_add(1);
+        }
+        if !sba {
+            self.trend += beta * (f64::from(u8::from(hit)) - self.trend);
+        }
+        self.n_err = self.n_err.saturating_add(1);
+        self.track(value, &step);
+        self.push_ring(kept);
+        self.n = self.n.saturating_add(1);
+        step
+    }
+
+    /// Adds a scored value to the live accuracy.
+    fn track(&mut self, value: f64, step: &Step) {
+        let (Some(f), Some(lo), Some(hi)) = (step.forecast, step.lower, step.upper) else { return };
+        let m = self.m as usize;
+        let lag = if m > 1 && self.recent_len() >= m { m } else { 1 };
+        let Some(naive) = self.ago(lag) else { return };
+        let a = &mut self.acc;
+        let w = (1.0 / (a.count as f32 + 1.0)).max(1.0 / ACCURACY_WINDOW);
+        a.abs_err += w * ((value - f).abs() as f32 - a.abs_err);
+        a.naive_err += w * ((value - naive).abs() as f32 - a.naive_err);
+        let hit = if (lo..=hi).contains(&value) { 1.0 } else { 0.0 };
+        a.hits += w * (hit - a.hits);
+        a.count = a.count.saturating_add(1);
     }
 
     fn ring_cap(&self) -> usize {
         self.buf.len() - self.m as usize
     }
 
-    fn push_ring(&mut self, y: f64) {
+    fn recent_len(&self) -> usize {
+        (self.n as usize).min(self.ring_cap())
+    }
+
+    /// The value `k ≥ 1` buckets before the next one, if retained.
+    fn ago(&self, k: usize) -> Option<f64> {
+        if k == 0 || k > self.recent_len() {
+            return None;
+        }
         let cap = self.ring_cap();
-        self.buf[self.m as usize + self.ring_head as usize] = y;
+        Some(f64::from(self.buf[self.m as usize + (self.ring_head as usize + cap - k) % cap]))
+    }
+
+    fn push_ring(&mut self, value: f64) {
+        let cap = self.ring_cap();
+        self.buf[self.m as usize + self.ring_head as usize] = value as f32;
         self.ring_head = ((self.ring_head as usize + 1) % cap) as u16;
     }
 
-    /// The retained recent values, oldest first.
+    /// The retained recent values, oldest first, in value units.
     pub fn recent(&self) -> Vec<f64> {
-        let cap = self.ring_cap();
-        let len = (self.n as usize).min(cap);
-        let ring = &self.buf[self.m as usize..];
-        (0..len).map(|i| ring[(self.ring_head as usize + cap - len + i) % cap]).collect()
+        let len = self.recent_len();
+        (0..len).rev().filter_map(|k| self.ago(k + 1)).collect()
+    }
+
+    fn recent_model(&self) -> Vec<f64> {
+        self.recent().into_iter().map(|v| self.to_model(v)).collect()
     }
 
     /// Starts the trend. Without a season the first values tell its slope;
@@ -323,7 +753,7 @@ impl OnlineEts {
             self.trend = 0.0;
             return;
         }
-        let r = self.recent();
+        let r = self.recent_model();
         let k = r.len();
         let half = k / 2;
         let first: f64 = r[..half].iter().sum::<f64>() / half as f64;
@@ -339,7 +769,7 @@ impl OnlineEts {
     /// gap and the seasonal errors take over σ within a few buckets.
     fn init_season(&mut self) {
         let m = self.m as usize;
-        let r = self.recent();
+        let r = self.recent_model();
         let y = &r[r.len() - 2 * m..];
         let c1: f64 = y[..m].iter().sum::<f64>() / m as f64;
         let c2: f64 = y[m..].iter().sum::<f64>() / m as f64;
@@ -362,12 +792,50 @@ impl OnlineEts {
         let dof = (m as f64 - 1.0).max(1.0);
         self.sigma2 = sse / dof;
         // Position: the next value is at index 2m ≡ 0 (mod m).
-        self.buf[..m].copy_from_slice(&season);
+        for (slot, s) in self.buf[..m].iter_mut().zip(&season) {
+            *slot = *s as f32;
+        }
         self.pos = 0;
         self.level = c2 + slope * mid;
         self.trend = slope;
         self.phase = Phase::Seasonal;
     }
+}
+
+/// 1 − Φ(x).
+fn normal_sf(x: f64) -> f64 {
+    0.5 * statrs::function::erf::erfc(x / std::f64::consts::SQRT_2)
+}
+
+/// P(total > stock) when each of `h` buckets has a demand with probability
+/// `q`, of size normal(`size`, `sd`).
+fn compound_exceed(h: usize, q: f64, size: f64, sd: f64, stock: f64) -> f64 {
+    if stock < 0.0 {
+        return 1.0;
+    }
+    let q = q.clamp(0.0, 1.0);
+    let exceed = |k: usize| {
+        let kf = k as f64;
+        normal_sf((stock - kf * size) / (sd * kf.sqrt()).max(1e-9 * (1.0 + size)))
+    };
+    if q >= 1.0 {
+        return exceed(h);
+    }
+    if q <= 0.0 {
+        return 0.0;
+    }
+    // ln P(K = k) for K ~ Binomial(h, q), built up term by term in logs
+    // (the probabilities themselves underflow for long lead times).
+    let (lq, lnq) = (q.ln(), (1.0 - q).ln());
+    let mut ln_pk = h as f64 * lnq;
+    let mut total = 0.0;
+    for k in 1..=h {
+        ln_pk += ((h - k + 1) as f64 / k as f64).ln() + lq - lnq;
+        if ln_pk > -40.0 {
+            total += ln_pk.exp() * exceed(k);
+        }
+    }
+    total.clamp(0.0, 1.0)
 }
 
 #[cfg(test)]
@@ -381,7 +849,7 @@ mod tests {
     #[test]
     fn warms_up_level_then_trend_then_season() {
         let c = cfg();
-        let mut m = OnlineEts::new(7, true);
+        let mut m = OnlineEts::new(7, true, 0);
         assert_eq!(m.phase(), Phase::Empty);
         assert_eq!(m.update(&c, 10.0, 1.96).forecast, None);
         assert_eq!(m.phase(), Phase::Level);
@@ -399,7 +867,7 @@ mod tests {
     fn learns_a_weekly_pattern() {
         let c = cfg();
         let pattern = [10.0, 12.0, 14.0, 13.0, 20.0, 30.0, 5.0];
-        let mut m = OnlineEts::new(7, true);
+        let mut m = OnlineEts::new(7, true, 0);
         for k in 0..70 {
             m.update(&c, pattern[k % 7], 1.96);
         }
@@ -412,7 +880,7 @@ mod tests {
     #[test]
     fn an_outlier_does_not_drag_the_level() {
         let c = cfg();
-        let mut m = OnlineEts::new(1, false);
+        let mut m = OnlineEts::new(1, false, 0);
         let mut seed = 1_u64;
         for _ in 0..60 {
             seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
@@ -438,7 +906,7 @@ mod tests {
     fn non_negative_series_get_intervals_that_follow_their_level() {
         // Weekdays around 100, weekends around 10, noise 10% of the level.
         let c = cfg();
-        let mut m = OnlineEts::new(7, true);
+        let mut m = OnlineEts::new(7, true, 0);
         let mut seed = 3_u64;
         for k in 0..140 {
             seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
@@ -457,12 +925,65 @@ mod tests {
     #[test]
     fn intervals_widen_with_horizon() {
         let c = cfg();
-        let mut m = OnlineEts::new(1, false);
+        let mut m = OnlineEts::new(1, false, 0);
         for k in 0..40 {
             m.update(&c, 50.0 + (k % 3) as f64, 1.96);
         }
         let (_, lo1, hi1) = m.forecast_interval(&c, 1, 1.96).unwrap();
         let (_, lo5, hi5) = m.forecast_interval(&c, 5, 1.96).unwrap();
         assert!(hi5 - lo5 > hi1 - lo1);
+    }
+
+    #[test]
+    fn the_compound_stockout_probability_matches_a_simulation() {
+        // 7 buckets, a demand with probability 0.3, sizes normal(4, 1).
+        let mut seed = 9_u64;
+        let mut uniform = || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((seed >> 11) as f64) / ((1u64 << 53) as f64)
+        };
+        let runs = 200_000;
+        for stock in [0.5, 4.0, 8.0, 12.0] {
+            let mut over = 0;
+            for _ in 0..runs {
+                let mut total = 0.0;
+                for _ in 0..7 {
+                    if uniform() < 0.3 {
+                        let (u, v) = (uniform().max(1e-12), uniform());
+                        total += 4.0 + (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos();
+                    }
+                }
+                over += usize::from(total > stock);
+            }
+            let sim = over as f64 / runs as f64;
+            let exact = compound_exceed(7, 0.3, 4.0, 1.0, stock);
+            assert!((sim - exact).abs() < 0.005, "stock {stock}: simulated {sim}, computed {exact}");
+        }
+        // Long lead times do not underflow.
+        assert!(compound_exceed(400, 0.9, 2.0, 0.5, 100.0) > 0.999);
+    }
+
+    #[test]
+    fn a_refit_is_applied_as_found() {
+        let c = cfg();
+        let mut m = OnlineEts::new(7, true, 56);
+        let pattern = [10.0, 12.0, 14.0, 13.0, 20.0, 30.0, 5.0];
+        for k in 0..60 {
+            m.update(&c, pattern[k % 7], 1.96);
+        }
+        assert!(m.can_refit());
+        let input = m.refit_input();
+        assert_eq!(input.values.len(), 56);
+        assert_eq!(input.values[55], pattern[59 % 7]);
+        let r = refit(&input);
+        let Refit::Ets { seasonal, .. } = r else { panic!("{r:?}") };
+        assert!(seasonal);
+        m.apply(r, 123);
+        assert_eq!(m.fitted_at(), Some(123));
+        assert!(m.name().ends_with(",A)"), "{}", m.name());
+        for h in 1..=7 {
+            let f = m.forecast(&c, h).unwrap();
+            assert!((f - pattern[(60 + h - 1) % 7]).abs() < 1.0, "h={h} f={f}");
+        }
     }
 }
