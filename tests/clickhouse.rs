@@ -137,6 +137,8 @@ async fn every_endpoint_answers_the_same_from_clickhouse_and_parquet() {
     let mut out = Outputs::default();
     engine.process_batch(&events, &mut out);
     assert!(!out.anomalies.is_empty() && !out.alerts.is_empty() && !out.forecasts.is_empty());
+    // Refitted models publish their card (parameters, refit time, live accuracy).
+    assert!(out.forecasts.iter().any(|f| f.fitted_at.is_some() && f.mase.is_some()));
     let tenants: std::collections::BTreeSet<String> = out.points.iter().map(|p| p.tenant.to_string()).collect();
 
     let dir = tempfile::tempdir().unwrap();
@@ -205,6 +207,7 @@ async fn every_endpoint_answers_the_same_from_clickhouse_and_parquet() {
             paths.push(format!("/v1/series/{enc}/history"));
             paths.push(format!("/v1/series/{enc}/history?from={from}&to={to}"));
             paths.push(format!("/v1/anomalies?series={enc}&limit=5"));
+            paths.push(format!("/v1/series/{enc}/model"));
         }
         for path in &paths {
             let (a, b) = if path.contains("limit=") {
