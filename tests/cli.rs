@@ -43,11 +43,18 @@ fn replay_gives_byte_identical_outputs() {
     ok(&["generate", "--seed", "3", "--tenants", "2", "--series", "9", "--days", "120", "--out", s(&g)]);
     let events = g.join("events.ndjson");
     let (o1, o2) = (d.path().join("o1"), d.path().join("o2"));
-    let summary = ok(&["replay", "--input", s(&events), "--output", s(&o1)]);
+    let summary = ok(&["replay", "--refit-every", "28", "--input", s(&events), "--output", s(&o1)]);
     assert!(summary.contains("18 series"), "{summary}");
-    ok(&["replay", "--input", s(&events), "--output", s(&o2)]);
+    ok(&["replay", "--refit-every", "28", "--input", s(&events), "--output", s(&o2)]);
     let forecasts = read(&o1.join("forecasts.csv"));
-    assert!(forecasts.starts_with("id,tenant,series,kind,made_at,ts,step,forecast,lower,upper,model"));
+    // The same header as FORECAST_HEADER (src/cmd/replay.rs), written for a file without rows.
+    assert_eq!(
+        forecasts.lines().next().unwrap(),
+        "id,tenant,series,kind,made_at,ts,step,forecast,lower,upper,model,alpha,beta,gamma,phi,fitted_at,mase,coverage,scored"
+    );
+    // 120 days: every series has been refitted (every 28 closes) and publishes its live accuracy.
+    let last = forecasts.lines().last().unwrap();
+    assert!(last.split(',').nth(15).is_some_and(|f| f.starts_with("2025-")), "fitted_at: {last}");
     assert!(forecasts.lines().count() > 18 * 7, "published forecasts: {}", forecasts.lines().count());
     for f in ["points.csv", "anomalies.csv", "forecasts.csv", "alerts.csv", "deadletters.csv"] {
         assert_eq!(read(&o1.join(f)), read(&o2.join(f)), "{f} differs between runs");

@@ -133,7 +133,9 @@ async fn every_endpoint_answers_the_same_from_clickhouse_and_parquet() {
         &vigie_ingest::generator::GenConfig { seed: 5, tenants: 2, series: 12, days: 150, ..Default::default() },
         |e| events.push(e.clone()),
     );
-    let mut engine = Engine::new(EngineConfig::default());
+    let mut cfg = EngineConfig::default();
+    cfg.forecast.refit_every = 28;
+    let mut engine = Engine::new(cfg);
     let mut out = Outputs::default();
     engine.process_batch(&events, &mut out);
     assert!(!out.anomalies.is_empty() && !out.alerts.is_empty() && !out.forecasts.is_empty());

@@ -78,7 +78,9 @@ pub struct ForecastConfig {
     /// How many buckets ahead a publication covers.
     pub publish_steps: u32,
     /// Refit each series' model every this many closed buckets (0: never;
-    /// the configured α, β, γ, φ are then kept).
+    /// the configured α, β, γ, φ are then kept). Off by default: on
+    /// generated data refits every 28 buckets helped intermittent stock but
+    /// made spend forecasts worse (BENCHMARKS.md, "Live models").
     pub refit_every: u32,
     /// Recent values kept per series for refits (at least two seasons are
     /// kept whatever this says).
@@ -101,7 +103,7 @@ impl Default for ForecastConfig {
             clip_z: 3.0,
             publish_every: 7,
             publish_steps: 7,
-            refit_every: 28,
+            refit_every: 0,
             history: 56,
             refit_threads: 0,
         }

@@ -64,6 +64,13 @@ fn events(smooth: usize, sparse: usize, days: i64, seed: u64) -> Vec<Event> {
     out
 }
 
+/// The defaults with refits every 28 closes (off by default).
+fn refitting() -> EngineConfig {
+    let mut cfg = EngineConfig::default();
+    cfg.forecast.refit_every = 28;
+    cfg
+}
+
 fn run(events: &[Event], cfg: &EngineConfig, pool: Option<&RefitPool>) -> (Outputs, Engine) {
     let mut engine = Engine::new(cfg.clone());
     if let Some(p) = pool {
@@ -99,7 +106,7 @@ fn latest(out: &Outputs, series: &str) -> Forecast {
 #[test]
 fn refits_give_the_same_outputs_on_a_pool_inline_and_across_a_restart() {
     let ev = events(6, 6, 200, 7);
-    let cfg = EngineConfig::default();
+    let cfg = refitting();
     let (inline, engine) = run(&ev, &cfg, None);
     assert!(engine.stats().refits >= 12 * 5, "refits: {}", engine.stats().refits);
     let pool = RefitPool::new(2);
@@ -125,7 +132,7 @@ fn refits_give_the_same_outputs_on_a_pool_inline_and_across_a_restart() {
 
 #[test]
 fn intermittent_skus_get_croston_or_tsb_and_the_others_a_fitted_ets() {
-    let (out, _) = run(&events(3, 3, 150, 11), &EngineConfig::default(), None);
+    let (out, _) = run(&events(3, 3, 150, 11), &refitting(), None);
     for i in 0..3 {
         let f = latest(&out, &format!("S1/SPARSE-{i}"));
         assert!(f.model == "tsb" || f.model == "croston-sba", "{f:?}");
@@ -146,7 +153,7 @@ fn intermittent_skus_get_croston_or_tsb_and_the_others_a_fitted_ets() {
 
 #[test]
 fn live_accuracy_beats_the_seasonal_naive_forecast_and_covers_about_as_promised() {
-    let (out, _) = run(&events(4, 0, 250, 3), &EngineConfig::default(), None);
+    let (out, _) = run(&events(4, 0, 250, 3), &refitting(), None);
     for i in 0..4 {
         let f = latest(&out, &format!("S1/SMOOTH-{i}"));
         let (mase, cov) = (f.mase.unwrap(), f.coverage.unwrap());
@@ -161,7 +168,7 @@ fn live_accuracy_beats_the_seasonal_naive_forecast_and_covers_about_as_promised(
 /// First time predicted_stockout fires for a SKU selling ~20 a day whose
 /// stock is counted at 600 and then only sold from.
 fn first_predicted(probability: f64) -> (i64, f64) {
-    let mut cfg = EngineConfig::default();
+    let mut cfg = refitting();
     cfg.stock.stockout_probability = probability;
     let mut ev = events(1, 0, 120, 5);
     let day = 90;

@@ -57,6 +57,9 @@ pub struct Args {
     /// How long after a bucket ends its events are still accepted (e.g. 5m, 1h).
     #[arg(long, default_value = "5m")]
     lateness: String,
+    /// Refit each series' model every this many closed buckets (0: never, the default).
+    #[arg(long, default_value_t = 0)]
+    refit_every: u32,
 }
 
 /// Header lines, written for outputs that got no rows (a file with rows gets
@@ -67,7 +70,7 @@ pub const POINT_HEADER: &str =
 pub const ANOMALY_HEADER: &str =
     "id,tenant,series,kind,ts,actual,expected,residual,std_deviations,severity,description";
 /// See [`POINT_HEADER`].
-pub const FORECAST_HEADER: &str = "id,tenant,series,kind,made_at,ts,step,forecast,lower,upper,model";
+pub const FORECAST_HEADER: &str = "id,tenant,series,kind,made_at,ts,step,forecast,lower,upper,model,alpha,beta,gamma,phi,fitted_at,mase,coverage,scored";
 /// See [`POINT_HEADER`].
 pub const ALERT_HEADER: &str =
     "id,fingerprint,tenant,rule,series,status,severity,starts_at,ts,repeat,seq,value,threshold,event_id,description";
@@ -164,6 +167,7 @@ fn engine_config(a: &Args) -> Result<EngineConfig> {
     cfg.season = a.season;
     cfg.allowed_lateness = Duration::parse(&a.lateness)
         .with_context(|| format!("--lateness \"{}\" is not a duration like 5m or 1h", a.lateness))?;
+    cfg.forecast.refit_every = a.refit_every;
     Ok(cfg)
 }
 
