@@ -292,7 +292,7 @@ struct Shared {
     cfg: KafkaConfig,
     engine_cfg: EngineConfig,
     /// Refit threads shared by every partition's engine.
-    refit_pool: vigie_processors::RefitPool,
+    refit_pool: Option<vigie_processors::RefitPool>,
     limits: Limits,
     data: PathBuf,
     writer_cfg: WriterConfig,
@@ -410,7 +410,7 @@ impl Shared {
             }
             None => (Engine::new(self.engine_cfg.clone()), 0, 0),
         };
-        engine.attach_refit_pool(&self.refit_pool);
+        engine.attach_refit_pool(self.refit_pool.as_ref());
         // The group's committed offset must not be ahead of the snapshot: that
         // would mean another owner moved on with state this store does not have.
         let mut tpl = TopicPartitionList::new();
@@ -759,7 +759,7 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
         shared: Mutex::new(Shared {
             cfg: cfg.clone(),
             engine_cfg: rc.engine.clone(),
-            refit_pool: vigie_processors::RefitPool::new(rc.engine.forecast.refit_threads),
+            refit_pool: vigie_processors::RefitPool::for_config(&rc.engine.forecast),
             limits: rc.ingest.limits,
             data: data.to_path_buf(),
             writer_cfg: WriterConfig { sync_files: false, ..rc.writer_config() },

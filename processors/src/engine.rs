@@ -225,9 +225,10 @@ impl Engine {
     }
 
     /// Runs this engine's model refits on `pool`'s threads rather than on
-    /// its own (the outputs are the same either way).
-    pub fn attach_refit_pool(&mut self, pool: &RefitPool) {
-        self.refits = Some(RefitLink::new(pool));
+    /// its own (the outputs are the same either way); `None` leaves them on
+    /// its own thread.
+    pub fn attach_refit_pool<'a>(&mut self, pool: impl Into<Option<&'a RefitPool>>) {
+        self.refits = pool.into().map(RefitLink::new);
     }
 
     /// Refits the engine had to wait for (the pool was behind: a replay

@@ -191,9 +191,9 @@ pub fn run(a: &Args) -> Result<()> {
         bail!("--ts-column, --value-column and --series-column apply to CSV input only");
     }
     let cfg = engine_config(a)?;
-    let pool = vigie_processors::RefitPool::new(cfg.forecast.refit_threads);
+    let pool = vigie_processors::RefitPool::for_config(&cfg.forecast);
     let mut engine = Engine::new(cfg);
-    engine.attach_refit_pool(&pool);
+    engine.attach_refit_pool(pool.as_ref());
     let mut out = Outputs::default();
     let mut sinks = Sinks::create(&a.output)?;
     let name = a.input.display().to_string();
@@ -213,7 +213,7 @@ pub fn run(a: &Args) -> Result<()> {
             let mut cfg = engine.config().clone();
             cfg.metric_bucket = inferred;
             engine = Engine::new(cfg);
-            engine.attach_refit_pool(&pool);
+            engine.attach_refit_pool(pool.as_ref());
         }
         let bucket = engine.config().metric_bucket;
         if table.index_ts {
