@@ -52,10 +52,11 @@ fn replay_gives_byte_identical_outputs() {
         forecasts.lines().next().unwrap(),
         "id,tenant,series,kind,made_at,ts,step,forecast,lower,upper,model,alpha,beta,gamma,phi,fitted_at,mase,coverage,scored"
     );
-    // 120 days: every series has been refitted (every 28 closes) and publishes its live accuracy.
-    let last = forecasts.lines().last().unwrap();
-    // fitted_at is the 4th field from the end (the model name may be quoted).
-    assert!(last.rsplit(',').nth(3).is_some_and(|f| f.starts_with("2025-")), "fitted_at: {last}");
+    // 120 days, refits every 28 closes: refits that forecast better were
+    // taken, and their series publish when (fitted_at, the 4th field from
+    // the end: the model name may be quoted).
+    let refitted = forecasts.lines().filter(|l| l.rsplit(',').nth(3).is_some_and(|f| f.starts_with("2025-"))).count();
+    assert!(refitted > 0, "no forecast from a refitted model");
     assert!(forecasts.lines().count() > 18 * 7, "published forecasts: {}", forecasts.lines().count());
     for f in ["points.csv", "anomalies.csv", "forecasts.csv", "alerts.csv", "deadletters.csv"] {
         assert_eq!(read(&o1.join(f)), read(&o2.join(f)), "{f} differs between runs");

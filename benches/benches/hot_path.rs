@@ -18,9 +18,8 @@
 //! vectors. Figures go to stderr and to BENCHMARKS.md.
 //!
 //! Model refits are off the hot path (a refit pool, one per 28 closes of a
-//! series), so `hot_path` runs with `refit_every = 0`; `refit/*` times one
-//! refit of a series' retained values (56 daily values), smooth and
-//! intermittent.
+//! series), so `hot_path` runs with `refit_every = 0`; one refit's cost is
+//! `cargo bench -p vigie-processors --bench refit`.
 #![allow(unsafe_code)] // the counting allocator below
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -28,7 +27,6 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use vigie_processors::forecast::online::{RefitInput, refit};
 use vigie_processors::{Engine, EngineConfig, Outputs};
 use vigie_schemas::{Event, Movement, SpendEvent, StockEvent};
 
@@ -195,38 +193,5 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// 56 daily values: weekly demand around 20 with noise, or a sale of 1–6
-/// units on about one day in six.
-fn refit_input(sparse: bool) -> RefitInput {
-    let mut seed = 17_u64;
-    let mut u = || {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        ((seed >> 11) as f64) / ((1u64 << 53) as f64)
-    };
-    let week = [1.0, 0.9, 0.9, 1.0, 1.2, 1.5, 0.5];
-    let values: Vec<f64> = (0..56)
-        .map(|d| {
-            if sparse {
-                if u() < 1.0 / 6.0 { (1.0 + 5.0 * u()).round() } else { 0.0 }
-            } else {
-                (20.0 * week[d % 7] * (0.8 + 0.4 * u())).round()
-            }
-        })
-        .collect();
-    let scale = values.iter().copied().find(|v| *v > 0.0).unwrap_or(1.0);
-    RefitInput { values, m: 7, nonneg: true, scale }
-}
-
-fn bench_refit(c: &mut Criterion) {
-    let mut group = c.benchmark_group("refit");
-    group.sample_size(20).measurement_time(Duration::from_secs(5));
-    for (name, sparse) in [("smooth", false), ("intermittent", true)] {
-        let input = refit_input(sparse);
-        eprintln!("refit/{name}: {:?}", refit(&input));
-        group.bench_function(name, |b| b.iter(|| refit(std::hint::black_box(&input))));
-    }
-    group.finish();
-}
-
-criterion_group!(benches, bench, bench_refit);
+criterion_group!(benches, bench);
 criterion_main!(benches);

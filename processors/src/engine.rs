@@ -544,7 +544,7 @@ impl Engine {
         if every > 0 && (s.model.observations() + sidx) % every == 0 && s.model.can_refit() {
             s.model.set_refit_pending(true);
             if let Some(link) = &mut self.refits {
-                link.submit((sidx, s.model.observations()), s.model.refit_input());
+                link.submit((sidx, s.model.observations()), s.model.refit_input(&cfg.forecast));
             }
         }
         let severity = step.z.map_or(Severity::None, |z| cfg.severity.classify(z));
@@ -694,7 +694,7 @@ impl Engine {
             None => (None, false),
         };
         self.refits_waited += u64::from(waited);
-        let refit = answer.unwrap_or_else(|| refit_guarded(&model.refit_input()));
+        let refit = answer.unwrap_or_else(|| refit_guarded(&model.refit_input(&self.cfg.forecast)));
         model.apply(refit, start);
         self.stats.refits += 1;
     }

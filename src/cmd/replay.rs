@@ -60,6 +60,9 @@ pub struct Args {
     /// Refit each series' model every this many closed buckets (0: never, the default).
     #[arg(long, default_value_t = 0)]
     refit_every: u32,
+    /// Recent values kept per series for refits (at least two seasons are kept)
+    #[arg(long, default_value_t = 56)]
+    history: u32,
 }
 
 /// Header lines, written for outputs that got no rows (a file with rows gets
@@ -168,6 +171,7 @@ fn engine_config(a: &Args) -> Result<EngineConfig> {
     cfg.allowed_lateness = Duration::parse(&a.lateness)
         .with_context(|| format!("--lateness \"{}\" is not a duration like 5m or 1h", a.lateness))?;
     cfg.forecast.refit_every = a.refit_every;
+    cfg.forecast.history = a.history;
     Ok(cfg)
 }
 

@@ -93,8 +93,32 @@ struct Init {
     season: Vec<f64>,
 }
 
-fn initial_state(y: &[f64], m: usize, form: Form) -> Init {
+/// How the seasonal state starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeasonStart {
+    /// From the first two cycles (long histories, whose season may drift).
+    FirstTwo,
+    /// From every complete cycle, each against its own mean (short
+    /// windows: two cycles alone leave their noise in the indices, and the
+    /// fit then chases it with a large γ).
+    AllCycles,
+}
+
+fn initial_state(y: &[f64], m: usize, form: Form, start: SeasonStart) -> Init {
     let seasonal = form.seasonal && m > 1 && y.len() >= 2 * m;
+    if seasonal && start == SeasonStart::AllCycles {
+        let k = y.len() / m;
+        let means: Vec<f64> = (0..k).map(|j| y[j * m..(j + 1) * m].iter().sum::<f64>() / m as f64).collect();
+        let slope = if form.trend == Trend::Damped { (means[k - 1] - means[0]) / ((k - 1) * m) as f64 } else { 0.0 };
+        let mid = (m as f64 - 1.0) / 2.0;
+        let mut season: Vec<f64> = (0..m)
+            .map(|i| (0..k).map(|j| y[j * m + i] - means[j] - slope * (i as f64 - mid)).sum::<f64>() / k as f64)
+            .collect();
+        let mean_s = season.iter().sum::<f64>() / m as f64;
+        season.iter_mut().for_each(|s| *s -= mean_s);
+        let level = means[0] - slope * (mid + 1.0);
+        return Init { level, trend: slope, season };
+    }
     if seasonal {
         let c1: f64 = y[..m].iter().sum::<f64>() / m as f64;
         let c2: f64 = y[m..2 * m].iter().sum::<f64>() / m as f64;
@@ -223,12 +247,12 @@ fn nelder_mead(f: &mut dyn FnMut(&[f64]) -> f64, x0: &[f64], step: f64, max_eval
 
 /// Fits one form (on the log scale, `y` must hold the logarithms: use
 /// [`fit_form_on`] with the original values instead).
-fn fit_form(y: &[f64], m: usize, form: Form) -> Option<Fitted> {
+fn fit_form(y: &[f64], m: usize, form: Form, start: SeasonStart) -> Option<Fitted> {
     let n = y.len();
     if n < 3 || (form.seasonal && (m < 2 || n < 2 * m + 2)) {
         return None;
     }
-    let init = initial_state(y, m, form);
+    let init = initial_state(y, m, form, start);
     // Search only the parameters the form has: α, then β and φ, then γ.
     let damped = form.trend == Trend::Damped;
     let dims: Vec<usize> =
@@ -275,6 +299,19 @@ fn fit_form(y: &[f64], m: usize, form: Form) -> Option<Fitted> {
     })
 }
 
+/// Sum of squared one-step errors of `form` with `params` on `y[from..]`,
+/// run over the whole of `y` from the usual initial state (taken from the
+/// start of `y`, which `from` must leave out of the sum): how well a model
+/// fitted on `y[..from]` forecasts what came after. `y` is on the form's
+/// scale. `None` when the form does not apply to `y`.
+pub fn holdout_sse(y: &[f64], m: usize, form: Form, params: &Params, from: usize, start: SeasonStart) -> Option<f64> {
+    if y.len() < 3 || from >= y.len() || (form.seasonal && (m < 2 || from < 2 * m)) {
+        return None;
+    }
+    let r = run(y, m, params, &initial_state(&y[..from], m, form, start), true);
+    Some(r.fitted[from..].iter().zip(&y[from..]).map(|(f, v)| (v - f) * (v - f)).sum())
+}
+
 /// Fits one form to the original values `y` (taking logarithms for a
 /// log-scale form), or `None` when it does not apply.
 pub fn fit_form_on(y: &[f64], m: usize, form: Form) -> Option<Fitted> {
@@ -283,9 +320,9 @@ pub fn fit_form_on(y: &[f64], m: usize, form: Form) -> Option<Fitted> {
             return None;
         }
         let logs: Vec<f64> = y.iter().map(|v| v.ln()).collect();
-        fit_form(&logs, m, form)
+        fit_form(&logs, m, form, SeasonStart::FirstTwo)
     } else {
-        fit_form(y, m, form)
+        fit_form(y, m, form, SeasonStart::FirstTwo)
     }
 }
 
@@ -297,6 +334,11 @@ pub fn fit_auto(y: &[f64], m: usize) -> Option<Fitted> {
 
 /// [`fit_auto`] over the forms `keep` accepts.
 pub fn fit_auto_where(y: &[f64], m: usize, keep: impl Fn(Form) -> bool) -> Option<Fitted> {
+    fit_auto_from(y, m, keep, SeasonStart::FirstTwo)
+}
+
+/// [`fit_auto_where`] with the seasonal state started as `start` says.
+pub fn fit_auto_from(y: &[f64], m: usize, keep: impl Fn(Form) -> bool, start: SeasonStart) -> Option<Fitted> {
     let mut best: Option<Fitted> = None;
     let positive = y.iter().all(|v| *v > 0.0);
     let logs: Vec<f64> = if positive { y.iter().map(|v| v.ln()).collect() } else { Vec::new() };
@@ -311,7 +353,7 @@ pub fn fit_auto_where(y: &[f64], m: usize, keep: impl Fn(Form) -> bool) -> Optio
                 if !keep(form) {
                     continue;
                 }
-                if let Some(f) = fit_form(data, m, form) {
+                if let Some(f) = fit_form(data, m, form, start) {
                     if best.as_ref().is_none_or(|b| f.aicc < b.aicc) {
                         best = Some(f);
                     }

@@ -165,6 +165,17 @@ fn run(y: &[f64], method: Method, alpha: f64, beta: f64) -> Option<(Vec<Option<f
     Some((fitted, rate(size, interval, prob), SparseState { size, interval, prob, since, size_var }))
 }
 
+/// Sum of squared one-step errors of `method` with smoothing constants
+/// `alpha`, `beta` on `y[from..]`, run over the whole of `y`; `None` without
+/// a demand before `from`.
+pub fn holdout_sse(y: &[f64], method: Method, alpha: f64, beta: f64, from: usize) -> Option<f64> {
+    let (fitted, _, _) = run(y, method, alpha, beta)?;
+    if fitted.get(from).is_none_or(|f| f.is_none()) {
+        return None;
+    }
+    Some(fitted[from..].iter().zip(&y[from..]).filter_map(|(f, v)| f.map(|f| (v - f) * (v - f))).sum())
+}
+
 impl Sparse {
     /// Fits `method` to `y`, smoothing constants by one-step squared error.
     /// `None` without a non-zero value.
