@@ -78,9 +78,12 @@ pub struct ForecastConfig {
     /// How many buckets ahead a publication covers.
     pub publish_steps: u32,
     /// Refit each series' model every this many closed buckets (0: never;
-    /// the configured α, β, γ, φ are then kept). Off by default: on
-    /// generated data refits every 28 buckets helped intermittent stock but
-    /// made spend forecasts worse (BENCHMARKS.md, "Live models").
+    /// the configured α, β, γ, φ are then kept). A refit is taken only if
+    /// it forecasts the held-out last quarter of the history clearly
+    /// better. Off by default: on generated data refits every 28 buckets
+    /// helped intermittent stock but still made spend forecasts worse; on
+    /// M4 Hourly with `history = 336` they improved the rolling MASE by 7%
+    /// (BENCHMARKS.md, "Live models").
     pub refit_every: u32,
     /// Recent values kept per series for refits (at least two seasons are
     /// kept whatever this says).
