@@ -37,6 +37,8 @@ pub struct Metrics {
     pub anomalies: IntCounterVec,
     /// Alert transitions, by rule and status.
     pub alerts: IntCounterVec,
+    /// Model refits applied, by outcome (`taken`, `kept`).
+    pub refits: IntCounterVec,
     /// Webhook delivery attempts, by outcome.
     pub deliveries: IntCounterVec,
 }
@@ -103,6 +105,12 @@ impl Default for Metrics {
             series,
             anomalies: counters(&r, "vigie_anomalies_total", "Anomalies found, by severity.", &["severity"]),
             alerts: counters(&r, "vigie_alerts_total", "Alert transitions, by rule and status.", &["rule", "status"]),
+            refits: counters(
+                &r,
+                "vigie_model_refits_total",
+                "Model refits applied, by outcome: taken (the model changed) or kept.",
+                &["outcome"],
+            ),
             deliveries: counters(
                 &r,
                 "vigie_webhook_deliveries_total",
@@ -128,6 +136,11 @@ impl Metrics {
         }
         for a in &out.alerts {
             self.alerts.with_label_values(&[a.rule.as_str(), a.status.as_str()]).inc();
+        }
+        for (outcome, n) in [("taken", out.refits.taken), ("kept", out.refits.kept)] {
+            if n > 0 {
+                self.refits.with_label_values(&[outcome]).inc_by(n);
+            }
         }
         self.processing.observe(took.as_secs_f64());
     }
@@ -158,5 +171,37 @@ impl Metrics {
         // registration already refused.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigie_processors::{Engine, EngineConfig};
+
+    #[test]
+    fn refits_are_counted_by_outcome() {
+        let mut events = Vec::new();
+        vigie_ingest::generator::generate(
+            &vigie_ingest::generator::GenConfig { seed: 5, tenants: 1, series: 12, days: 150, ..Default::default() },
+            |e| events.push(e.clone()),
+        );
+        let mut cfg = EngineConfig::default();
+        cfg.forecast.refit_every = 28;
+        let mut engine = Engine::new(cfg);
+        let metrics = Metrics::default();
+        let mut out = Outputs::default();
+        for batch in events.chunks(500) {
+            out.clear();
+            engine.process_batch(batch, &mut out);
+            metrics.batch(batch.len(), &out, Duration::ZERO);
+        }
+        let taken = metrics.refits.with_label_values(&["taken"]).get();
+        let kept = metrics.refits.with_label_values(&["kept"]).get();
+        // Every refit asked for before the last close of its series was applied.
+        assert!(taken > 0 && kept > 0, "taken {taken}, kept {kept}");
+        assert_eq!(taken + kept, engine.stats().refits);
+        let text = metrics.render();
+        assert!(text.contains(&format!("vigie_model_refits_total{{outcome=\"taken\"}} {taken}")), "{text}");
     }
 }

@@ -56,6 +56,18 @@ pub struct Outputs {
     pub alerts: Vec<AlertRecord>,
     /// Inputs that could not be used.
     pub dead_letters: Vec<DeadLetter>,
+    /// Model refits applied while producing these outputs.
+    pub refits: RefitCounts,
+}
+
+/// Model refits applied, by outcome.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RefitCounts {
+    /// Refits whose model replaced the current one.
+    pub taken: u64,
+    /// Refits that kept the current model (too little to fit, or the fit
+    /// did not forecast the held-out values clearly better).
+    pub kept: u64,
 }
 
 impl Outputs {
@@ -66,6 +78,7 @@ impl Outputs {
         self.forecasts.clear();
         self.alerts.clear();
         self.dead_letters.clear();
+        self.refits = RefitCounts::default();
     }
 
     /// True when nothing was produced.
@@ -534,7 +547,7 @@ impl Engine {
     fn feed(&mut self, sidx: u32, open: Open, start: i64, end: i64, out: &mut Outputs) {
         let at = self.close_time(end);
         if self.series[sidx as usize].model.refit_pending() {
-            self.apply_refit(sidx, start);
+            self.apply_refit(sidx, start, out);
         }
         let cfg = &self.cfg;
         let s = &mut self.series[sidx as usize];
@@ -686,7 +699,7 @@ impl Engine {
     /// answered (waiting for it if it is still working on it), else fitted
     /// here. The model has not changed since it was asked, so the answer is
     /// the same either way.
-    fn apply_refit(&mut self, sidx: u32, start: i64) {
+    fn apply_refit(&mut self, sidx: u32, start: i64, out: &mut Outputs) {
         let model = &mut self.series[sidx as usize].model;
         let key = (sidx, model.observations());
         let (answer, waited) = match &mut self.refits {
@@ -695,7 +708,11 @@ impl Engine {
         };
         self.refits_waited += u64::from(waited);
         let refit = answer.unwrap_or_else(|| refit_guarded(&model.refit_input(&self.cfg.forecast)));
-        model.apply(refit, start);
+        if model.apply(refit, start) {
+            out.refits.taken += 1;
+        } else {
+            out.refits.kept += 1;
+        }
         self.stats.refits += 1;
     }
 

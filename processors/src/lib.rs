@@ -33,5 +33,5 @@ pub mod score;
 
 pub use bucket::Bucket;
 pub use config::{Duration, EngineConfig};
-pub use engine::{Engine, EngineStats, Outputs};
+pub use engine::{Engine, EngineStats, Outputs, RefitCounts};
 pub use refit::RefitPool;

@@ -652,12 +652,13 @@ impl OnlineEts {
 
     /// Takes the parameters and state of a refit made on
     /// [`OnlineEts::refit_input`] (with nothing fed since); `at` is the start
-    /// of the next bucket.
-    pub fn apply(&mut self, refit: Refit, at: i64) {
+    /// of the next bucket. Returns whether the model changed (`false` for
+    /// [`Refit::Keep`]).
+    pub fn apply(&mut self, refit: Refit, at: i64) -> bool {
         self.pending = false;
         let m = self.m as usize;
         match refit {
-            Refit::Keep => return,
+            Refit::Keep => return false,
             Refit::Ets { trend, seasonal, params, level, slope, season, sigma } => {
                 // A series already running ETS with the same components
                 // keeps its state (learnt over its whole life, where the
@@ -676,7 +677,7 @@ impl OnlineEts {
                     self.form = FORM_FITTED | if trend { FORM_TREND } else { 0 } | if m > 1 { FORM_SEASON } else { 0 };
                     self.phase = if m > 1 { Phase::Seasonal } else { Phase::Trend };
                     self.fitted_at = at;
-                    return;
+                    return true;
                 }
                 self.level = level;
                 self.trend = if trend { slope } else { 0.0 };
@@ -712,6 +713,7 @@ impl OnlineEts {
             }
         }
         self.fitted_at = at;
+        true
     }
 
     /// Feeds the value of the next bucket and returns the forecast it was
@@ -1137,7 +1139,7 @@ mod tests {
         let r = refit(&input);
         let Refit::Ets { seasonal, .. } = r else { panic!("{r:?}") };
         assert!(seasonal);
-        m.apply(r, 123);
+        assert!(m.apply(r, 123));
         assert_eq!(m.fitted_at(), Some(123));
         assert!(m.name().ends_with(",A)"), "{}", m.name());
         for h in 1..=7 {
