@@ -57,12 +57,12 @@ pub struct Args {
     /// How long after a bucket ends its events are still accepted (e.g. 5m, 1h).
     #[arg(long, default_value = "5m")]
     lateness: String,
-    /// Refit each series' model every this many closed buckets (0: never, the default).
-    #[arg(long, default_value_t = 0)]
-    refit_every: u32,
-    /// Recent values kept per series for refits (at least two seasons are kept)
-    #[arg(long, default_value_t = 56)]
-    history: u32,
+    /// Refit each series' model every this many closed buckets (0: never; default: the engine's, never)
+    #[arg(long)]
+    refit_every: Option<u32>,
+    /// Recent values kept per series for refits, at least two seasons (default: the engine's, 56)
+    #[arg(long)]
+    history: Option<u32>,
 }
 
 /// Header lines, written for outputs that got no rows (a file with rows gets
@@ -170,8 +170,12 @@ fn engine_config(a: &Args) -> Result<EngineConfig> {
     cfg.season = a.season;
     cfg.allowed_lateness = Duration::parse(&a.lateness)
         .with_context(|| format!("--lateness \"{}\" is not a duration like 5m or 1h", a.lateness))?;
-    cfg.forecast.refit_every = a.refit_every;
-    cfg.forecast.history = a.history;
+    if let Some(every) = a.refit_every {
+        cfg.forecast.refit_every = every;
+    }
+    if let Some(history) = a.history {
+        cfg.forecast.history = history;
+    }
     Ok(cfg)
 }
 
