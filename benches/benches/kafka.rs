@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -147,12 +147,25 @@ fn latency(rate: f64) {
     let (_, status, stop, h) = start(runtime_cfg(dir.path(), &b.1));
     std::thread::sleep(Duration::from_secs(3)); // the group is formed
     // Alerts consumer.
-    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    // Send times in µs since `base`, by event; the ids are indexed before
+    // the run so that neither the producer nor the alert consumer takes a
+    // lock or grows a map while timing (a rehash of a million-entry map
+    // behind a mutex showed up as 60–100 ms stalls in the latency).
+    let base = Instant::now();
+    let index: Arc<HashMap<String, usize>> =
+        Arc::new(evs.iter().enumerate().map(|(i, e)| (e.event_id().to_string(), i)).collect());
+    let sent: Arc<Vec<AtomicU64>> = Arc::new(evs.iter().map(|_| AtomicU64::new(0)).collect());
     let done = Arc::new(AtomicBool::new(false));
     let lat: Arc<Mutex<Vec<f64>>> = Arc::default();
     let watcher = {
-        let (sent, done, lat, addr, topic) =
-            (Arc::clone(&sent), Arc::clone(&done), Arc::clone(&lat), b.1.clone(), k.alerts_topic.clone());
+        let (sent, index, done, lat, addr, topic) = (
+            Arc::clone(&sent),
+            Arc::clone(&index),
+            Arc::clone(&done),
+            Arc::clone(&lat),
+            b.1.clone(),
+            k.alerts_topic.clone(),
+        );
         std::thread::spawn(move || {
             let c: BaseConsumer = ClientConfig::new()
                 .set("bootstrap.servers", &addr)
@@ -167,9 +180,10 @@ fn latency(rate: f64) {
                 let now = Instant::now();
                 let v: serde_json::Value = serde_json::from_slice(m.payload().unwrap_or_default()).unwrap_or_default();
                 if let Some(id) = v["event_id"].as_str()
-                    && let Some(t) = sent.lock().unwrap().get(id)
+                    && let Some(&i) = index.get(id)
                 {
-                    lat.lock().unwrap().push(now.duration_since(*t).as_secs_f64() * 1e3);
+                    let t = base + Duration::from_micros(sent[i].load(Ordering::Acquire));
+                    lat.lock().unwrap().push(now.duration_since(t).as_secs_f64() * 1e3);
                 }
             }
         })
@@ -185,7 +199,7 @@ fn latency(rate: f64) {
         }
         let payload = e.to_json().to_string();
         let key = vigie::kafka_run::series_key(e);
-        sent.lock().unwrap().insert(e.event_id().to_string(), Instant::now());
+        sent[i].store(base.elapsed().as_micros() as u64, Ordering::Release);
         let mut rec = BaseRecord::to(&k.events_topic).key(&key).payload(&payload);
         while let Err((_, back)) = p.send(rec) {
             std::thread::sleep(Duration::from_micros(200));

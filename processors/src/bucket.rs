@@ -71,6 +71,16 @@ impl Bucket {
         }
     }
 
+    /// The second seasonal period on top of [`Bucket::default_season`], if
+    /// any: 1h → 168 (the week over the day). Other sizes have none (a week
+    /// of 5-minute buckets would be 2,016 slots per series).
+    pub fn second_season(self) -> Option<usize> {
+        match self {
+            Bucket::Hour => Some(168),
+            _ => None,
+        }
+    }
+
     /// Nominal length in days (a month counts 30.44 days), used to turn lead
     /// times in days into buckets.
     pub fn nominal_days(self) -> f64 {

@@ -313,7 +313,7 @@ impl Engine {
         }
         let idx = u32::try_from(self.series.len()).unwrap_or(u32::MAX);
         let bucket = bucket_for(&self.cfg, kind);
-        let m = self.cfg.season.unwrap_or_else(|| bucket.default_season()).max(1);
+        let (m, m2) = self.cfg.seasons(bucket);
         let extra = match kind {
             SeriesKind::Stock => Extra::Stock(StockState {
                 on_hand: 0.0,
@@ -360,7 +360,7 @@ impl Engine {
             mask: 0,
             next_idx: NO_BUCKET,
             open: SmallVec::new(),
-            model: OnlineEts::new(m, kind != SeriesKind::Metric, self.cfg.forecast.history as usize),
+            model: OnlineEts::new(m, m2, kind != SeriesKind::Metric, self.cfg.forecast.history as usize),
             extra,
         });
         self.index.insert(hash, idx);
@@ -981,7 +981,7 @@ impl Engine {
 }
 
 /// Version of the saved engine state; bumped on any change of its shape.
-pub const STATE_VERSION: u32 = 2;
+pub const STATE_VERSION: u32 = 3;
 
 #[derive(Serialize)]
 struct StateRef<'a> {
@@ -1054,11 +1054,11 @@ impl Engine {
                 ));
             }
         }
-        if old.season != cfg.season {
+        if (old.season, old.season2) != (cfg.season, cfg.season2) {
             return Err(format!(
-                "the saved state was built with season {:?}, the configuration says {:?}; \
+                "the saved state was built with seasons {:?} and {:?}, the configuration says {:?} and {:?}; \
                  remove the state directory to start afresh",
-                old.season, cfg.season
+                old.season, old.season2, cfg.season, cfg.season2
             ));
         }
         let mut engine = Engine::new(cfg);

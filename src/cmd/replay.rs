@@ -54,6 +54,9 @@ pub struct Args {
     /// Seasonal period in buckets (default from the bucket: 1h → 24, 1d → 7, 1mo → 12).
     #[arg(long)]
     season: Option<usize>,
+    /// Second seasonal period, a multiple of the first (default from the bucket: 1h → 168; 0: none).
+    #[arg(long)]
+    season2: Option<usize>,
     /// How long after a bucket ends its events are still accepted (e.g. 5m, 1h).
     #[arg(long, default_value = "5m")]
     lateness: String,
@@ -168,6 +171,8 @@ fn engine_config(a: &Args) -> Result<EngineConfig> {
         cfg.metric_bucket = b;
     }
     cfg.season = a.season;
+    cfg.season2 = a.season2;
+    cfg.validate().map_err(|e| anyhow::anyhow!(e.replace("engine.season2", "--season2")))?;
     cfg.allowed_lateness = Duration::parse(&a.lateness)
         .with_context(|| format!("--lateness \"{}\" is not a duration like 5m or 1h", a.lateness))?;
     if let Some(every) = a.refit_every {
