@@ -289,4 +289,24 @@ mod tests {
         assert_eq!(s.classify(2.0), Severity::Medium);
         assert_eq!(s.classify(-3.5), Severity::High);
     }
+
+    #[test]
+    fn hourly_series_get_the_week_as_a_second_season_unless_told_otherwise() {
+        let mut c = EngineConfig::default();
+        assert_eq!(c.seasons(Bucket::Hour), (24, 168));
+        assert_eq!(c.seasons(Bucket::Day), (7, 0));
+        assert_eq!(c.seasons(Bucket::FiveMinutes), (288, 0));
+        c.season = Some(12);
+        assert_eq!(c.seasons(Bucket::Hour), (12, 0), "a configured first season has no default second");
+        c.season = None;
+        c.season2 = Some(0);
+        assert_eq!(c.seasons(Bucket::Hour), (24, 0));
+        assert!(c.validate().is_ok());
+        c.season2 = Some(100);
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("engine.season2 = 100") && e.contains("multiple"), "{e}");
+        c.season2 = Some(168);
+        c.forecast.gamma2 = 1.5;
+        assert!(c.validate().unwrap_err().contains("gamma2"));
+    }
 }
