@@ -987,16 +987,7 @@ impl OnlineEts {
         let m = self.m as usize;
         let r = self.recent_model();
         let y = &r[r.len() - 2 * m..];
-        let c1: f64 = y[..m].iter().sum::<f64>() / m as f64;
-        let c2: f64 = y[m..].iter().sum::<f64>() / m as f64;
-        let slope = (c2 - c1) / m as f64;
-        let mid = (m as f64 - 1.0) / 2.0;
-        let mut season = vec![0.0; m];
-        for (i, s) in season.iter_mut().enumerate() {
-            let d1 = y[i] - (c1 + slope * (i as f64 - mid));
-            let d2 = y[m + i] - (c2 + slope * (i as f64 - mid));
-            *s = (d1 + d2) / 2.0;
-        }
+        let TwoCycles { c1, c2, slope, mid, profile: mut season } = TwoCycles::of(y, m);
         let mean_s = season.iter().sum::<f64>() / m as f64;
         season.iter_mut().for_each(|s| *s -= mean_s);
         let mut sse = 0.0;
@@ -1032,17 +1023,7 @@ impl OnlineEts {
     fn init_season2(&mut self) {
         let (m, m2) = (self.m as usize, self.m2 as usize);
         let r = self.recent_model();
-        let y = &r[r.len() - 2 * m2..];
-        let c1: f64 = y[..m2].iter().sum::<f64>() / m2 as f64;
-        let c2: f64 = y[m2..].iter().sum::<f64>() / m2 as f64;
-        let slope = (c2 - c1) / m2 as f64;
-        let mid = (m2 as f64 - 1.0) / 2.0;
-        let week: Vec<f64> = (0..m2)
-            .map(|j| {
-                let t = j as f64 - mid;
-                ((y[j] - (c1 + slope * t)) + (y[m2 + j] - (c2 + slope * t))) / 2.0
-            })
-            .collect();
+        let TwoCycles { c2, slope, mid, profile: week, .. } = TwoCycles::of(&r[r.len() - 2 * m2..], m2);
         let cycles = (m2 / m) as f64;
         let mut day = vec![0.0; m];
         for (j, w) in week.iter().enumerate() {
@@ -1061,6 +1042,35 @@ impl OnlineEts {
         self.level = c2 + slope * mid;
         self.trend = slope;
         self.season2 = true;
+    }
+}
+
+/// Classical decomposition of two cycles of period `m` (`y` holds 2m
+/// values): the cycle means, the slope between them, and each slot's
+/// deviation from its cycle's mean and slope, averaged over the two.
+struct TwoCycles {
+    c1: f64,
+    c2: f64,
+    slope: f64,
+    /// Middle of a cycle, (m − 1)/2: slot i is i − mid from its mean.
+    mid: f64,
+    profile: Vec<f64>,
+}
+
+impl TwoCycles {
+    fn of(y: &[f64], m: usize) -> Self {
+        let c1: f64 = y[..m].iter().sum::<f64>() / m as f64;
+        let c2: f64 = y[m..].iter().sum::<f64>() / m as f64;
+        let slope = (c2 - c1) / m as f64;
+        let mid = (m as f64 - 1.0) / 2.0;
+        let profile = (0..m)
+            .map(|i| {
+                let d1 = y[i] - (c1 + slope * (i as f64 - mid));
+                let d2 = y[m + i] - (c2 + slope * (i as f64 - mid));
+                (d1 + d2) / 2.0
+            })
+            .collect();
+        Self { c1, c2, slope, mid, profile }
     }
 }
 
