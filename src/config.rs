@@ -232,6 +232,11 @@ mod tests {
         assert_eq!(cfg.engine.spend_bucket, vigie_processors::Bucket::Month);
         assert_eq!(cfg.engine.stock.service_rate_threshold, 0.95);
         assert_eq!(cfg.engine.severity.report_from, vigie_schemas::Severity::Medium);
+        assert_eq!(cfg.engine.forecast.refit_every, None, "refits chosen by series unless set");
+        let vars = vec![("VIGIE__ENGINE__FORECAST__REFIT_EVERY".to_string(), "0".to_string())];
+        let off = RuntimeConfig::load(Some(&path), vars).unwrap();
+        assert_eq!(off.engine.forecast.refit_every, Some(0));
+        assert!(!off.engine.refits());
         assert_eq!(cfg.storage.data_dir, PathBuf::from("./vigie-data"));
         assert_eq!(cfg.storage.flush_interval, Duration(5_000));
         assert_eq!(cfg.api.bind, "127.0.0.1:8080");

@@ -759,7 +759,7 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
         shared: Mutex::new(Shared {
             cfg: cfg.clone(),
             engine_cfg: rc.engine.clone(),
-            refit_pool: vigie_processors::RefitPool::for_config(&rc.engine.forecast),
+            refit_pool: vigie_processors::RefitPool::for_config(&rc.engine),
             limits: rc.ingest.limits,
             data: data.to_path_buf(),
             writer_cfg: WriterConfig { sync_files: false, ..rc.writer_config() },

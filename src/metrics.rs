@@ -187,7 +187,7 @@ mod tests {
             |e| events.push(e.clone()),
         );
         let mut cfg = EngineConfig::default();
-        cfg.forecast.refit_every = 28;
+        cfg.forecast.refit_every = Some(28);
         let mut engine = Engine::new(cfg);
         let metrics = Metrics::default();
         let mut out = Outputs::default();

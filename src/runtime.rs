@@ -460,7 +460,7 @@ pub async fn run(
             }
             None => Engine::new(cfg.engine.clone()),
         };
-        engine.attach_refit_pool(vigie_processors::RefitPool::for_config(&cfg.engine.forecast).as_ref());
+        engine.attach_refit_pool(vigie_processors::RefitPool::for_config(&cfg.engine).as_ref());
         let t = std::thread::Builder::new()
             .name("vigie-processor".into())
             .spawn(move || {

@@ -134,7 +134,7 @@ async fn every_endpoint_answers_the_same_from_clickhouse_and_parquet() {
         |e| events.push(e.clone()),
     );
     let mut cfg = EngineConfig::default();
-    cfg.forecast.refit_every = 28;
+    cfg.forecast.refit_every = Some(28);
     let mut engine = Engine::new(cfg);
     let mut out = Outputs::default();
     engine.process_batch(&events, &mut out);

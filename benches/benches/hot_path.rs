@@ -120,7 +120,7 @@ fn shift(events: &mut [Event], by: i64) {
 fn setup(series: usize, warm_days: i64) -> (Engine, Vec<Event>, Outputs) {
     let mut events = day_events(series);
     let mut cfg = EngineConfig::default();
-    cfg.forecast.refit_every = 0;
+    cfg.forecast.refit_every = Some(0);
     let mut engine = Engine::new(cfg);
     let mut out = Outputs::default();
     // Every series starts with a count so on-hand rules are live.

@@ -553,7 +553,8 @@ impl Engine {
         let s = &mut self.series[sidx as usize];
         let model_name = s.model.name();
         let step = s.model.update(&cfg.forecast, open.sum, self.z_level);
-        let every = cfg.forecast.refit_every;
+        let bucket = bucket_for(cfg, s.kind);
+        let every = cfg.refit_every(bucket);
         if every > 0 && (s.model.observations() + sidx) % every == 0 && s.model.can_refit() {
             s.model.set_refit_pending(true);
             if let Some(link) = &mut self.refits {
@@ -609,7 +610,6 @@ impl Engine {
         });
         self.stats.points += 1;
         let every = cfg.forecast.publish_every;
-        let bucket = bucket_for(cfg, s.kind);
         // Series publish on different closes (staggered by series number),
         // so a day on which every series publishes does not come in one burst.
         if every > 0 && start != end && (s.model.observations() + sidx) % every == 0 {

@@ -77,9 +77,10 @@ impl RefitPool {
         Self { tx: (started > 0).then_some(tx), threads: started }
     }
 
-    /// A pool for `cfg`, or `None` when refits are off (no threads then).
-    pub fn for_config(cfg: &crate::config::ForecastConfig) -> Option<Self> {
-        (cfg.refit_every > 0).then(|| Self::new(cfg.refit_threads))
+    /// A pool for `cfg`, or `None` when no series can be refitted (no
+    /// threads then).
+    pub fn for_config(cfg: &crate::config::EngineConfig) -> Option<Self> {
+        cfg.refits().then(|| Self::new(cfg.forecast.refit_threads))
     }
 
     /// Number of threads.

@@ -67,7 +67,7 @@ fn events(smooth: usize, sparse: usize, days: i64, seed: u64) -> Vec<Event> {
 /// The defaults with refits every 28 closes (off by default).
 fn refitting() -> EngineConfig {
     let mut cfg = EngineConfig::default();
-    cfg.forecast.refit_every = 28;
+    cfg.forecast.refit_every = Some(28);
     cfg
 }
 

@@ -60,7 +60,7 @@ pub struct Args {
     /// How long after a bucket ends its events are still accepted (e.g. 5m, 1h).
     #[arg(long, default_value = "5m")]
     lateness: String,
-    /// Refit each series' model every this many closed buckets (0: never; default: the engine's, never)
+    /// Refit each series' model every this many closed buckets (0: never; default: the engine's, every 28 for series with a second season, otherwise never)
     #[arg(long)]
     refit_every: Option<u32>,
     /// Recent values kept per series for refits, at least two seasons (default: the engine's, 56)
@@ -176,7 +176,7 @@ fn engine_config(a: &Args) -> Result<EngineConfig> {
     cfg.allowed_lateness = Duration::parse(&a.lateness)
         .with_context(|| format!("--lateness \"{}\" is not a duration like 5m or 1h", a.lateness))?;
     if let Some(every) = a.refit_every {
-        cfg.forecast.refit_every = every;
+        cfg.forecast.refit_every = Some(every);
     }
     if let Some(history) = a.history {
         cfg.forecast.history = history;
@@ -204,7 +204,7 @@ pub fn run(a: &Args) -> Result<()> {
         bail!("--ts-column, --value-column and --series-column apply to CSV input only");
     }
     let cfg = engine_config(a)?;
-    let pool = vigie_processors::RefitPool::for_config(&cfg.forecast);
+    let pool = vigie_processors::RefitPool::for_config(&cfg);
     let mut engine = Engine::new(cfg);
     engine.attach_refit_pool(pool.as_ref());
     let mut out = Outputs::default();
