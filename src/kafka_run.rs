@@ -714,6 +714,18 @@ impl Shared {
     }
 }
 
+/// Puts the calling thread at nice 10. The writer's work comes in bursts,
+/// one per checkpoint (with a backlog of many days, hundreds of small
+/// Parquet files a second), and on a machine with few cores it competed
+/// with the consumer thread, whose delays are what alerts wait for. The
+/// writer has the whole checkpoint interval to finish; when it falls behind
+/// the consumer pauses (see `hand_over`), so nothing is lost either way.
+fn lower_priority() {
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
+        eprintln!("vigie: kafka: cannot lower the writer thread's priority ({e}); carrying on");
+    }
+}
+
 struct Polled {
     offset: i64,
     timestamp: i64,
@@ -753,7 +765,10 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
     };
     let writer = std::thread::Builder::new()
         .name("vigie-kafka-writer".into())
-        .spawn(move || writer.run(&job_rx, &done_tx))
+        .spawn(move || {
+            lower_priority();
+            writer.run(&job_rx, &done_tx)
+        })
         .context("cannot start the writer thread")?;
     let ctx = Ctx {
         shared: Mutex::new(Shared {
@@ -912,5 +927,23 @@ impl vigie_query_api::IngestSink for KafkaSink {
             return Err(vigie_query_api::Full);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_writer_thread_runs_below_the_consumer() {
+        let (before, after) = std::thread::spawn(|| {
+            let me = Some(rustix::thread::gettid());
+            let before = rustix::process::getpriority_process(me).unwrap();
+            super::lower_priority();
+            (before, rustix::process::getpriority_process(me).unwrap())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(after, before.max(10), "nice 10 for the writer thread only");
+        let me = Some(rustix::thread::gettid());
+        assert_eq!(rustix::process::getpriority_process(me).unwrap(), before, "the caller's thread is untouched");
     }
 }
