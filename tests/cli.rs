@@ -117,6 +117,32 @@ fn french_csv_is_understood() {
 }
 
 #[test]
+fn a_csv_second_season_is_checked_against_the_bucket_of_its_times() {
+    let d = tempfile::tempdir().unwrap();
+    let hourly = d.path().join("hourly.csv");
+    let mut text = String::from("date,value\n");
+    for h in 0..96 {
+        text.push_str(&format!("2025-03-{:02} {:02}:00:00,{}\n", 1 + h / 24, h % 24, 10 + h % 24));
+    }
+    std::fs::write(&hourly, text).unwrap();
+    let out = d.path().join("h");
+    // 48 suits hourly series; daily stock or spend series (season 7) would refuse it.
+    ok(&["replay", "--input", s(&hourly), "--output", s(&out), "--season2", "48"]);
+    assert_eq!(read(&out.join("points.csv")).lines().count(), 97, "header and one point per hour");
+
+    let monthly = d.path().join("monthly.csv");
+    let mut text = String::from("date,value\n");
+    for m in 0..36 {
+        text.push_str(&format!("{}-{:02}-01,{}\n", 2022 + m / 12, 1 + m % 12, 100 + m));
+    }
+    std::fs::write(&monthly, text).unwrap();
+    let o = vigie(&["replay", "--input", s(&monthly), "--output", s(&d.path().join("m")), "--season2", "100"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--season2 = 100") && err.contains("season 12") && err.contains("1mo"), "{err}");
+}
+
+#[test]
 fn nonsense_input_fails_naming_file_line_and_column_and_leaves_no_output() {
     let d = tempfile::tempdir().unwrap();
     let input = d.path().join("bad.csv");

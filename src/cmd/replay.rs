@@ -162,17 +162,26 @@ impl Sinks {
     }
 }
 
-fn engine_config(a: &Args) -> Result<EngineConfig> {
+/// The engine's settings from the flags. A CSV holds metric series only,
+/// so its stock and spend buckets follow the metric one; without
+/// `--bucket` its seasons are checked once the bucket is inferred
+/// ([`use_bucket`]).
+fn engine_config(a: &Args, csv_input: bool) -> Result<EngineConfig> {
     let mut cfg = EngineConfig::default();
     if let Some(b) = &a.bucket {
         let b = Bucket::parse(b).with_context(|| format!("unknown bucket {b}"))?;
         cfg.stock_bucket = b;
         cfg.spend_bucket = b;
         cfg.metric_bucket = b;
+    } else if csv_input {
+        cfg.stock_bucket = cfg.metric_bucket;
+        cfg.spend_bucket = cfg.metric_bucket;
     }
     cfg.season = a.season;
     cfg.season2 = a.season2;
-    cfg.validate().map_err(|e| anyhow::anyhow!(e.replace("engine.season2", "--season2")))?;
+    if !csv_input || a.bucket.is_some() {
+        cfg.validate().map_err(|e| anyhow::anyhow!(e.replace("engine.season2", "--season2")))?;
+    }
     cfg.allowed_lateness = Duration::parse(&a.lateness)
         .with_context(|| format!("--lateness \"{}\" is not a duration like 5m or 1h", a.lateness))?;
     if let Some(every) = a.refit_every {
@@ -181,6 +190,23 @@ fn engine_config(a: &Args) -> Result<EngineConfig> {
     if let Some(history) = a.history {
         cfg.forecast.history = history;
     }
+    Ok(cfg)
+}
+
+/// `cfg` with every series in `bucket` (inferred from a CSV's times),
+/// its seasons checked against it.
+fn use_bucket(mut cfg: EngineConfig, bucket: Bucket) -> Result<EngineConfig> {
+    cfg.stock_bucket = bucket;
+    cfg.spend_bucket = bucket;
+    cfg.metric_bucket = bucket;
+    // Every kind has `bucket` now, and the first checked (stock) names it.
+    cfg.validate().map_err(|e| {
+        anyhow::anyhow!(
+            "{} (the file's times give {} buckets; --bucket sets them)",
+            e.replace("engine.season2", "--season2").replace("stock series: ", ""),
+            bucket.as_str()
+        )
+    })?;
     Ok(cfg)
 }
 
@@ -203,7 +229,7 @@ pub fn run(a: &Args) -> Result<()> {
     if !csv_input && (a.ts_column.is_some() || a.value_column.is_some() || a.series_column.is_some()) {
         bail!("--ts-column, --value-column and --series-column apply to CSV input only");
     }
-    let cfg = engine_config(a)?;
+    let cfg = engine_config(a, csv_input)?;
     let pool = vigie_processors::RefitPool::for_config(&cfg);
     let mut engine = Engine::new(cfg);
     engine.attach_refit_pool(pool.as_ref());
@@ -223,9 +249,7 @@ pub fn run(a: &Args) -> Result<()> {
             times.sort_unstable();
             times.dedup();
             let inferred = if table.index_ts { Bucket::Hour } else { Bucket::infer(&times) };
-            let mut cfg = engine.config().clone();
-            cfg.metric_bucket = inferred;
-            engine = Engine::new(cfg);
+            engine = Engine::new(use_bucket(engine.config().clone(), inferred)?);
             engine.attach_refit_pool(pool.as_ref());
         }
         let bucket = engine.config().metric_bucket;
