@@ -716,10 +716,12 @@ impl Shared {
 
 /// Puts the calling thread at nice 10. The writer's work comes in bursts,
 /// one per checkpoint (with a backlog of many days, hundreds of small
-/// Parquet files a second), and on a machine with few cores it competed
-/// with the consumer thread, whose delays are what alerts wait for. The
-/// writer has the whole checkpoint interval to finish; when it falls behind
-/// the consumer pauses (see `hand_over`), so nothing is lost either way.
+/// Parquet files a second); at a lower priority it gives way to the
+/// consumer thread, whose delays are what alerts wait for (it lowered the
+/// benchmark's median p99, though most of the tail is the broker sharing
+/// the cores: BENCHMARKS.md). The writer has the whole checkpoint interval
+/// to finish; when it falls behind the consumer pauses (see `hand_over`),
+/// so nothing is lost either way.
 fn lower_priority() {
     if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
         eprintln!("vigie: kafka: cannot lower the writer thread's priority ({e}); carrying on");

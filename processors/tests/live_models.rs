@@ -64,7 +64,7 @@ fn events(smooth: usize, sparse: usize, days: i64, seed: u64) -> Vec<Event> {
     out
 }
 
-/// The defaults with refits every 28 closes (off by default).
+/// The defaults with refits every 28 closes (off by default for these daily series).
 fn refitting() -> EngineConfig {
     let mut cfg = EngineConfig::default();
     cfg.forecast.refit_every = Some(28);

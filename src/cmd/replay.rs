@@ -162,10 +162,8 @@ impl Sinks {
     }
 }
 
-/// The engine's settings from the flags. A CSV holds metric series only,
-/// so its stock and spend buckets follow the metric one; without
-/// `--bucket` its seasons are checked once the bucket is inferred
-/// ([`use_bucket`]).
+/// The engine's settings from the flags. Without `--bucket`, a CSV's
+/// seasons are checked once its bucket is inferred ([`use_bucket`]).
 fn engine_config(a: &Args, csv_input: bool) -> Result<EngineConfig> {
     let mut cfg = EngineConfig::default();
     if let Some(b) = &a.bucket {
@@ -173,9 +171,6 @@ fn engine_config(a: &Args, csv_input: bool) -> Result<EngineConfig> {
         cfg.stock_bucket = b;
         cfg.spend_bucket = b;
         cfg.metric_bucket = b;
-    } else if csv_input {
-        cfg.stock_bucket = cfg.metric_bucket;
-        cfg.spend_bucket = cfg.metric_bucket;
     }
     cfg.season = a.season;
     cfg.season2 = a.season2;
