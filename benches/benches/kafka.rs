@@ -3,7 +3,8 @@
 //! `cargo bench -p vigie-benches --bench kafka`
 //!
 //! Starts tansu (the Kafka-protocol broker the tests use; `VIGIE_TANSU` or
-//! `~/.cargo/bin/tansu`) on a free loopback port and vigie in-process with
+//! `~/.cargo/bin/tansu`, storage `VIGIE_TANSU_STORAGE` or
+//! `memory://tansu/`) on a free loopback port and vigie in-process with
 //! `kafka.enabled`, all on this machine's two cores.
 //!
 //! 1. Throughput: 1,000,000 generated events (2 tenants × 1,200 series,
@@ -15,15 +16,22 @@
 //!    while vigie consumes; the lag (events sent − events processed) is
 //!    sampled every 100 ms; every alert record on `vigie.alerts` caused by
 //!    an event is timed from the event's send to the alert record's
-//!    arrival at a consumer: p50, p99.
+//!    arrival at a consumer: p50, p99, and p99 by 4 s of arrival.
+//! 3. The same against an echo peer on a fresh broker: a consumer that
+//!    does no work and produces, for the events that caused vigie's
+//!    alerts, as many records (vigie's consumer and alert producer
+//!    settings). Its latency is the broker's and the clients' share, the
+//!    peer vigie's figures compare with.
 //!
-//! `VIGIE_BENCH=throughput` or `VIGIE_BENCH=latency` runs one part only.
+//! `VIGIE_BENCH=throughput` runs part 1 only, `latency` part 2 only,
+//! `echo` parts 2 and 3.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -36,12 +44,18 @@ use vigie_ingest::generator::{GenConfig, generate};
 use vigie_kafka::KafkaConfig;
 use vigie_schemas::Event;
 
-struct Broker(Child, String);
+/// The broker process, its address and its working directory (where a
+/// `sqlite://` storage engine keeps its file).
+struct Broker {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -50,9 +64,12 @@ fn broker() -> Broker {
         .unwrap_or_else(|_| format!("{}/.cargo/bin/tansu", std::env::var("HOME").unwrap_or_default()));
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("tcp://127.0.0.1:{port}");
+    let storage = std::env::var("VIGIE_TANSU_STORAGE").unwrap_or_else(|_| "memory://tansu/".into());
+    let dir = tempfile::tempdir().unwrap();
     let child = Command::new(bin)
+        .current_dir(dir.path())
         .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-        .args(["--storage-engine", "memory://tansu/"])
+        .args(["--storage-engine", &storage])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -61,7 +78,7 @@ fn broker() -> Broker {
     while std::net::TcpStream::connect(&addr).is_err() {
         std::thread::sleep(Duration::from_millis(50));
     }
-    Broker(child, addr)
+    Broker { child, addr, _dir: dir }
 }
 
 fn events(seed: u64, days: usize) -> Vec<Event> {
@@ -97,7 +114,7 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 fn throughput() -> f64 {
     const N: usize = 1_000_000;
     let b = broker();
-    let k = kafka_cfg(&b.1);
+    let k = kafka_cfg(&b.addr);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(vigie_kafka::client::ensure_topics(&k)).unwrap();
     let evs = events(5, 400);
@@ -117,7 +134,7 @@ fn throughput() -> f64 {
     assert_eq!(failed.failed(), 0);
     println!("produced {N} events in {:.1} s", t.elapsed().as_secs_f64());
     let dir = tempfile::tempdir().unwrap();
-    let (_, status, stop, h) = start(runtime_cfg(dir.path(), &b.1));
+    let (_, status, stop, h) = start(runtime_cfg(dir.path(), &b.addr));
     let t = Instant::now();
     while status.events.load(Ordering::Acquire) < N as u64 {
         std::thread::sleep(Duration::from_millis(20));
@@ -134,17 +151,98 @@ fn throughput() -> f64 {
     rate
 }
 
-fn latency(rate: f64) {
+/// What answers the events of a latency run.
+enum Peer {
+    /// vigie, in-process, as in production.
+    Vigie,
+    /// The smallest consumer that answers: it reads the events with vigie's
+    /// consumer settings and, for each event id in the map, produces that
+    /// many records `{"event_id": …}` to the alerts topic with vigie's alert
+    /// producer settings. Given the ids that caused vigie's alerts, it sends
+    /// the same records at the same points of the stream without any
+    /// processing: its latency is the broker's and the clients' share.
+    Echo(Arc<HashMap<String, u32>>),
+}
+
+/// A peer at work: how many events it has read, and how to stop it.
+struct Running {
+    read: Box<dyn Fn() -> u64>,
+    stop: Box<dyn FnOnce()>,
+}
+
+/// The echo peer's thread; counts the events it has read.
+fn echo(
+    k: &KafkaConfig,
+    ids: Arc<HashMap<String, u32>>,
+    read: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    let mut cfg = vigie_kafka::client::consumer_config(k);
+    cfg.set("group.id", "bench-echo");
+    let c: BaseConsumer = cfg.create().unwrap();
+    c.subscribe(&[&k.events_topic]).unwrap();
+    let (p, tracker) = vigie_kafka::client::tracked_producer(k).unwrap();
+    let topic = k.alerts_topic.clone();
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            let Some(Ok(m)) = c.poll(Duration::from_millis(100)) else { continue };
+            let v: serde_json::Value = serde_json::from_slice(m.payload().unwrap_or_default()).unwrap_or_default();
+            if let Some(id) = v["event_id"].as_str()
+                && let Some(&n) = ids.get(id)
+            {
+                let payload = serde_json::json!({ "event_id": id }).to_string();
+                for _ in 0..n {
+                    let mut rec = BaseRecord::with_opaque_to(&topic, tracker.begin()).key(id).payload(&payload);
+                    while let Err((_, back)) = p.send(rec) {
+                        std::thread::sleep(Duration::from_millis(1));
+                        rec = back;
+                    }
+                }
+            }
+            read.fetch_add(1, Ordering::Release);
+        }
+        p.flush(Duration::from_secs(10)).unwrap();
+    })
+}
+
+/// A latency run at `rate` against `peer`: prints the lag and the event →
+/// alert record latency; returns how many alert records each event id
+/// caused (for [`Peer::Echo`]).
+fn latency(rate: f64, peer: &Peer) -> HashMap<String, u32> {
     const SECS: f64 = 20.0;
     let b = broker();
-    let k = kafka_cfg(&b.1);
+    let k = kafka_cfg(&b.addr);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(vigie_kafka::client::ensure_topics(&k)).unwrap();
     let n = (rate * SECS) as usize;
     let evs = events(9, 400);
     let evs = &evs[..n.min(evs.len())];
     let dir = tempfile::tempdir().unwrap();
-    let (_, status, stop, h) = start(runtime_cfg(dir.path(), &b.1));
+    let read = Arc::new(AtomicU64::new(0));
+    let stop_echo = Arc::new(AtomicBool::new(false));
+    let running = match peer {
+        Peer::Vigie => {
+            let (_, status, stop, h) = start(runtime_cfg(dir.path(), &b.addr));
+            Running {
+                read: Box::new(move || status.events.load(Ordering::Acquire)),
+                stop: Box::new(move || {
+                    stop.send(()).unwrap();
+                    h.join().unwrap();
+                }),
+            }
+        }
+        Peer::Echo(ids) => {
+            let h = echo(&k, Arc::clone(ids), Arc::clone(&read), Arc::clone(&stop_echo));
+            let read = Arc::clone(&read);
+            Running {
+                read: Box::new(move || read.load(Ordering::Acquire)),
+                stop: Box::new(move || {
+                    stop_echo.store(true, Ordering::Relaxed);
+                    h.join().unwrap();
+                }),
+            }
+        }
+    };
     std::thread::sleep(Duration::from_secs(3)); // the group is formed
     // Alerts consumer.
     // Send times in µs since `base`, by event; the ids are indexed before
@@ -156,14 +254,15 @@ fn latency(rate: f64) {
         Arc::new(evs.iter().enumerate().map(|(i, e)| (e.event_id().to_string(), i)).collect());
     let sent: Arc<Vec<AtomicU64>> = Arc::new(evs.iter().map(|_| AtomicU64::new(0)).collect());
     let done = Arc::new(AtomicBool::new(false));
-    let lat: Arc<Mutex<Vec<f64>>> = Arc::default();
+    // (arrival in s since `base`, latency in ms, event index) per alert.
+    let lat: Arc<Mutex<Vec<(f64, f64, usize)>>> = Arc::default();
     let watcher = {
         let (sent, index, done, lat, addr, topic) = (
             Arc::clone(&sent),
             Arc::clone(&index),
             Arc::clone(&done),
             Arc::clone(&lat),
-            b.1.clone(),
+            b.addr.clone(),
             k.alerts_topic.clone(),
         );
         std::thread::spawn(move || {
@@ -183,7 +282,8 @@ fn latency(rate: f64) {
                     && let Some(&i) = index.get(id)
                 {
                     let t = base + Duration::from_micros(sent[i].load(Ordering::Acquire));
-                    lat.lock().unwrap().push(now.duration_since(t).as_secs_f64() * 1e3);
+                    let at = now.duration_since(base).as_secs_f64();
+                    lat.lock().unwrap().push((at, now.duration_since(t).as_secs_f64() * 1e3, i));
                 }
             }
         })
@@ -206,38 +306,58 @@ fn latency(rate: f64) {
             rec = back;
         }
         if last_sample.elapsed() >= Duration::from_millis(100) {
-            lags.push((i as f64) - status.events.load(Ordering::Acquire) as f64);
+            lags.push((i as f64) - (running.read)() as f64);
             last_sample = Instant::now();
         }
     }
     p.flush(Duration::from_secs(60)).unwrap();
-    while status.events.load(Ordering::Acquire) < evs.len() as u64 {
+    while (running.read)() < evs.len() as u64 {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_secs(2));
     done.store(true, Ordering::Relaxed);
     watcher.join().unwrap();
-    stop.send(()).unwrap();
-    h.join().unwrap();
-    let mut lat = lat.lock().unwrap().clone();
+    (running.stop)();
+    let timed = lat.lock().unwrap().clone();
+    let mut lat: Vec<f64> = timed.iter().map(|&(_, l, _)| l).collect();
     let max_lag = lags.iter().copied().fold(0.0, f64::max);
     let p99_lag = pct(&mut lags, 0.99);
+    let who = match peer {
+        Peer::Vigie => "vigie",
+        Peer::Echo(_) => "echo",
+    };
     println!(
-        "lag at {rate:.0} events/s for {SECS} s ({} events): p99 {p99_lag:.0} events ({:.1} ms), max {max_lag:.0}",
+        "{who}: lag at {rate:.0} events/s for {SECS} s ({} events): p99 {p99_lag:.0} events ({:.1} ms), max {max_lag:.0}",
         evs.len(),
         p99_lag / rate * 1e3
     );
     if lat.is_empty() {
-        println!("latency: no alert caused by an event was seen");
+        println!("{who}: latency: no alert caused by an event was seen");
     } else {
         println!(
-            "event → alert record: {} alerts, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            "{who}: event → alert record: {} alerts, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             lat.len(),
             pct(&mut lat, 0.5),
             pct(&mut lat, 0.99),
             lat[lat.len() - 1]
         );
+        // The broker's work per fetch grows with the batches it holds
+        // (tansu's memory engine lists them all): p99 by arrival time.
+        let mut line = format!("{who}: p99 by 4 s of arrival:");
+        for w in 0..=((SECS / 4.0).ceil() as usize) {
+            let mut v: Vec<f64> =
+                timed.iter().filter(|&&(at, _, _)| (at / 4.0) as usize == w).map(|&(_, l, _)| l).collect();
+            if !v.is_empty() {
+                line += &format!(" {:.1}", pct(&mut v, 0.99));
+            }
+        }
+        println!("{line}");
     }
+    let mut caused = HashMap::new();
+    for &(_, _, i) in &timed {
+        *caused.entry(evs[i].event_id().to_string()).or_insert(0) += 1;
+    }
+    caused
 }
 
 fn main() {
@@ -249,7 +369,11 @@ fn main() {
             rate = r / 2.0;
         }
     }
-    if which.is_empty() || which == "latency" {
-        latency(if rate > 0.0 { rate } else { 50_000.0 });
+    let rate = if rate > 0.0 { rate } else { 50_000.0 };
+    if which.is_empty() || which == "latency" || which == "echo" {
+        let caused = latency(rate, &Peer::Vigie);
+        if which != "latency" {
+            latency(rate, &Peer::Echo(Arc::new(caused)));
+        }
     }
 }
