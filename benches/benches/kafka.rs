@@ -31,7 +31,6 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -170,21 +169,19 @@ struct Running {
     stop: Box<dyn FnOnce()>,
 }
 
-/// The echo peer's thread; counts the events it has read.
-fn echo(
-    k: &KafkaConfig,
-    ids: Arc<HashMap<String, u32>>,
-    read: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-) -> JoinHandle<()> {
+/// Starts the echo peer's thread.
+fn echo(k: &KafkaConfig, ids: Arc<HashMap<String, u32>>) -> Running {
+    let read = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
     let mut cfg = vigie_kafka::client::consumer_config(k);
     cfg.set("group.id", "bench-echo");
     let c: BaseConsumer = cfg.create().unwrap();
     c.subscribe(&[&k.events_topic]).unwrap();
     let (p, tracker) = vigie_kafka::client::tracked_producer(k).unwrap();
     let topic = k.alerts_topic.clone();
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
+    let (counted, stopping) = (Arc::clone(&read), Arc::clone(&stop));
+    let h = std::thread::spawn(move || {
+        while !stopping.load(Ordering::Relaxed) {
             let Some(Ok(m)) = c.poll(Duration::from_millis(100)) else { continue };
             let v: serde_json::Value = serde_json::from_slice(m.payload().unwrap_or_default()).unwrap_or_default();
             if let Some(id) = v["event_id"].as_str()
@@ -199,10 +196,17 @@ fn echo(
                     }
                 }
             }
-            read.fetch_add(1, Ordering::Release);
+            counted.fetch_add(1, Ordering::Release);
         }
         p.flush(Duration::from_secs(10)).unwrap();
-    })
+    });
+    Running {
+        read: Box::new(move || read.load(Ordering::Acquire)),
+        stop: Box::new(move || {
+            stop.store(true, Ordering::Relaxed);
+            h.join().unwrap();
+        }),
+    }
 }
 
 /// A latency run at `rate` against `peer`: prints the lag and the event →
@@ -218,8 +222,6 @@ fn latency(rate: f64, peer: &Peer) -> HashMap<String, u32> {
     let evs = events(9, 400);
     let evs = &evs[..n.min(evs.len())];
     let dir = tempfile::tempdir().unwrap();
-    let read = Arc::new(AtomicU64::new(0));
-    let stop_echo = Arc::new(AtomicBool::new(false));
     let running = match peer {
         Peer::Vigie => {
             let (_, status, stop, h) = start(runtime_cfg(dir.path(), &b.addr));
@@ -231,17 +233,7 @@ fn latency(rate: f64, peer: &Peer) -> HashMap<String, u32> {
                 }),
             }
         }
-        Peer::Echo(ids) => {
-            let h = echo(&k, Arc::clone(ids), Arc::clone(&read), Arc::clone(&stop_echo));
-            let read = Arc::clone(&read);
-            Running {
-                read: Box::new(move || read.load(Ordering::Acquire)),
-                stop: Box::new(move || {
-                    stop_echo.store(true, Ordering::Relaxed);
-                    h.join().unwrap();
-                }),
-            }
-        }
+        Peer::Echo(ids) => echo(&k, Arc::clone(ids)),
     };
     std::thread::sleep(Duration::from_secs(3)); // the group is formed
     // Alerts consumer.
