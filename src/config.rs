@@ -231,7 +231,22 @@ mod tests {
         assert_eq!(cfg.engine.stock_bucket, vigie_processors::Bucket::Day);
         assert_eq!(cfg.engine.spend_bucket, vigie_processors::Bucket::Month);
         assert_eq!(cfg.engine.stock.service_rate_threshold, 0.95);
-        assert_eq!(cfg.engine.severity.report_from, vigie_schemas::Severity::Medium);
+        assert_eq!(cfg.engine.severity.report_from, vigie_schemas::Severity::Low);
+        assert_eq!(cfg.engine.anomaly.threshold, 0.45);
+        assert_eq!(cfg.engine.anomaly.episode_end, 5);
+        assert_eq!((cfg.engine.anomaly.stock.abs_floor, cfg.engine.anomaly.stock.rel_floor), (2.0, 0.1));
+        assert_eq!(cfg.engine.anomaly.spend.rel_floor, 0.1);
+        assert_eq!(
+            cfg.engine.anomaly,
+            vigie_processors::EngineConfig::default().anomaly,
+            "the example shows the defaults"
+        );
+        let vars = vec![
+            ("VIGIE__ENGINE__ANOMALY__STOCK__CONFIRM_N".to_string(), "2".to_string()),
+            ("VIGIE__ENGINE__ANOMALY__STOCK__CONFIRM_M".to_string(), "3".to_string()),
+        ];
+        let confirm = RuntimeConfig::load(Some(&path), vars).unwrap();
+        assert_eq!((confirm.engine.anomaly.stock.confirm_n, confirm.engine.anomaly.stock.confirm_m), (2, 3));
         assert_eq!(cfg.engine.forecast.refit_every, None, "refits chosen by series unless set");
         let vars = vec![("VIGIE__ENGINE__FORECAST__REFIT_EVERY".to_string(), "0".to_string())];
         let off = RuntimeConfig::load(Some(&path), vars).unwrap();

@@ -19,7 +19,7 @@ struct Run {
 }
 
 fn run() -> Run {
-    let cfg = GenConfig { seed: 42, tenants: 2, series: 45, days: 300, ..GenConfig::default() };
+    let cfg = GenConfig { seed: 42, tenants: 3, series: 60, days: 365, ..GenConfig::default() };
     let mut engine = Engine::new(EngineConfig::default());
     let mut out = Outputs::default();
     let labels = generate(&cfg, |e| engine.process(e, &mut out));
@@ -32,13 +32,9 @@ fn ground_truth() {
     let Run { out, labels } = run();
     let key = |t: &str, s: &str| (t.to_string(), s.to_string());
 
-    // Injected anomalies found at MEDIUM and up.
-    let found: HashSet<(String, String, i64)> = out
-        .anomalies
-        .iter()
-        .filter(|a| a.severity >= Severity::Medium)
-        .map(|a| (a.tenant.to_string(), a.series.to_string(), a.ts))
-        .collect();
+    // Injected anomalies among what is reported.
+    let found: HashSet<(String, String, i64)> =
+        out.anomalies.iter().map(|a| (a.tenant.to_string(), a.series.to_string(), a.ts)).collect();
     let hits = labels
         .anomalies
         .iter()
@@ -46,7 +42,7 @@ fn ground_truth() {
         .count();
     let recall = hits as f64 / labels.anomalies.len() as f64;
     assert!(labels.anomalies.len() >= 40, "enough injected anomalies to judge: {}", labels.anomalies.len());
-    assert!(recall >= 0.8, "recall {recall:.3} ({hits} of {})", labels.anomalies.len());
+    assert!(recall >= 0.85, "recall {recall:.3} ({hits} of {})", labels.anomalies.len());
 
     // Every injected stock-out alerted at the sale that caused it.
     assert!(labels.stockouts.len() >= 8, "{}", labels.stockouts.len());
@@ -77,10 +73,31 @@ fn ground_truth() {
     assert!(share >= 0.8, "predicted_stockout came first for {before} of {}", labels.stockouts.len());
 
     // σ is calibrated on clean regular demand: at 2σ (MEDIUM) a Gaussian
-    // gives 45.5 per 1,000; far off either way means σ is wrong. (The
-    // issue's ≤ 1 per 1,000 at MEDIUM contradicts a calibrated 2σ rule; see
-    // BENCHMARKS.md.)
+    // gives 45.5 per 1,000; far off either way means σ is wrong. What is
+    // *reported* is decided by the likelihood: at most 2 per 1,000 clean
+    // points.
     let start = parse_rfc3339(&labels.start).unwrap();
+    let all_clean: HashSet<(Arc<str>, Arc<str>)> = labels
+        .series
+        .iter()
+        .filter(|s| s.clean)
+        .map(|s| (Arc::from(s.tenant.as_str()), Arc::from(s.series.as_str())))
+        .collect();
+    let clean_points = out
+        .points
+        .iter()
+        .filter(|p| p.z.is_some() && p.ts >= start + 28 * DAY_MS)
+        .filter(|p| all_clean.contains(&(p.tenant.clone(), p.series.clone())))
+        .count();
+    let false_reports = out
+        .anomalies
+        .iter()
+        .filter(|a| a.ts >= start + 28 * DAY_MS && all_clean.contains(&(a.tenant.clone(), a.series.clone())))
+        .count();
+    let false_per_1000 = 1000.0 * false_reports as f64 / clean_points as f64;
+    assert!(clean_points > 5_000, "{clean_points}");
+    assert!(false_per_1000 <= 2.0, "{false_per_1000:.2} false anomalies per 1,000 clean points ({false_reports})");
+
     let clean: HashMap<(Arc<str>, Arc<str>), bool> = labels
         .series
         .iter()
@@ -177,4 +194,32 @@ fn many_saves_and_restores_change_nothing() {
     engine.finish(&mut got);
     assert_eq!(got.anomalies.len(), want.anomalies.len());
     assert_eq!(got, want);
+}
+
+/// With a year of history, December's rise in spend is the month's normal:
+/// reported at most once per series in the first December (a level shift),
+/// and not in the second.
+#[test]
+fn december_spend_after_a_year_is_not_reported() {
+    let cfg = GenConfig { seed: 7, tenants: 3, series: 30, days: 730, ..GenConfig::default() };
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut out = Outputs::default();
+    let labels = generate(&cfg, |e| engine.process(e, &mut out));
+    engine.finish(&mut out);
+    let clean_spend: HashSet<&str> =
+        labels.series.iter().filter(|s| s.kind == "spend" && s.clean).map(|s| s.series.as_str()).collect();
+    assert!(clean_spend.len() >= 4, "{}", clean_spend.len());
+    let in_december = |year: i64| {
+        out.anomalies
+            .iter()
+            .filter(|a| clean_spend.contains(&*a.series))
+            .filter(|a| {
+                let (y, m, _) = vigie_schemas::time::civil_from_days(a.ts.div_euclid(DAY_MS));
+                y == year && m == 12
+            })
+            .count()
+    };
+    let (first, second) = (in_december(2025), in_december(2026));
+    assert!(first <= clean_spend.len(), "first December: {first} for {} series", clean_spend.len());
+    assert!(second * 10 <= clean_spend.len(), "second December: {second} for {} series", clean_spend.len());
 }

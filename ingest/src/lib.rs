@@ -1,7 +1,8 @@
 //! vigie's sources, up to the point where bytes become validated events or
 //! dead letters: NDJSON event files, CSV files of plain series (French
 //! formats included: `;` separators, decimal commas, day-first dates,
-//! French column names), and the synthetic generator.
+//! French column names), the synthetic generator, and labelled synthetic
+//! monitoring streams (a NAB-style yardstick for the detectors).
 //!
 //! The Kafka consumer and the HTTP ingest channel will live here too; they
 //! share [`ndjson::decode_line`] so every path rejects the same input for
@@ -13,3 +14,4 @@ pub mod http_body;
 pub mod ndjson;
 pub mod rng;
 pub mod sheets;
+pub mod streams;

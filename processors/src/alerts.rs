@@ -11,6 +11,15 @@
 //!
 //! Each series keeps a bitmask of its firing rules, so the common case (the
 //! condition is false and nothing fires) costs one bit test and no lookup.
+//!
+//! **No flapping within one instant.** Several evaluations can share an
+//! event time (a bucket close and the event that caused it, a receipt and a
+//! count at 07:00). An alert that fired at time t does not resolve at t,
+//! and one that resolved at t does not fire again at t: the next evaluation
+//! at a later time decides. **Every transition has its own id**: the id
+//! hashes the fingerprint, the status, the time, the repeat, the event and
+//! the book's sequence number, which the book's saved state carries, so a
+//! replay from a snapshot gives the same ids.
 
 use std::sync::Arc;
 
@@ -48,6 +57,10 @@ pub struct AlertBook {
     firing: HashMap<u64, Firing, foldhash::fast::FixedState>,
     repeat_ms: i64,
     seq: u64,
+    /// The time of the latest evaluation, and the fingerprints resolved at
+    /// that time (they may not fire again before time moves on).
+    instant: i64,
+    resolved_now: Vec<u64>,
 }
 
 /// Fingerprint of (tenant, rule, series).
@@ -58,7 +71,13 @@ pub fn fingerprint(tenant: &str, rule: Rule, series: &str) -> u64 {
 impl AlertBook {
     /// A book re-notifying firing alerts every `repeat_ms` of event time.
     pub fn new(repeat_ms: i64) -> Self {
-        Self { firing: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0x5eed)), repeat_ms, seq: 0 }
+        Self {
+            firing: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0x5eed)),
+            repeat_ms,
+            seq: 0,
+            instant: i64::MIN,
+            resolved_now: Vec::new(),
+        }
     }
 
     /// Changes the repeat interval (after a restore with a new configuration).
@@ -90,6 +109,10 @@ impl AlertBook {
             return;
         }
         let fp = fingerprint(tenant, rule, series);
+        if obs.ts != self.instant {
+            self.instant = obs.ts;
+            self.resolved_now.clear();
+        }
         let status = if cond {
             if was {
                 let Some(f) = self.firing.get_mut(&fp) else { return };
@@ -100,13 +123,20 @@ impl AlertBook {
                 f.last_notified = obs.ts;
                 (AlertStatus::Firing, f.starts_at, f.repeat)
             } else {
+                if self.resolved_now.contains(&fp) {
+                    return;
+                }
                 *mask |= rule.bit();
                 self.firing.insert(fp, Firing { starts_at: obs.ts, last_notified: obs.ts, repeat: 0 });
                 (AlertStatus::Firing, obs.ts, 0)
             }
         } else {
+            if self.firing.get(&fp).is_some_and(|f| f.starts_at == obs.ts) {
+                return;
+            }
             *mask &= !rule.bit();
             let starts = self.firing.remove(&fp).map_or(obs.ts, |f| f.starts_at);
+            self.resolved_now.push(fp);
             (AlertStatus::Resolved, starts, 0)
         };
         let (status, starts_at, repeat) = status;
@@ -117,6 +147,7 @@ impl AlertBook {
             &obs.ts.to_le_bytes(),
             &repeat.to_le_bytes(),
             obs.event_id.unwrap_or("").as_bytes(),
+            &self.seq.to_le_bytes(),
         ]);
         out.push(AlertRecord {
             id: Id(id),
@@ -167,6 +198,28 @@ mod tests {
         assert_eq!(out[3].starts_at, out[0].starts_at);
         assert_eq!(mask, 0);
         assert_eq!(book.firing_count(), 0);
+    }
+
+    #[test]
+    fn no_flapping_within_one_instant_and_every_transition_has_its_own_id() {
+        let (t, s): (Arc<str>, Arc<str>) = ("t".into(), "s".into());
+        let mut book = AlertBook::new(1_000);
+        let mut mask = 0;
+        let mut out = Vec::new();
+        // Conditions that alternate at one and the same time (and event).
+        for cond in [true, false, true, false, true] {
+            book.evaluate(&mut mask, &t, &s, Rule::LowStock, cond, obs(7), String::new, &mut out);
+        }
+        assert_eq!(out.len(), 1, "one firing at t = 7, no flapping: {out:?}");
+        book.evaluate(&mut mask, &t, &s, Rule::LowStock, false, obs(8), String::new, &mut out);
+        book.evaluate(&mut mask, &t, &s, Rule::LowStock, true, obs(8), String::new, &mut out);
+        assert_eq!(out.len(), 2, "resolved at 8 and not fired again at 8");
+        book.evaluate(&mut mask, &t, &s, Rule::LowStock, true, obs(9), String::new, &mut out);
+        book.evaluate(&mut mask, &t, &s, Rule::LowStock, false, obs(10), String::new, &mut out);
+        book.evaluate(&mut mask, &t, &s, Rule::LowStock, true, obs(11), String::new, &mut out);
+        let ids: std::collections::HashSet<_> = out.iter().map(|r| r.id).collect();
+        assert_eq!(ids.len(), out.len(), "each transition its own id");
+        assert_eq!(out.len(), 5);
     }
 
     proptest! {

@@ -37,6 +37,9 @@ pub struct EngineConfig {
     pub forecast: ForecastConfig,
     /// Severity thresholds.
     pub severity: SeverityConfig,
+    /// What is reported as an anomaly: the likelihood and its threshold,
+    /// episodes, level shifts, impact floors, confirmation.
+    pub anomaly: AnomalyConfig,
     /// Stock rules.
     pub stock: StockConfig,
     /// Spend rules.
@@ -56,6 +59,7 @@ impl Default for EngineConfig {
             season2: None,
             forecast: ForecastConfig::default(),
             severity: SeverityConfig::default(),
+            anomaly: AnomalyConfig::default(),
             stock: StockConfig::default(),
             spend: SpendConfig::default(),
             alerts: AlertConfig::default(),
@@ -110,6 +114,21 @@ impl EngineConfig {
                          ({what} series: season {m}); 0 turns it off"
                     ));
                 }
+            }
+        }
+        let a = &self.anomaly;
+        if !(0.0..1.0).contains(&a.threshold) {
+            return Err(format!("engine.anomaly.threshold = {} must be in [0, 1)", a.threshold));
+        }
+        for (what, i) in [("stock", &a.stock), ("spend", &a.spend), ("metric", &a.metric)] {
+            if !(1..=32).contains(&i.confirm_m) || i.confirm_n == 0 || i.confirm_n > i.confirm_m {
+                return Err(format!(
+                    "engine.anomaly.{what}: confirm_n = {} of confirm_m = {} must satisfy 1 ≤ n ≤ m ≤ 32",
+                    i.confirm_n, i.confirm_m
+                ));
+            }
+            if !(i.abs_floor >= 0.0 && i.rel_floor >= 0.0) {
+                return Err(format!("engine.anomaly.{what}: abs_floor and rel_floor must be ≥ 0"));
             }
         }
         if !(0.0..=1.0).contains(&self.forecast.gamma2) {
@@ -198,13 +217,89 @@ pub struct SeverityConfig {
     pub medium: f64,
     /// HIGH from this many σ.
     pub high: f64,
-    /// Lowest severity reported as an anomaly.
+    /// Lowest severity (of the forecast's z) a reported anomaly must have,
+    /// on top of the likelihood (`anomaly.threshold`); LOW by default, so
+    /// a point within 1σ of its forecast is never reported.
     pub report_from: Severity,
 }
 
 impl Default for SeverityConfig {
     fn default() -> Self {
-        Self { low: 1.0, medium: 2.0, high: 3.0, report_from: Severity::Medium }
+        Self { low: 1.0, medium: 2.0, high: 3.0, report_from: Severity::Low }
+    }
+}
+
+/// What is reported and alerted as an anomaly (see the `likelihood`
+/// module for how the score is made).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnomalyConfig {
+    /// A point is flagged when its `anomaly_score` reaches this. The score
+    /// is L / (L + 5) with L = −log10 of the likelihood's tail probability:
+    /// 0.5 is a one-in-100,000 surprise for the series, 0.75 one in 10¹⁵.
+    pub threshold: f64,
+    /// Points in the short average of the surprise (1: the point alone).
+    pub short_window: u32,
+    /// Points in the series' history of surprises (exponentially weighted).
+    pub history_window: u32,
+    /// Points in the series' own distribution of (deseasonalised) values.
+    pub distribution_window: u32,
+    /// Points needed in that distribution before it is used.
+    pub min_points: u32,
+    /// An episode ends after this many points in a row that are not flagged.
+    pub episode_end: u32,
+    /// |z| from which misses on one side count towards a level shift.
+    pub shift_z: f64,
+    /// After this many such misses in a row the model takes the new level
+    /// (0: never).
+    pub adapt_after: u32,
+    /// Stock demand series.
+    pub stock: ImpactConfig,
+    /// Spend series.
+    pub spend: ImpactConfig,
+    /// Plain metric series.
+    pub metric: ImpactConfig,
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        Self {
+            threshold: 0.45,
+            short_window: 1,
+            history_window: 500,
+            distribution_window: 400,
+            min_points: 10,
+            episode_end: 5,
+            shift_z: 2.5,
+            adapt_after: 3,
+            stock: ImpactConfig { abs_floor: 2.0, rel_floor: 0.1, confirm_n: 1, confirm_m: 1 },
+            spend: ImpactConfig { abs_floor: 0.0, rel_floor: 0.1, confirm_n: 1, confirm_m: 1 },
+            metric: ImpactConfig::default(),
+        }
+    }
+}
+
+/// Per kind of series: how large a deviation must be to matter, and how
+/// many flagged points confirm an anomaly.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImpactConfig {
+    /// |actual − expected| below this (in the series' units) is never an
+    /// anomaly, however unusual.
+    pub abs_floor: f64,
+    /// |actual − expected| below this share of |expected| is never an
+    /// anomaly.
+    pub rel_floor: f64,
+    /// Report only when this many of the last `confirm_m` points are
+    /// flagged (1 of 1: at once).
+    pub confirm_n: u32,
+    /// The confirmation window, 1 to 32 points.
+    pub confirm_m: u32,
+}
+
+impl Default for ImpactConfig {
+    fn default() -> Self {
+        Self { abs_floor: 0.0, rel_floor: 0.0, confirm_n: 1, confirm_m: 1 }
     }
 }
 
@@ -276,13 +371,17 @@ pub enum BudgetPeriod {
 pub struct SpendConfig {
     /// The period a budget covers.
     pub budget_period: BudgetPeriod,
-    /// Lowest severity that raises spend_anomaly.
+    /// Lowest severity (of z) a reported spend anomaly needs to raise
+    /// spend_anomaly.
     pub anomaly_from: Severity,
+    /// Learn a month-of-year effect on top of the weekly season once a
+    /// daily series has seen every month whole (December, fiscal year end).
+    pub yearly: bool,
 }
 
 impl Default for SpendConfig {
     fn default() -> Self {
-        Self { budget_period: BudgetPeriod::Month, anomaly_from: Severity::Medium }
+        Self { budget_period: BudgetPeriod::Month, anomaly_from: Severity::Low, yearly: true }
     }
 }
 
@@ -331,6 +430,24 @@ mod tests {
         c.season2 = Some(168);
         c.forecast.gamma2 = 1.5;
         assert!(c.validate().unwrap_err().contains("gamma2"));
+    }
+
+    #[test]
+    fn anomaly_settings_are_checked() {
+        let mut c = EngineConfig::default();
+        assert!(c.validate().is_ok());
+        c.anomaly.threshold = 1.0;
+        assert!(c.validate().unwrap_err().contains("engine.anomaly.threshold"));
+        c.anomaly.threshold = 0.45;
+        c.anomaly.spend.confirm_n = 3;
+        c.anomaly.spend.confirm_m = 2;
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("engine.anomaly.spend") && e.contains("confirm_n = 3"), "{e}");
+        c.anomaly.spend.confirm_m = 40;
+        assert!(c.validate().is_err());
+        c.anomaly.spend.confirm_m = 5;
+        c.anomaly.stock.abs_floor = -1.0;
+        assert!(c.validate().unwrap_err().contains("engine.anomaly.stock"));
     }
 
     #[test]

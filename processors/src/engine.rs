@@ -36,8 +36,10 @@ use crate::forecast::online::OnlineEts;
 use crate::forecast::{interval_z, normal_quantile};
 use crate::ids::{hash_parts, hex};
 use crate::index::{SeriesIndex, prefetch, prefetch_addr};
+use crate::likelihood::{Likelihood, Observed};
 use crate::refit::{RefitLink, RefitPool, refit_guarded};
-use crate::score::{anomaly_score, describe, human};
+use crate::score::{describe, human};
+use crate::yearly::MonthProfile;
 
 /// Longest run of empty buckets filled with zeros when a series resumes;
 /// older empty buckets are skipped.
@@ -147,6 +149,8 @@ struct SpendState {
     cache_idx: i64,
     fc_cur: f64,
     fc_rest: f64,
+    /// Month-of-year effect (daily buckets).
+    yearly: MonthProfile,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -168,6 +172,8 @@ struct Series {
     next_idx: i64,
     open: SmallVec<[Open; 1]>,
     model: OnlineEts,
+    /// What is news for this series (anomaly likelihood, episodes).
+    lik: Likelihood,
     extra: Extra,
 }
 
@@ -341,6 +347,7 @@ impl Engine {
                 cache_idx: NO_BUCKET,
                 fc_cur: 0.0,
                 fc_rest: 0.0,
+                yearly: MonthProfile::default(),
             }),
             SeriesKind::Metric => Extra::None,
         };
@@ -361,6 +368,7 @@ impl Engine {
             next_idx: NO_BUCKET,
             open: SmallVec::new(),
             model: OnlineEts::new(m, m2, kind != SeriesKind::Metric, self.cfg.forecast.history as usize),
+            lik: Likelihood::default(),
             extra,
         });
         self.index.insert(hash, idx);
@@ -552,8 +560,26 @@ impl Engine {
         let cfg = &self.cfg;
         let s = &mut self.series[sidx as usize];
         let model_name = s.model.name();
-        let step = s.model.update(&cfg.forecast, open.sum, self.z_level);
         let bucket = bucket_for(cfg, s.kind);
+        // Daily spend: the month-of-year effect is taken out of what the
+        // model sees and put back into what it forecasts.
+        let mut factor = 1.0;
+        if let Extra::Spend(st) = &mut s.extra
+            && cfg.spend.yearly
+            && bucket == Bucket::Day
+        {
+            let first = vigie_schemas::time::civil_from_days(start.div_euclid(vigie_schemas::time::DAY_MS)).2 == 1;
+            if st.yearly.observe(start, first, open.sum) {
+                s.model.rescale(st.yearly.factor(start));
+            }
+            factor = st.yearly.factor(start);
+        }
+        let mut step = s.model.update(&cfg.forecast, open.sum / factor, self.z_level);
+        if factor != 1.0 {
+            for x in [&mut step.forecast, &mut step.lower, &mut step.upper].into_iter().flatten() {
+                *x *= factor;
+            }
+        }
         let every = cfg.refit_every(bucket);
         if every > 0 && (s.model.observations() + sidx) % every == 0 && s.model.can_refit() {
             s.model.set_refit_pending(true);
@@ -562,6 +588,28 @@ impl Engine {
             }
         }
         let severity = step.z.map_or(Severity::None, |z| cfg.severity.classify(z));
+        let impact = match s.kind {
+            SeriesKind::Stock => &cfg.anomaly.stock,
+            SeriesKind::Spend => &cfg.anomaly.spend,
+            SeriesKind::Metric => &cfg.anomaly.metric,
+        };
+        let judged = s.lik.judge(
+            &cfg.anomaly,
+            impact,
+            Observed {
+                z: step.z,
+                deseasoned: step.deseasoned,
+                base: step.base,
+                counts: s.kind == SeriesKind::Stock,
+                slot: (s.model.period() == 7).then_some(step.slot),
+                actual: open.sum,
+                expected: step.forecast,
+                eligible: severity >= cfg.severity.report_from,
+            },
+        );
+        if judged.shift {
+            s.model.adopt(&cfg.forecast, &step);
+        }
         let (lower, upper) = (step.lower, step.upper);
         // Raw points can share a timestamp: their position in the series tells them apart.
         let nth = if start == end { u64::from(s.model.observations()) } else { 0 };
@@ -574,7 +622,7 @@ impl Engine {
         ]);
         let id = Id(point_hash);
         let z = step.z;
-        if severity >= cfg.severity.report_from && severity != Severity::None {
+        if judged.report {
             if let (Some(expected), Some(zv)) = (step.forecast, z) {
                 out.anomalies.push(Anomaly {
                     id,
@@ -603,7 +651,7 @@ impl Engine {
             lower,
             upper,
             z,
-            anomaly_score: z.map_or(0.0, anomaly_score),
+            anomaly_score: judged.score,
             severity,
             events: open.count,
             model: std::borrow::Cow::Borrowed(model_name),
@@ -621,6 +669,8 @@ impl Engine {
                     break;
                 };
                 let ts = bucket.start(open.idx + i64::from(h));
+                let k = month_factor(&s.extra, ts);
+                let (f, lo, hi) = (f * k, lo * k, hi * k);
                 out.forecasts.push(Forecast {
                     id: Id(hash_parts(&[b"forecast", &point_hash.to_le_bytes(), &h.to_le_bytes()])),
                     tenant: Arc::clone(&s.tenant),
@@ -659,35 +709,43 @@ impl Engine {
                 self.stock_rules(sidx, at, None, out);
             }
             SeriesKind::Spend => {
-                let fire = severity >= cfg.spend.anomaly_from && severity != Severity::None;
+                // One alert per episode: it fires at the episode's first
+                // flagged point, is updated (repeat) by its later ones, and
+                // resolves when the episode ends; calm points in between
+                // change nothing.
+                let firing = s.mask & Rule::SpendAnomaly.bit() != 0;
+                let fire = judged.flagged && judged.in_episode && severity >= cfg.spend.anomaly_from;
+                let evaluate = fire || (firing && !judged.in_episode);
                 let (expected, zv) = (step.forecast.unwrap_or(0.0), z.unwrap_or(0.0));
                 let kind = s.kind;
                 let actual = open.sum;
-                self.alerts.evaluate(
-                    &mut s.mask,
-                    &s.tenant,
-                    &s.name,
-                    Rule::SpendAnomaly,
-                    fire,
-                    Observation { ts: at, value: actual, threshold: expected, severity, event_id: None },
-                    || {
-                        if fire {
-                            format!(
-                                "{}: {} ({}σ)",
-                                s.name,
-                                describe(kind, actual, expected),
-                                if zv.abs() > 99.0 {
-                                    format!("{:.0}", zv.clamp(-1e6, 1e6))
-                                } else {
-                                    format!("{zv:.1}")
-                                }
-                            )
-                        } else {
-                            format!("{}: spend back within expectations", s.name)
-                        }
-                    },
-                    &mut out.alerts,
-                );
+                if evaluate {
+                    self.alerts.evaluate(
+                        &mut s.mask,
+                        &s.tenant,
+                        &s.name,
+                        Rule::SpendAnomaly,
+                        fire,
+                        Observation { ts: at, value: actual, threshold: expected, severity, event_id: None },
+                        || {
+                            if fire {
+                                format!(
+                                    "{}: {} ({}σ)",
+                                    s.name,
+                                    describe(kind, actual, expected),
+                                    if zv.abs() > 99.0 {
+                                        format!("{:.0}", zv.clamp(-1e6, 1e6))
+                                    } else {
+                                        format!("{zv:.1}")
+                                    }
+                                )
+                            } else {
+                                format!("{}: spend back within expectations", s.name)
+                            }
+                        },
+                        &mut out.alerts,
+                    );
+                }
             }
             SeriesKind::Metric => {}
         }
@@ -937,9 +995,10 @@ impl Engine {
             let h_cur = (idx - s.next_idx + 1).max(1) as usize;
             let last_idx = bucket.index(period_end - 1);
             let h_last = (last_idx - s.next_idx + 1).max(0) as usize;
-            st.fc_cur = s.model.forecast(&cfg.forecast, h_cur).unwrap_or(0.0);
+            let k = st.yearly.factor(e.ts);
+            st.fc_cur = k * s.model.forecast(&cfg.forecast, h_cur).unwrap_or(0.0);
             st.fc_rest = if h_last > h_cur {
-                s.model.forecast_sum(&cfg.forecast, h_cur + 1, h_last.min(h_cur + 400))
+                k * s.model.forecast_sum(&cfg.forecast, h_cur + 1, h_last.min(h_cur + 400))
             } else {
                 0.0
             };
@@ -981,7 +1040,7 @@ impl Engine {
 }
 
 /// Version of the saved engine state; bumped on any change of its shape.
-pub const STATE_VERSION: u32 = 3;
+pub const STATE_VERSION: u32 = 4;
 
 #[derive(Serialize)]
 struct StateRef<'a> {
@@ -1080,6 +1139,15 @@ impl Engine {
             engine.series.push(s);
         }
         Ok(engine)
+    }
+}
+
+/// The month-of-year factor of a series at `ts` (1 but for daily spend
+/// that has learnt its year).
+fn month_factor(extra: &Extra, ts: i64) -> f64 {
+    match extra {
+        Extra::Spend(st) => st.yearly.factor(ts),
+        _ => 1.0,
     }
 }
 

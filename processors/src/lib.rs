@@ -28,8 +28,10 @@ pub mod engine;
 pub mod forecast;
 pub mod ids;
 pub mod index;
+pub mod likelihood;
 pub mod refit;
 pub mod score;
+pub mod yearly;
 
 pub use bucket::Bucket;
 pub use config::{Duration, EngineConfig};

@@ -66,6 +66,10 @@ pub struct Args {
     /// Recent values kept per series for refits, at least two seasons (default: the engine's, 56)
     #[arg(long)]
     history: Option<u32>,
+    /// Anomaly likelihood threshold: a point is reported when its anomaly_score reaches it
+    /// (score = L/(L+5), L = −log10 of the tail probability; default: the engine's, 0.45)
+    #[arg(long)]
+    threshold: Option<f64>,
 }
 
 /// Header lines, written for outputs that got no rows (a file with rows gets
@@ -184,6 +188,12 @@ fn engine_config(a: &Args, csv_input: bool) -> Result<EngineConfig> {
     }
     if let Some(history) = a.history {
         cfg.forecast.history = history;
+    }
+    if let Some(t) = a.threshold {
+        if !(0.0..1.0).contains(&t) {
+            bail!("--threshold {t} must be in [0, 1)");
+        }
+        cfg.anomaly.threshold = t;
     }
     Ok(cfg)
 }

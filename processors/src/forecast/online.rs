@@ -79,6 +79,15 @@ pub struct Step {
     pub sigma: Option<f64>,
     /// (value − forecast) / σ on the model's scale, once enough errors are known.
     pub z: Option<f64>,
+    /// The value less the seasonal part of its forecast, on the model's
+    /// scale (None for intermittent series).
+    pub deseasoned: Option<f64>,
+    /// The forecast less its seasonal part (level and trend), on the
+    /// model's scale (None for intermittent series).
+    pub base: Option<f64>,
+    /// The value's position in the season (0 without one, or for
+    /// intermittent series).
+    pub slot: u16,
 }
 
 /// A series' live accuracy over its recent buckets (exponentially weighted,
@@ -525,6 +534,43 @@ impl OnlineEts {
         self.level + phi_h * self.trend + s
     }
 
+    /// The seasonal part of the next one-step forecast (model scale).
+    fn season_now(&self) -> f64 {
+        let mut s = 0.0;
+        if self.phase == Phase::Seasonal {
+            s += f64::from(self.buf[self.pos as usize % self.m as usize]);
+        }
+        if self.season2 {
+            s += f64::from(self.buf[self.m as usize + self.pos2 as usize % self.m2 as usize]);
+        }
+        s
+    }
+
+    /// Takes the level the last value showed: after a level shift the
+    /// clipped updates would creep towards it for many buckets. `step` is
+    /// what [`OnlineEts::update`] returned for that value; the level moves
+    /// by the part of its error the update did not apply.
+    pub fn adopt(&mut self, cfg: &ForecastConfig, step: &Step) {
+        if self.phase == Phase::Sparse {
+            return;
+        }
+        let (Some(z), Some(sd)) = (step.z, step.sigma) else { return };
+        let e = z * sd;
+        let applied = e.clamp(-cfg.clip_z * sd, cfg.clip_z * sd);
+        let alpha = self.params(cfg).alpha;
+        self.level += e - alpha * applied;
+        self.trend = 0.0;
+    }
+
+    /// Divides the level by `factor` in value units (a month-of-year effect
+    /// starts to be taken out of the values the model sees).
+    pub fn rescale(&mut self, factor: f64) {
+        if self.phase == Phase::Empty || self.phase == Phase::Sparse || factor.is_nan() || factor <= 0.0 {
+            return;
+        }
+        self.level = self.to_model(self.to_value(self.level) / factor);
+    }
+
     fn floor(&self, x: f64) -> f64 {
         if self.nonneg { x.max(0.0) } else { x }
     }
@@ -769,11 +815,21 @@ impl OnlineEts {
             return self.update_sparse(cfg, value, z_level);
         }
         let p = self.params(cfg);
-        let mut step = Step { forecast: None, lower: None, upper: None, sigma: None, z: None };
+        let mut step = Step {
+            forecast: None,
+            lower: None,
+            upper: None,
+            sigma: None,
+            z: None,
+            deseasoned: None,
+            base: None,
+            slot: if self.phase == Phase::Seasonal { self.pos } else { 0 },
+        };
         if self.nonneg && self.scale == 0.0 && value > 0.0 {
             self.scale = value;
         }
         let y = self.to_model(value);
+        step.deseasoned = Some(y - self.season_now());
         if self.phase == Phase::Empty {
             self.level = y;
             self.phase = Phase::Level;
@@ -782,6 +838,7 @@ impl OnlineEts {
             return step;
         }
         let raw = self.raw_forecast(&p, 1);
+        step.base = Some(raw - self.season_now());
         let forecast = self.floor(raw);
         step.forecast = Some(self.to_value(forecast));
         let sigma = self.sigma(cfg);
@@ -874,6 +931,9 @@ impl OnlineEts {
             upper: Some(self.level + z_level * sd),
             sigma: Some(sd),
             z: Some(if value > 0.0 { (value - self.level) / sd } else { 0.0 }),
+            deseasoned: None,
+            base: None,
+            slot: 0,
         };
         let beta = f64::from(self.params[1]);
         let sba = self.form & FORM_SBA != 0;

@@ -65,6 +65,24 @@ for d in range(70):
     ev.append(spend(f"sa-{d}", ts(d, 11), round(amount, 2)))
 write("spend_anomaly", ev)
 
+# spend_episode: a five-day anomaly (spend three times the usual on days
+# 50-54): one alert, updated by repeats, not five.
+rng = random.Random(13); ev = []
+for d in range(75):
+    amount = 100_000 * week[d % 7] * math.exp(0.05 * rng.gauss(0, 1))
+    if 50 <= d < 55: amount *= 3
+    ev.append(spend(f"se-{d}", ts(d, 11), round(amount, 2)))
+write("spend_episode", ev)
+
+# level_shift: a budget line doubles on day 50 and stays there: one alert,
+# then the new level is the normal one.
+rng = random.Random(17); ev = []
+for d in range(110):
+    amount = 100_000 * week[d % 7] * math.exp(0.05 * rng.gauss(0, 1))
+    if d >= 50: amount *= 2
+    ev.append(spend(f"sh-{d}", ts(d, 11), round(amount, 2)))
+write("level_shift", ev)
+
 # budget_overrun: a monthly budget that steady spend plus one big bill exceeds.
 ev = []
 for d in range(0, 56):
