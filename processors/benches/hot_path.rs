@@ -1,6 +1,6 @@
 //! The hot path: decoded event → bucket → forecast update and score → rules.
 //!
-//! `cargo bench -p vigie-benches --bench hot_path`
+//! `cargo bench -p vigie-processors --bench hot_path`
 //!
 //! Series are stock SKUs (two thirds) and spend entities (one third), one
 //! event per series per day, so every event also closes the series' previous
