@@ -483,8 +483,22 @@ impl Engine {
 
     /// Closes the buckets due at one close time, in the order they opened
     /// (which depends on the input only, so outputs stay deterministic).
+    ///
+    /// The series due at one time are many and far apart in memory (every
+    /// daily bucket closes at midnight), so the entry and model state of
+    /// the series a few places ahead are prefetched while one is closed.
     fn close_all(&mut self, mut due: Vec<(u32, i64)>, out: &mut Outputs) {
-        for &(sidx, idx) in &due {
+        const AHEAD: usize = 4;
+        for k in 0..due.len() {
+            if let Some(&(next, _)) = due.get(k + AHEAD) {
+                let s = &self.series[next as usize];
+                let base = (s as *const Series).cast::<u8>();
+                for off in (0..std::mem::size_of::<Series>()).step_by(64) {
+                    prefetch_addr(base.wrapping_add(off));
+                }
+                s.model.prefetch_state();
+            }
+            let (sidx, idx) = due[k];
             self.close_bucket(sidx, idx, out);
         }
         due.clear();
