@@ -240,3 +240,63 @@ fn raw_buckets_give_one_point_per_row_in_input_order() {
     let ids: std::collections::HashSet<&str> = lines.iter().map(|l| l.split(',').next().unwrap()).collect();
     assert_eq!(ids.len(), rows.len(), "point ids are unique");
 }
+
+/// `vigie generate --streams` writes labelled streams in NAB's shapes;
+/// `vigie replay --bucket raw` gives one scored row per input row, in
+/// order; and on them, scored by NAB's rules (`scripts/nab_eval.py`),
+/// vigie beats the windowed Gaussian peer and the never-firing detector.
+#[test]
+fn labelled_streams_are_scored_by_nab_rules_and_vigie_beats_the_gaussian() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("n");
+    let said = ok(&["generate", "--streams", "--seed", "3", "--out", s(&out)]);
+    assert!(said.contains("42 streams"), "{said}");
+    let dir = out.join("streams");
+    let labels: serde_json::Value = serde_json::from_str(&read(&dir.join("labels.json"))).unwrap();
+    let kinds: serde_json::Value = serde_json::from_str(&read(&dir.join("kinds.json"))).unwrap();
+    assert_eq!(labels.as_object().unwrap().len(), 42);
+    let level = dir.join("1h_level_shift_01.csv");
+    let rows = read(&level).lines().count() - 1;
+    assert_eq!(kinds["1h_level_shift_01.csv"]["kind"], "level_shift");
+    assert!(!labels["1h_level_shift_01.csv"].as_array().unwrap().is_empty());
+
+    // One output row per input row, in input order, each with its score.
+    let o = d.path().join("o");
+    ok(&["replay", "--input", s(&level), "--output", s(&o), "--bucket", "raw"]);
+    let points = read(&o.join("points.csv"));
+    assert_eq!(points.lines().count() - 1, rows);
+    let header: Vec<&str> = points.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "anomaly_score").unwrap();
+    let scores: Vec<f64> = points.lines().skip(1).map(|l| l.split(',').nth(col).unwrap().parse().unwrap()).collect();
+    assert!(scores.iter().all(|x| (0.0..1.0).contains(x)), "scores in [0, 1)");
+
+    // The scorer's own checks, then the corpus through it.
+    let python = std::env::var("VIGIE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nab_eval.py");
+    let selftest = Command::new(&python).arg(&script).arg("--self-test").output().expect("python3 runs");
+    assert!(selftest.status.success(), "{}", String::from_utf8_lossy(&selftest.stderr));
+    let json = d.path().join("nab.json");
+    let run = Command::new(&python)
+        .arg(&script)
+        .arg(&dir)
+        .args(["--vigie", env!("CARGO_BIN_EXE_vigie"), "--jobs", "2", "--json"])
+        .arg(&json)
+        .output()
+        .expect("python3 runs");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let res: serde_json::Value = serde_json::from_str(&read(&json)).unwrap();
+    let score = |detector: &str, profile: &str| -> f64 {
+        find_score(&res, detector, profile).unwrap_or_else(|| panic!("no {detector}/{profile} in {res}"))
+    };
+    for profile in ["standard", "reward_low_FP_rate", "reward_low_FN_rate"] {
+        let (v, g) = (score("vigie", profile), score("gaussian", profile));
+        assert!(v > g && v > 5.0, "{profile}: vigie {v:.1} against the windowed Gaussian {g:.1}");
+    }
+}
+
+/// The normalised score of `detector` under `profile` in nab_eval.py's JSON.
+fn find_score(res: &serde_json::Value, detector: &str, profile: &str) -> Option<f64> {
+    let d = res.get("detectors")?.get(detector)?;
+    let p = d.get("profiles")?.get(profile)?;
+    p.get("score")?.as_f64()
+}

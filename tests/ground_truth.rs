@@ -55,6 +55,18 @@ fn ground_truth() {
         );
     }
 
+    // Every alert transition has its own id, and no alert changes state
+    // twice at one instant (no flapping).
+    let ids: HashSet<_> = out.alerts.iter().map(|a| a.id).collect();
+    assert_eq!(ids.len(), out.alerts.len(), "alert ids are unique");
+    let mut last: HashMap<_, (i64, AlertStatus)> = HashMap::new();
+    for a in out.alerts.iter().filter(|a| a.repeat == 0) {
+        if let Some(&(ts, status)) = last.get(&a.fingerprint) {
+            assert!(!(ts == a.ts && status != a.status), "{} {} flapped at {}", a.rule.as_str(), a.series, a.ts);
+        }
+        last.insert(a.fingerprint, (a.ts, a.status));
+    }
+
     // predicted_stockout before the stock-out, after the supply failed.
     let before = labels
         .stockouts

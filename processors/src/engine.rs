@@ -50,7 +50,8 @@ pub const MAX_GAP_FILL: i64 = 1_000;
 pub struct Outputs {
     /// One per closed bucket.
     pub points: Vec<Point>,
-    /// Points at or above the reporting severity.
+    /// Reported anomalies: the first point of each anomaly episode (see
+    /// [`crate::likelihood`]).
     pub anomalies: Vec<Anomaly>,
     /// Forecasts of future buckets, published every `publish_every` closes.
     pub forecasts: Vec<Forecast>,

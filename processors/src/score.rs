@@ -1,16 +1,7 @@
-//! Scoring a closed bucket against its forecast: severity from |z|, an
-//! anomaly score in [0, 1], and a plain description.
+//! Plain descriptions of a point against its forecast. The anomaly score
+//! is the likelihood's ([`crate::likelihood`]).
 
-use statrs::function::erf::erf;
 use vigie_schemas::SeriesKind;
-
-/// 2Φ(|z|) − 1 = erf(|z|/√2): 0 for an expected value, → 1 as |z| grows.
-pub fn anomaly_score(z: f64) -> f64 {
-    if !z.is_finite() {
-        return 1.0;
-    }
-    erf(z.abs() / std::f64::consts::SQRT_2).clamp(0.0, 1.0)
-}
 
 /// Formats a number for people: no trailing zeros, at most two decimals.
 pub fn human(x: f64) -> String {
@@ -36,18 +27,6 @@ pub fn describe(kind: SeriesKind, actual: f64, expected: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn score_is_monotone_and_bounded() {
-        let mut last = -1.0;
-        for i in 0..60 {
-            let s = anomaly_score(f64::from(i) * 0.1);
-            assert!((0.0..=1.0).contains(&s) && s >= last);
-            last = s;
-        }
-        assert!((anomaly_score(1.96) - 0.95).abs() < 1e-3);
-        assert_eq!(anomaly_score(-2.0), anomaly_score(2.0));
-    }
 
     #[test]
     fn descriptions_are_plain() {

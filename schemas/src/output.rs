@@ -1,5 +1,5 @@
 //! What vigie outputs: one [`Point`] per closed bucket of every series, an
-//! [`Anomaly`] for each point scored at or above the reporting severity, an
+//! [`Anomaly`] for each reported anomaly (the first point of an episode), an
 //! [`AlertRecord`] for every alert transition, and a [`DeadLetter`] for every
 //! input that could not be used.
 //!
@@ -115,7 +115,7 @@ pub enum Rule {
     PredictedStockout,
     /// Rolling served/requested under the threshold.
     ServiceRateDrop,
-    /// A closed spend period scored at or above the reporting severity.
+    /// A reported anomaly episode of a spend series.
     SpendAnomaly,
     /// Period-to-date spend plus the forecast of the rest exceeds the budget.
     BudgetOverrun,
@@ -173,7 +173,9 @@ pub struct Point {
     /// One-step error over its standard deviation, on the model's scale
     /// (`ln(1 + y/c)` for stock and spend, the value itself for metrics).
     pub z: Option<f64>,
-    /// 2Φ(|z|) − 1: 0 for an expected value, towards 1 for an unlikely one.
+    /// The anomaly likelihood on a log scale: L / (L + 5) with L = −log10 of
+    /// the tail probability of the point's surprise against the series' own
+    /// history of surprises (0.5: one in 10⁵; never rounds to 1).
     pub anomaly_score: f64,
     /// Severity from |z|.
     pub severity: Severity,
@@ -232,7 +234,7 @@ pub struct Forecast {
     pub scored: u32,
 }
 
-/// A point scored at or above the reporting severity.
+/// A reported anomaly: the first point of an anomaly episode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Anomaly {
     /// Deterministic id (same as the point's).

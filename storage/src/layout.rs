@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 pub enum Table {
     /// One row per closed bucket.
     Points,
-    /// Points at or above the reporting severity.
+    /// Reported anomalies.
     Anomalies,
     /// Published forecasts of future buckets.
     Forecasts,

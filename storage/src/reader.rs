@@ -63,7 +63,7 @@ pub struct HistoryPoint {
     pub upper: Option<f64>,
     /// z on the model's scale.
     pub z: Option<f64>,
-    /// 2Φ(|z|) − 1.
+    /// The anomaly likelihood, L / (L + 5) (see the `Point` type).
     pub anomaly_score: f64,
     /// Severity.
     pub severity: String,
