@@ -195,7 +195,7 @@ impl RuntimeConfig {
         if cfg.ingest.queue_batches == 0 {
             return Err(ConfigError::Invalid("ingest.queue_batches must be at least 1".into()));
         }
-        cfg.engine.validate().map_err(ConfigError::Invalid)?;
+        cfg.engine.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         cfg.notify.validate().map_err(ConfigError::Invalid)?;
         cfg.kafka.validate().map_err(ConfigError::Invalid)?;
         if cfg.storage.max_rows_per_file == 0 {

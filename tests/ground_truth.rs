@@ -182,7 +182,7 @@ fn a_saved_state_carries_on_exactly() {
     let state: vigie_processors::engine::EngineState = postcard::from_bytes(&bytes).unwrap();
     let other = EngineConfig { spend_bucket: vigie_processors::Bucket::Month, ..EngineConfig::default() };
     let err = Engine::from_state(state, other).err().unwrap();
-    assert!(err.contains("1d buckets for spend"), "{err}");
+    assert!(err.to_string().contains("1d buckets for spend"), "{err}");
 }
 
 /// Saving and restoring many times (as checkpoints do) changes nothing.

@@ -8,6 +8,7 @@ pub use vigie_schemas::time::Duration;
 use vigie_schemas::time::{DAY_MS, MINUTE_MS};
 
 use crate::bucket::Bucket;
+use crate::error::Error;
 
 /// Refit interval of series with a second season when
 /// `forecast.refit_every` is not set. Their ring already holds two of the
@@ -99,8 +100,12 @@ impl EngineConfig {
     /// Checks what serde cannot.
     ///
     /// # Errors
-    /// A plain message naming the setting at fault.
-    pub fn validate(&self) -> Result<(), String> {
+    /// [`Error::Config`], whose message names the setting at fault.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.check().map_err(Error::Config)
+    }
+
+    fn check(&self) -> Result<(), String> {
         if let Some(m2) = self.season2
             && m2 != 0
         {
@@ -425,11 +430,11 @@ mod tests {
         assert_eq!(c.seasons(Bucket::Hour), (24, 0));
         assert!(c.validate().is_ok());
         c.season2 = Some(100);
-        let e = c.validate().unwrap_err();
+        let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("engine.season2 = 100") && e.contains("multiple"), "{e}");
         c.season2 = Some(168);
         c.forecast.gamma2 = 1.5;
-        assert!(c.validate().unwrap_err().contains("gamma2"));
+        assert!(c.validate().unwrap_err().to_string().contains("gamma2"));
     }
 
     #[test]
@@ -437,17 +442,17 @@ mod tests {
         let mut c = EngineConfig::default();
         assert!(c.validate().is_ok());
         c.anomaly.threshold = 1.0;
-        assert!(c.validate().unwrap_err().contains("engine.anomaly.threshold"));
+        assert!(c.validate().unwrap_err().to_string().contains("engine.anomaly.threshold"));
         c.anomaly.threshold = 0.45;
         c.anomaly.spend.confirm_n = 3;
         c.anomaly.spend.confirm_m = 2;
-        let e = c.validate().unwrap_err();
+        let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("engine.anomaly.spend") && e.contains("confirm_n = 3"), "{e}");
         c.anomaly.spend.confirm_m = 40;
         assert!(c.validate().is_err());
         c.anomaly.spend.confirm_m = 5;
         c.anomaly.stock.abs_floor = -1.0;
-        assert!(c.validate().unwrap_err().contains("engine.anomaly.stock"));
+        assert!(c.validate().unwrap_err().to_string().contains("engine.anomaly.stock"));
     }
 
     #[test]

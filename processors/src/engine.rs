@@ -32,6 +32,7 @@ use vigie_schemas::{
 use crate::alerts::{AlertBook, Observation};
 use crate::bucket::Bucket;
 use crate::config::{BudgetPeriod, EngineConfig};
+use crate::error::Error;
 use crate::forecast::online::OnlineEts;
 use crate::forecast::{interval_z, normal_quantile};
 use crate::ids::{hash_parts, hex};
@@ -1104,14 +1105,12 @@ impl Engine {
     /// saved series are built on them.
     ///
     /// # Errors
-    /// A plain message when the state is of another version or was built
-    /// with other buckets.
-    pub fn from_state(state: EngineState, cfg: EngineConfig) -> Result<Engine, String> {
+    /// [`Error::StateVersion`] when the state is of another version,
+    /// [`Error::StateMismatch`] when it was built with other buckets or
+    /// seasons, [`Error::StateDamaged`] when a series key is not UTF-8.
+    pub fn from_state(state: EngineState, cfg: EngineConfig) -> Result<Engine, Error> {
         if state.version != STATE_VERSION {
-            return Err(format!(
-                "the saved state is version {}, this build reads version {STATE_VERSION}",
-                state.version
-            ));
+            return Err(Error::StateVersion { found: state.version, expected: STATE_VERSION });
         }
         let old = &state.cfg;
         for (what, a, b) in [
@@ -1120,20 +1119,20 @@ impl Engine {
             ("metric", old.metric_bucket, cfg.metric_bucket),
         ] {
             if a != b {
-                return Err(format!(
+                return Err(Error::StateMismatch(format!(
                     "the saved state has {} buckets for {what} series, the configuration {}; \
                      remove the state directory to start afresh",
                     a.as_str(),
                     b.as_str()
-                ));
+                )));
             }
         }
         if (old.season, old.season2) != (cfg.season, cfg.season2) {
-            return Err(format!(
+            return Err(Error::StateMismatch(format!(
                 "the saved state was built with seasons {:?} and {:?}, the configuration says {:?} and {:?}; \
                  remove the state directory to start afresh",
                 old.season, old.season2, cfg.season, cfg.season2
-            ));
+            )));
         }
         let mut engine = Engine::new(cfg);
         engine.alerts = state.alerts;
@@ -1143,7 +1142,8 @@ impl Engine {
         engine.stats = state.stats;
         engine.index = SeriesIndex::with_capacity(state.series.len());
         for (i, mut s) in state.series.into_iter().enumerate() {
-            let hash = engine.hasher.hash_one(std::str::from_utf8(&s.key).map_err(|e| e.to_string())?);
+            let hash =
+                engine.hasher.hash_one(std::str::from_utf8(&s.key).map_err(|e| Error::StateDamaged(e.to_string()))?);
             engine.index.insert(hash, i as u32);
             match engine.tenants.get(&*s.tenant) {
                 Some(t) => s.tenant = Arc::clone(t),

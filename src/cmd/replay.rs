@@ -179,7 +179,7 @@ fn engine_config(a: &Args, csv_input: bool) -> Result<EngineConfig> {
     cfg.season = a.season;
     cfg.season2 = a.season2;
     if !csv_input || a.bucket.is_some() {
-        cfg.validate().map_err(|e| anyhow::anyhow!(e.replace("engine.season2", "--season2")))?;
+        cfg.validate().map_err(|e| anyhow::anyhow!(e.to_string().replace("engine.season2", "--season2")))?;
     }
     cfg.allowed_lateness = Duration::parse(&a.lateness)
         .with_context(|| format!("--lateness \"{}\" is not a duration like 5m or 1h", a.lateness))?;
@@ -208,7 +208,7 @@ fn use_bucket(mut cfg: EngineConfig, bucket: Bucket) -> Result<EngineConfig> {
     cfg.validate().map_err(|e| {
         anyhow::anyhow!(
             "{} (the file's times give {} buckets; --bucket sets them)",
-            e.replace("engine.season2", "--season2").replace("stock series: ", ""),
+            e.to_string().replace("engine.season2", "--season2").replace("stock series: ", ""),
             bucket.as_str()
         )
     })?;
