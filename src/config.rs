@@ -145,10 +145,15 @@ pub enum ConfigError {
 
 /// Turns `VIGIE__SECTION__KEY=value` pairs into TOML overrides on `doc`.
 /// The value is read as TOML when it parses (numbers, booleans, quoted
-/// strings, arrays), else taken as a plain string.
+/// strings, arrays), else taken as a plain string. `VIGIE__LOG__…` belongs
+/// to the logger, which starts before any configuration is read
+/// (`--log-format`), and is skipped here.
 pub fn apply_env(doc: &mut toml::Table, vars: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
     for (name, value) in vars {
         let Some(path) = name.strip_prefix("VIGIE__") else { continue };
+        if path.starts_with("LOG__") {
+            continue;
+        }
         let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
         if keys.iter().any(String::is_empty) {
             return Err(ConfigError::Invalid(format!("environment variable {name}: empty section or key")));
@@ -248,7 +253,10 @@ mod tests {
         let confirm = RuntimeConfig::load(Some(&path), vars).unwrap();
         assert_eq!((confirm.engine.anomaly.stock.confirm_n, confirm.engine.anomaly.stock.confirm_m), (2, 3));
         assert_eq!(cfg.engine.forecast.refit_every, None, "refits chosen by series unless set");
-        let vars = vec![("VIGIE__ENGINE__FORECAST__REFIT_EVERY".to_string(), "0".to_string())];
+        let vars = vec![
+            ("VIGIE__ENGINE__FORECAST__REFIT_EVERY".to_string(), "0".to_string()),
+            ("VIGIE__LOG__FORMAT".to_string(), "json".to_string()),
+        ];
         let off = RuntimeConfig::load(Some(&path), vars).unwrap();
         assert_eq!(off.engine.forecast.refit_every, Some(0));
         assert!(!off.engine.refits());

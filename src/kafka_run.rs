@@ -259,13 +259,13 @@ impl Writer {
             match r {
                 Ok(()) => {
                     if failing {
-                        eprintln!("vigie: ClickHouse takes rows again");
+                        tracing::info!("ClickHouse takes rows again");
                     }
                     return Ok(n);
                 }
                 Err(e) => {
                     if !failing {
-                        eprintln!("vigie: {e}; retrying, offsets are not committed meanwhile");
+                        tracing::warn!(error = %e, "history sink failed; retrying, offsets are not committed meanwhile");
                     }
                     failing = true;
                     if self.stop.load(Ordering::Relaxed) {
@@ -360,7 +360,7 @@ impl ConsumerContext for Ctx {
                 let _ = s.status.metrics.lag.remove_label_values(&[&p.to_string()]);
             }
             if !ps.is_empty() {
-                eprintln!("vigie: kafka: partitions {ps:?} handed back (checkpointed)");
+                tracing::info!(partitions = ?ps, "kafka: partitions handed back (checkpointed)");
             }
         }
     }
@@ -379,7 +379,7 @@ impl ConsumerContext for Ctx {
                 }
             }
             if !ps.is_empty() {
-                eprintln!("vigie: kafka: partitions {ps:?} assigned");
+                tracing::info!(partitions = ?ps, "kafka: partitions assigned");
             }
         }
     }
@@ -427,7 +427,7 @@ impl Shared {
         let removed = vigie_storage::layout::remove_after_checkpoint(&self.data, &stream(&topic, p), checkpoint)
             .with_context(|| format!("cannot remove the files of {topic}/{p} past checkpoint {checkpoint}"))?;
         if removed > 0 {
-            eprintln!("vigie: kafka: {topic}/{p}: removed {removed} file(s) written after the last snapshot");
+            tracing::info!(topic = %topic, partition = p, removed, "kafka: removed files written after the last snapshot");
         }
         let writer = if self.clickhouse {
             Buffer::ClickHouse(ChRows::default())
@@ -522,7 +522,7 @@ impl Shared {
                 if self.paused {
                     self.paused = false;
                     consumer.resume(&self.assignment(topic))?;
-                    eprintln!("vigie: kafka: the writer caught up; reading again");
+                    tracing::info!("kafka: the writer caught up; reading again");
                 }
                 Ok(true)
             }
@@ -531,7 +531,7 @@ impl Shared {
                 if !self.paused {
                     self.paused = true;
                     consumer.pause(&self.assignment(topic))?;
-                    eprintln!("vigie: kafka: the writer is behind; partitions paused until it catches up");
+                    tracing::warn!("kafka: the writer is behind; partitions paused until it catches up");
                 }
                 Ok(false)
             }
@@ -600,7 +600,7 @@ impl Shared {
                 }
             }
             Err(e) => {
-                eprintln!("vigie: kafka: commit refused ({e}); the snapshots cover it, retried at the next checkpoint")
+                tracing::warn!(error = %e, "kafka: commit refused; the snapshots cover it, retried at the next checkpoint")
             }
         }
         Ok(())
@@ -623,7 +623,7 @@ impl Shared {
                 }
                 Err((e, _)) => {
                     // The next checkpoint refuses to commit past this record.
-                    eprintln!("vigie: kafka: cannot produce to {topic}: {e}");
+                    tracing::error!(topic = %topic, error = %e, "kafka: cannot produce");
                     self.tracker.cancel(seq);
                     self.refused += 1;
                     return;
@@ -654,10 +654,12 @@ impl Shared {
                         break;
                     }
                     Some(t) if t.elapsed() < REWIND_PATIENCE => break,
-                    Some(_) => eprintln!(
-                        "vigie: kafka: {topic}/{p}: offsets {} to {} do not exist; carrying on",
-                        part.next_offset,
-                        m.offset - 1
+                    Some(_) => tracing::warn!(
+                        topic = %topic,
+                        partition = p,
+                        from = part.next_offset,
+                        to = m.offset - 1,
+                        "kafka: offsets do not exist; carrying on"
                     ),
                 }
             }
@@ -724,7 +726,7 @@ impl Shared {
 /// so nothing is lost either way.
 fn lower_priority() {
     if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
-        eprintln!("vigie: kafka: cannot lower the writer thread's priority ({e}); carrying on");
+        tracing::warn!(error = %e, "kafka: cannot lower the writer thread's priority; carrying on");
     }
 }
 
@@ -810,7 +812,7 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
             match consumer.poll(wait) {
                 None => break,
                 Some(Err(e)) => {
-                    eprintln!("vigie: kafka: {e}");
+                    tracing::error!(error = %e, "kafka");
                     break;
                 }
                 Some(Ok(m)) => {
@@ -839,7 +841,7 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
             s.gauges();
             for (p, o) in seeks {
                 if let Err(e) = consumer.seek(&cfg.events_topic, p, Offset::Offset(o), Duration::from_secs(5)) {
-                    eprintln!("vigie: kafka: cannot read {}/{p} again from {o}: {e}", cfg.events_topic);
+                    tracing::error!(topic = %cfg.events_topic, partition = p, offset = o, error = %e, "kafka: cannot read the partition again");
                 }
             }
             if last.elapsed() >= every {

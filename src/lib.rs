@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod kafka_run;
+pub mod logging;
 pub mod metrics;
 pub mod notify_api;
 pub mod runtime;

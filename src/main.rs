@@ -21,6 +21,10 @@ fn kafka_key(e: &vigie_schemas::Event) -> String {
 #[derive(Debug, Parser)]
 #[command(name = "vigie", version, about, long_about = None)]
 struct Cli {
+    /// Log lines on standard error: human (default) or json, one object per line.
+    /// The level comes from RUST_LOG (default info).
+    #[arg(long, global = true, value_enum, env = "VIGIE__LOG__FORMAT", default_value = "human")]
+    log_format: vigie::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,6 +57,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    vigie::logging::init(cli.log_format);
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::run(&a),
         Command::Run(a) => cmd::run::run(&a),

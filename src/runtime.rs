@@ -167,13 +167,13 @@ pub(crate) fn notify(notifier: &Notifier, alerts: &[vigie_schemas::AlertRecord])
         match notifier.accept(alerts) {
             Ok(_) => {
                 if failing {
-                    eprintln!("vigie: the notification outbox can be written again");
+                    tracing::info!("the notification outbox can be written again");
                 }
                 return;
             }
             Err(e) => {
                 if !failing {
-                    eprintln!("vigie: {e}; the pipeline waits until alerts can be stored");
+                    tracing::warn!(error = %e, "the pipeline waits until alerts can be stored");
                 }
                 failing = true;
                 std::thread::sleep(Duration::from_secs(1));
@@ -235,13 +235,13 @@ fn processor(
                     status.rows_written.fetch_add(f.rows as u64, Ordering::Relaxed);
                     status.rows_pending.store(writer.pending() as u64, Ordering::Relaxed);
                     if write_failed {
-                        eprintln!("vigie: writing Parquet works again");
+                        tracing::info!("writing Parquet works again");
                         write_failed = false;
                     }
                 }
                 Err(e) => {
                     if !write_failed {
-                        eprintln!("vigie: cannot write Parquet ({e}); rows stay in memory and are retried");
+                        tracing::warn!(error = %e, "cannot write Parquet; rows stay in memory and are retried");
                     }
                     write_failed = true;
                 }
@@ -311,13 +311,13 @@ fn file_source(
     let name = path.display().to_string();
     let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let skip = if bytes < mark.bytes {
-        eprintln!("vigie: {name} is shorter than when it was last read; reading it from the start");
+        tracing::warn!(file = %name, "the file is shorter than when it was last read; reading it from the start");
         0
     } else {
         mark.lines
     };
     if skip > 0 {
-        eprintln!("vigie: {name}: carrying on after line {skip}");
+        tracing::info!(file = %name, line = skip, "carrying on after line {skip}");
     }
     let mut batch = IngestBatch::default();
     let (mut in_batch, mut sent) = (skip, skip);
@@ -443,7 +443,7 @@ pub async fn run(
             .spawn(move || {
                 let r = crate::kafka_run::processor(&rc, proc_notifier, proc_status, stop);
                 if let Err(e) = &r {
-                    eprintln!("vigie: the Kafka pipeline stopped: {e:#}");
+                    tracing::error!(error = format!("{e:#}"), "the Kafka pipeline stopped");
                 }
                 let _ = died_tx.send(());
                 r
@@ -455,7 +455,7 @@ pub async fn run(
         let state_file = state_path(&data);
         let mut engine = match load_state(&state_file, &cfg.engine)? {
             Some(e) => {
-                eprintln!("vigie: carrying on from {} ({} series)", state_file.display(), e.series_count());
+                tracing::info!(state = %state_file.display(), series = e.series_count(), "carrying on from the saved state");
                 e
             }
             None => Engine::new(cfg.engine.clone()),
@@ -498,7 +498,7 @@ pub async fn run(
                 file_sources.push(std::thread::spawn(move || match file_source(path, tx, stop, limits, mark) {
                     Ok(done) => Some(done),
                     Err(e) => {
-                        eprintln!("vigie: file source: {e:#}");
+                        tracing::error!(error = format!("{e:#}"), "file source stopped");
                         None
                     }
                 }));

@@ -160,7 +160,7 @@ impl Notifier {
             let wake_at = match polled {
                 Ok(p) => {
                     if failing {
-                        eprintln!("vigie: the outbox can be written again");
+                        tracing::info!("the outbox can be written again");
                         failing = false;
                     }
                     for a in p.attempts {
@@ -170,7 +170,7 @@ impl Notifier {
                             me.inner.outcomes[outcome(&answer)].fetch_add(1, Ordering::Relaxed);
                             let recorded = me.outbox().record(a.seq, now_ms(), answer);
                             if let Err(e) = recorded {
-                                eprintln!("vigie: cannot record a delivery attempt ({e}); it will be made again");
+                                tracing::warn!(error = %e, "cannot record a delivery attempt; it will be made again");
                             }
                             me.inner.wake.notify_one();
                         });
@@ -179,7 +179,7 @@ impl Notifier {
                 }
                 Err(e) => {
                     if !failing {
-                        eprintln!("vigie: {e}; deliveries wait and are retried");
+                        tracing::warn!(error = %e, "deliveries wait and are retried");
                     }
                     failing = true;
                     Some(now + 1_000)
@@ -200,7 +200,7 @@ impl Notifier {
         }
         while tasks.join_next().await.is_some() {}
         if let Err(e) = self.outbox().sync() {
-            eprintln!("vigie: {e}");
+            tracing::error!(error = %e, "alert delivery");
         }
     }
 }

@@ -434,7 +434,7 @@ impl Outbox {
                     }
                     let why =
                         serde_json::from_slice::<Entry>(&buf).err().map_or("incomplete line".into(), |e| e.to_string());
-                    eprintln!("vigie: {}: dropping a torn last line ({n} bytes: {why})", path.display());
+                    tracing::warn!(file = %path.display(), bytes = n, reason = %why, "dropping a torn last line");
                     break;
                 }
             }

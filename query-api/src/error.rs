@@ -92,7 +92,7 @@ impl ApiError {
 }
 
 fn tracing_log(detail: &str) {
-    eprintln!("vigie api: internal error: {detail}");
+    tracing::error!(detail = %detail, "api: internal error");
 }
 
 impl IntoResponse for ApiError {

@@ -128,8 +128,24 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let key = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()).ok_or_else(ApiError::unauthorized)?;
-        state.keys.verify(key.trim()).ok_or_else(ApiError::unauthorized)
+        let Some(key) = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()) else {
+            tracing::warn!(path = %parts.uri.path(), "api: refused a request without an API key");
+            return Err(ApiError::unauthorized());
+        };
+        state.keys.verify(key.trim()).ok_or_else(|| {
+            // The security log names the key by its public id, never its secret.
+            tracing::warn!(key_id = %key_id(key.trim()), path = %parts.uri.path(), "api: refused an API key");
+            ApiError::unauthorized()
+        })
+    }
+}
+
+/// The public part of a key as a log may show it: `vk_<id>` (the id is
+/// not secret; the part after it is), or `?` for something else.
+fn key_id(key: &str) -> String {
+    match key.strip_prefix("vk_").and_then(|rest| rest.split_once('_')) {
+        Some((id, _)) if id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric()) => format!("vk_{id}"),
+        _ => "?".to_string(),
     }
 }
 
@@ -558,4 +574,18 @@ async fn deliveries(
     q.finish()?;
     let items = notifications(&s)?.deliveries(&p.tenant, status, before, limit);
     Ok(page(items, limit, |d| format!("{:x}", d.seq)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_id;
+
+    #[test]
+    fn a_refused_key_is_logged_by_its_public_id_only() {
+        assert_eq!(key_id("vk_349c1b52_e825e0346bf87b1dd9b6"), "vk_349c1b52");
+        assert!(!key_id("vk_349c1b52_e825e0346bf87b1dd9b6").contains("e825"));
+        assert_eq!(key_id("not a key"), "?");
+        assert_eq!(key_id("vk_ab!cd_secret"), "?", "an id that is not alphanumeric is not echoed");
+        assert_eq!(key_id("vk_onlyonepart"), "?");
+    }
 }
