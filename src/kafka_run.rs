@@ -455,6 +455,8 @@ impl Shared {
     /// waits until every checkpoint handed over is durable and committed
     /// (a revoke, a clean stop); otherwise commits what is already durable.
     fn checkpoint(&mut self, consumer: &BaseConsumer<Ctx>, ps: &[i32], wait: bool) -> Result<()> {
+        // Log lines of the checkpoint (a refused commit, a slow writer) carry its partitions.
+        let _checkpoint = tracing::info_span!("checkpoint", partitions = ?ps, wait).entered();
         if self.refused > 0 {
             bail!("a dead letter or alert record was refused by the producer; stopping without committing");
         }
@@ -637,6 +639,7 @@ impl Shared {
     /// what the engine has seen.
     fn apply(&mut self, p: i32, msgs: Vec<Polled>, out: &mut Outputs) -> Option<i64> {
         let topic = self.cfg.events_topic.clone();
+        let _batch = tracing::debug_span!("batch", topic = %topic, partition = p, messages = msgs.len()).entered();
         let (dlq, max) = (self.cfg.deadletter_topic.clone(), self.cfg.deadletter_max_bytes);
         let part = self.parts.get_mut(&p)?;
         let mut events: Vec<Event> = Vec::with_capacity(msgs.len());

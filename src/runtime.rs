@@ -212,6 +212,7 @@ fn processor(
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             Msg::Batch(b) => {
+                let _batch = tracing::debug_span!("batch", events = b.events.len()).entered();
                 let t = Instant::now();
                 engine.process_batch(&b.events, &mut out);
                 status
