@@ -7,18 +7,23 @@
 //! being surprising long before it stops being unusual. So each series also
 //! keeps, in O(1) memory and time per point:
 //!
-//! 1. **two surprises per point**, as surprisals (−ln of a two-sided normal
-//!    tail, so 1 on average for an ordinary point and growing like z²/2):
-//!    - the forecast's: from z;
+//! 1. **one surprise per point**, the surprisal (−ln of a two-sided normal
+//!    tail, so 1 on average for an ordinary point and growing like z²/2) of
+//!    the largest of up to three z's:
+//!    - the forecast's, rescaled for daily series by the spread of z on its
+//!      day of the week (a busy Monday misses by more than a quiet Sunday);
 //!    - the distribution's: where the value (deseasonalised, on the model's
 //!      scale) sits against an exponentially weighted mean and σ of the
 //!      series' own values over `distribution_window` buckets, which a level
 //!      change or a drift leaves far behind for a while;
-//!
-//!    and takes the larger;
+//!    - for counts (stock demand) expected at 2 units or more, the error in
+//!      units against a learnt quasi-Poisson dispersion (the log scale
+//!      compresses a tripled day of a slow seller);
 //! 2. a **short average** of that surprise (`short_window` buckets);
 //! 3. the **series' history of surprises**: an exponentially weighted mean
-//!    and variance of the short average over `history_window` buckets.
+//!    and variance of the short average over `history_window` buckets; an
+//!    isolated flagged point enters it clipped at 4σ (one spike does not
+//!    blind the series), others at 30σ (recurring surprises become normal).
 //!
 //! The likelihood is the tail of the short average against that history,
 //! modelled as a shifted exponential with the history's mean and σ (see
@@ -46,9 +51,8 @@ use crate::config::{AnomalyConfig, ImpactConfig};
 /// Prior weight (in points) of the initial guess of the history of
 /// surprises, so that its first few points do not set a tiny variance.
 const PRIOR_POINTS: u32 = 8;
-/// Mean and variance of max(surprisal of z, surprisal of the value's
-/// position) for two independent standard normal draws: the history starts
-/// there.
+/// About the mean and variance of the surprisal of the larger of two
+/// independent standard normal |z|'s: the history starts there.
 const PRIOR_MEAN: f64 = 1.5;
 const PRIOR_VAR: f64 = 1.25;
 /// An isolated flagged point updates the history of surprises clipped to
