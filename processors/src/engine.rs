@@ -584,8 +584,7 @@ impl Engine {
             && cfg.spend.yearly
             && bucket == Bucket::Day
         {
-            let first = vigie_schemas::time::civil_from_days(start.div_euclid(vigie_schemas::time::DAY_MS)).2 == 1;
-            if st.yearly.observe(start, first, open.sum) {
+            if st.yearly.observe(start, open.sum) {
                 s.model.rescale(st.yearly.factor(start));
             }
             factor = st.yearly.factor(start);

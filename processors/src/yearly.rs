@@ -62,8 +62,9 @@ impl MonthProfile {
     /// Adds the value of the day starting at `day_start`. Returns true when
     /// the profile has just become active (the caller rescales its model by
     /// [`MonthProfile::factor`] of this day).
-    pub fn observe(&mut self, day_start: i64, first_of_month: bool, value: f64) -> bool {
-        let month = month_index(day_start);
+    pub fn observe(&mut self, day_start: i64, value: f64) -> bool {
+        let (y, m, d) = civil_from_days(day_start.div_euclid(86_400_000));
+        let month = y * 12 + i64::from(m) - 1;
         let mut turned_on = false;
         if month != self.current {
             if self.current != i64::MIN && self.whole && self.days >= 28 {
@@ -79,7 +80,7 @@ impl MonthProfile {
             self.current = month;
             self.sum = 0.0;
             self.days = 0;
-            self.whole = first_of_month;
+            self.whole = d == 1;
         }
         if value.is_finite() {
             self.sum += value.max(0.0);
@@ -101,9 +102,9 @@ mod tests {
         let mut on_at = None;
         for d in 0..400 {
             let ts = start + d * DAY_MS;
-            let (_, m, day) = civil_from_days(ts.div_euclid(DAY_MS));
+            let (_, m, _) = civil_from_days(ts.div_euclid(DAY_MS));
             let v = if m == 12 { 160.0 } else { 100.0 };
-            if p.observe(ts, day == 1, v) && on_at.is_none() {
+            if p.observe(ts, v) && on_at.is_none() {
                 on_at = Some(d);
             }
             if d < 365 {
@@ -121,9 +122,7 @@ mod tests {
         let start = 1_735_689_600_000 + 10 * DAY_MS; // 2025-01-11
         let mut p = MonthProfile::default();
         for d in 0..380 {
-            let ts = start + d * DAY_MS;
-            let (_, _, day) = civil_from_days(ts.div_euclid(DAY_MS));
-            p.observe(ts, day == 1, 50.0);
+            p.observe(start + d * DAY_MS, 50.0);
         }
         assert!(!p.active(), "January 2025 was not seen whole, January 2026 not finished");
     }
