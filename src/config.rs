@@ -28,25 +28,48 @@ pub struct RuntimeConfig {
     pub notify: vigie_notify::NotifyConfig,
     /// Kafka: consume events from a topic in a consumer group.
     pub kafka: vigie_kafka::KafkaConfig,
-    /// ClickHouse: where its tables are (`vigie migrate`).
+    /// ClickHouse: where its tables are (`vigie migrate`, `storage.backend = "clickhouse"`).
     pub clickhouse: vigie_storage::clickhouse::ClickHouseConfig,
+}
+
+/// Where history goes (`storage.backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Parquet files under the data directory, read with DataFusion.
+    #[default]
+    Parquet,
+    /// ClickHouse tables (`[clickhouse]` says where; `vigie migrate` makes them).
+    ClickHouse,
 }
 
 /// Storage settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
+    /// Where history goes: `parquet` (default) or `clickhouse`.
+    pub backend: Backend,
     /// Data directory: Parquet history, engine state, keys file by default.
     pub data_dir: PathBuf,
     /// A Parquet file is written once its oldest row is this old.
     pub flush_interval: Duration,
-    /// A Parquet file holds at most this many rows.
+    /// A Parquet file (a ClickHouse insert) holds at most this many rows.
     pub max_rows_per_file: usize,
+    /// Rows waiting for the history sink, at most: past this, the pipeline
+    /// stops taking events until the sink has written them (HTTP ingest
+    /// answers 503 meanwhile).
+    pub max_pending_rows: usize,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("./vigie-data"), flush_interval: Duration(5_000), max_rows_per_file: 100_000 }
+        Self {
+            backend: Backend::Parquet,
+            data_dir: PathBuf::from("./vigie-data"),
+            flush_interval: Duration(5_000),
+            max_rows_per_file: 100_000,
+            max_pending_rows: 1_000_000,
+        }
     }
 }
 
@@ -203,10 +226,18 @@ impl RuntimeConfig {
         cfg.engine.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         cfg.notify.validate().map_err(ConfigError::Invalid)?;
         cfg.kafka.validate().map_err(ConfigError::Invalid)?;
-        if cfg.storage.max_rows_per_file == 0 {
-            return Err(ConfigError::Invalid("storage.max_rows_per_file must be at least 1".into()));
+        if cfg.storage.max_rows_per_file == 0 || cfg.storage.max_pending_rows == 0 {
+            return Err(ConfigError::Invalid(
+                "storage.max_rows_per_file and storage.max_pending_rows must be at least 1".into(),
+            ));
         }
         Ok(cfg)
+    }
+
+    /// Where history goes: `storage.backend`, or ClickHouse when the older
+    /// spelling `clickhouse.enabled = true` is used.
+    pub fn backend(&self) -> Backend {
+        if self.clickhouse.enabled { Backend::ClickHouse } else { self.storage.backend }
     }
 
     /// The Parquet writer's settings.
@@ -311,7 +342,7 @@ mod tests {
     fn the_clickhouse_example_parses_and_the_url_can_be_overridden() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/vigie.clickhouse.example.toml");
         let cfg = RuntimeConfig::load(Some(&path), Vec::new()).unwrap();
-        assert!(cfg.kafka.enabled && cfg.clickhouse.enabled);
+        assert!(cfg.kafka.enabled && cfg.backend() == Backend::ClickHouse);
         assert_eq!(cfg.clickhouse.url, "http://127.0.0.1:8123");
         let vars = vec![("VIGIE__CLICKHOUSE__URL".to_string(), "http://ch:8123".to_string())];
         assert_eq!(RuntimeConfig::load(Some(&path), vars).unwrap().clickhouse.url, "http://ch:8123");

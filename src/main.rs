@@ -14,7 +14,7 @@ mod files;
 
 /// The Kafka key of an event: its tenant and series.
 fn kafka_key(e: &vigie_schemas::Event) -> String {
-    vigie::kafka_run::series_key(e)
+    vigie::pipeline::kafka::series_key(e)
 }
 
 /// Real-time stock and spend watch: rolling forecasts, anomalies, stock and budget alerts.

@@ -1,5 +1,5 @@
 //! The API's view of alert delivery: silences and the delivery log, served
-//! by [`vigie_notify::Notifier`], and of the metrics. A thin adapter, so that the API crate
+//! by [`vigie_notify::Notifier`]. A thin adapter, so that the API crate
 //! does not depend on the delivery crate (nor the other way round).
 
 use vigie_notify::Notifier;
@@ -40,22 +40,5 @@ impl Notifications for NotifyApi {
         limit: usize,
     ) -> Vec<DeliveryInfo> {
         self.0.deliveries(tenant, status, before, limit)
-    }
-}
-
-/// The `/metrics` exposition: the pipeline's metrics, with the webhook
-/// delivery counters brought up to the notifier's totals at each scrape.
-#[derive(Debug)]
-pub struct MetricsApi {
-    /// The pipeline's status (holds the metrics).
-    pub status: std::sync::Arc<crate::runtime::Status>,
-    /// The alert deliveries.
-    pub notifier: Notifier,
-}
-
-impl vigie_query_api::MetricsSource for MetricsApi {
-    fn render(&self) -> String {
-        self.status.metrics.deliveries_from(&self.notifier.attempt_totals());
-        self.status.metrics.render()
     }
 }

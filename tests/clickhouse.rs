@@ -235,3 +235,111 @@ async fn every_endpoint_answers_the_same_from_clickhouse_and_parquet() {
     assert!(compared > 50, "{compared} pages compared");
     drop(ch);
 }
+
+/// `n` spend events from `from` on, one a minute over five entities, as NDJSON.
+fn spend_body(from: u64, n: u64) -> String {
+    (from..from + n)
+        .map(|i| {
+            let ts = vigie_schemas::time::format_rfc3339(1_735_689_600_000 + i as i64 * 60_000);
+            format!(
+                r#"{{"kind":"spend","event_id":"s{i}","tenant":"shop","ts":"{ts}","entity":"E{}","amount":10}}"#,
+                i % 5
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `vigie run` without Kafka, history in ClickHouse (`storage.backend`),
+/// and ClickHouse killed mid-stream: once more rows wait than
+/// `max_pending_rows`, ingest answers 503 `pipeline_full` with Retry-After
+/// and takes nothing; when ClickHouse is back it carries on. Every
+/// accepted event is one point in ClickHouse after a clean stop, none lost.
+#[test]
+fn embedded_history_in_clickhouse_rides_out_an_outage() {
+    let mut ch = Server::start();
+    let out = migrate(&ch.url);
+    assert!(out.status.success(), "vigie migrate: {}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("vigie.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[engine]\nstock_bucket = \"raw\"\nspend_bucket = \"raw\"\n\n\
+             [storage]\nbackend = \"clickhouse\"\ndata_dir = \"{}\"\nflush_interval = \"200ms\"\n\
+             max_rows_per_file = 500\nmax_pending_rows = 2000\n\n\
+             [ingest]\nqueue_batches = 2\n\n[api]\nbind = \"127.0.0.1:0\"\n\n[clickhouse]\nurl = \"{}\"\n",
+            data.display(),
+            ch.url
+        ),
+    )
+    .unwrap();
+    let key = vigie_query_api::keys::KeyStore::open(&data.join("keys.json")).unwrap().create("shop", false).unwrap();
+    let (mut child, addr, log) = common::start_watched(&config);
+    let count = |ch: &Server, q: &str| ch.sql(q).unwrap().trim().parse::<u64>().unwrap();
+    const BATCH: u64 = 100;
+    let post = |k: u64| {
+        let body = spend_body(k * BATCH, BATCH);
+        common::request(addr, "POST", "/v1/events", Some(&key), Some(("application/x-ndjson", body.as_bytes())))
+            .unwrap()
+    };
+    // Before the outage: every batch taken and written.
+    let mut next = 0;
+    while next < 20 {
+        let r = post(next);
+        assert_eq!(r.status, 200, "{}", r.body);
+        next += 1;
+    }
+    let t = std::time::Instant::now();
+    while count(&ch, "SELECT count() FROM points") < next * BATCH {
+        assert!(t.elapsed().as_secs() < 60, "the first rows did not reach ClickHouse");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    ch.stop();
+    // Batches are taken until the sink is behind, then refused whole.
+    let refused = loop {
+        let r = post(next);
+        if r.status == 503 {
+            break r;
+        }
+        assert_eq!(r.status, 200, "{}", r.body);
+        next += 1;
+        assert!(next < 500, "ingest never pushed back while ClickHouse was down");
+    };
+    assert_eq!(refused.json()["error"]["code"], "pipeline_full", "{}", refused.body);
+    assert!(refused.head.to_ascii_lowercase().contains("retry-after: 1"), "{}", refused.head);
+    let t = std::time::Instant::now();
+    while !log.lock().unwrap().iter().any(|l| l.contains("cannot write history to ClickHouse")) {
+        assert!(t.elapsed().as_secs() < 30, "the outage is not reported");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    ch.resume();
+    // The refused batch, sent again, is taken once the sink has caught up.
+    let t = std::time::Instant::now();
+    loop {
+        let r = post(next);
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(t.elapsed().as_secs() < 60, "ingest did not resume after ClickHouse came back");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    next += 1;
+    for _ in 0..5 {
+        assert_eq!(post(next).status, 200);
+        next += 1;
+    }
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert!(child.wait().unwrap().success(), "vigie run stops cleanly");
+    assert_eq!(count(&ch, "SELECT count() FROM points FINAL"), next * BATCH, "every accepted event is one point");
+    assert_eq!(count(&ch, "SELECT uniqExact(id) FROM points"), next * BATCH);
+    let t = std::time::Instant::now();
+    while !log.lock().unwrap().iter().any(|l| l.contains("ClickHouse takes rows again")) {
+        assert!(t.elapsed().as_secs() < 10, "the recovery is not reported");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

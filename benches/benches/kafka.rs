@@ -122,7 +122,7 @@ fn throughput() -> f64 {
     let t = Instant::now();
     for e in &evs[..N] {
         let payload = e.to_json().to_string();
-        let key = vigie::kafka_run::series_key(e);
+        let key = vigie::pipeline::kafka::series_key(e);
         let mut rec = BaseRecord::to(&k.events_topic).key(&key).payload(&payload);
         while let Err((_, back)) = p.send(rec) {
             std::thread::sleep(Duration::from_millis(1));
@@ -290,7 +290,7 @@ fn latency(rate: f64, peer: &Peer) -> HashMap<String, u32> {
             std::thread::sleep(w);
         }
         let payload = e.to_json().to_string();
-        let key = vigie::kafka_run::series_key(e);
+        let key = vigie::pipeline::kafka::series_key(e);
         sent[i].store(base.elapsed().as_micros() as u64, Ordering::Release);
         let mut rec = BaseRecord::to(&k.events_topic).key(&key).payload(&payload);
         while let Err((_, back)) = p.send(rec) {

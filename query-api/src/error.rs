@@ -70,6 +70,18 @@ impl ApiError {
             retry_after: Some(1),
         }
     }
+    /// 503 with Retry-After: the broker behind the pipeline failed; nothing
+    /// was accepted.
+    pub fn broker(detail: impl std::fmt::Display) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "broker_unavailable",
+            message: format!(
+                "the event broker did not take the events ({detail}); nothing from this request was accepted; retry after the delay given"
+            ),
+            retry_after: Some(5),
+        }
+    }
     /// 503 while starting or stopping.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self {

@@ -52,18 +52,30 @@ pub struct IngestBatch {
     pub dead_letters: Vec<DeadLetter>,
 }
 
-/// The pipeline is full: the batch was not taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Full;
+/// Why a batch was not taken (nothing of it was).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// The pipeline has no room now (503 `pipeline_full`).
+    Full,
+    /// What the pipeline hands events to failed, e.g. the Kafka broker
+    /// (503 `broker_unavailable`, with this message).
+    Unavailable(String),
+}
 
 /// Where accepted events go (a bounded channel in embedded mode, Kafka in
 /// cluster mode).
 pub trait IngestSink: Send + Sync {
-    /// Takes the batch whole, or refuses it whole when full.
+    /// Takes the batch whole, or refuses it whole.
     ///
     /// # Errors
-    /// [`Full`] when there is no room now.
-    fn try_send(&self, batch: IngestBatch) -> Result<(), Full>;
+    /// [`SendError`].
+    fn try_send(&self, batch: IngestBatch) -> Result<(), SendError>;
+
+    /// `try_send` may wait (on a broker): the API calls it on a blocking
+    /// thread, off the async workers.
+    fn blocks(&self) -> bool {
+        false
+    }
 }
 
 /// Why a notification request failed.
@@ -497,7 +509,15 @@ async fn ingest(
         }
     }
     let accepted = batch.events.len();
-    sink.try_send(batch).map_err(|Full| ApiError::busy())?;
+    let sent = if sink.blocks() {
+        tokio::task::spawn_blocking(move || sink.try_send(batch)).await.map_err(ApiError::internal)?
+    } else {
+        sink.try_send(batch)
+    };
+    sent.map_err(|e| match e {
+        SendError::Full => ApiError::busy(),
+        SendError::Unavailable(m) => ApiError::broker(m),
+    })?;
     Ok(Json(json!({"accepted": accepted, "rejected": rejected.len(), "errors": rejected})))
 }
 

@@ -78,7 +78,7 @@ pub fn document() -> Value {
                     "401": {"$ref": "#/components/responses/Error"},
                     "413": {"$ref": "#/components/responses/Error"},
                     "415": {"$ref": "#/components/responses/Error"},
-                    "503": {"description": "Pipeline full: nothing accepted; retry after Retry-After seconds", "headers": {"Retry-After": {"schema": {"type": "integer"}}}}
+                    "503": {"description": "Nothing accepted; retry after Retry-After seconds. Error code pipeline_full (the pipeline, or the history sink behind it, is behind) or broker_unavailable (Kafka mode: the broker did not take the events)", "headers": {"Retry-After": {"schema": {"type": "integer"}}}}
                 }
             }},
             "/v1/forecast": {"post": {

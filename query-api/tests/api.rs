@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 use vigie_query_api::keys::KeyStore;
-use vigie_query_api::{AppState, Full, IngestBatch, IngestSink, router};
+use vigie_query_api::{AppState, IngestBatch, IngestSink, SendError, router};
 use vigie_schemas::time::DAY_MS;
 use vigie_schemas::{AlertRecord, AlertStatus, Anomaly, Forecast, Limits, Point, Rule, SeriesKind, Severity};
 use vigie_storage::{HistoryReader, ParquetWriter, Records, WriterConfig};
@@ -25,9 +25,9 @@ struct Sink {
 }
 
 impl IngestSink for Sink {
-    fn try_send(&self, batch: IngestBatch) -> Result<(), Full> {
+    fn try_send(&self, batch: IngestBatch) -> Result<(), SendError> {
         if self.full.load(Ordering::Relaxed) {
-            return Err(Full);
+            return Err(SendError::Full);
         }
         self.got.lock().unwrap().push(batch);
         Ok(())

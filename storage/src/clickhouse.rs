@@ -136,14 +136,61 @@ impl ChRows {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
 
-    /// Moves `other`'s rows here.
-    pub fn append(&mut self, mut other: ChRows) {
-        self.points.append(&mut other.points);
-        self.anomalies.append(&mut other.anomalies);
-        self.forecasts.append(&mut other.forecasts);
-        self.alerts.append(&mut other.alerts);
-        self.dead_letters.append(&mut other.dead_letters);
+/// A [`HistorySink`](crate::sink::HistorySink) writing to ClickHouse: rows
+/// wait in memory and go in one INSERT per table once `max_rows` wait or
+/// the oldest is `max_age` old (every row on `write(true)`). The inserts
+/// run on `rt`, from the calling (non-async) thread.
+pub struct ChSink {
+    client: Client,
+    rt: tokio::runtime::Handle,
+    cfg: crate::WriterConfig,
+    rows: ChRows,
+    since: Option<std::time::Instant>,
+}
+
+impl ChSink {
+    /// A sink inserting with `client` on `rt`, as often as `cfg` says.
+    pub fn new(client: Client, rt: tokio::runtime::Handle, cfg: crate::WriterConfig) -> Self {
+        Self { client, rt, cfg, rows: ChRows::default(), since: None }
+    }
+}
+
+impl crate::sink::HistorySink for ChSink {
+    fn name(&self) -> &'static str {
+        "ClickHouse"
+    }
+
+    fn add(&mut self, out: Records<'_>, received_at: i64) {
+        self.since.get_or_insert_with(std::time::Instant::now);
+        self.rows.add(out, received_at);
+    }
+
+    fn pending(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn write(&mut self, all: bool) -> Result<crate::writer::Flushed, StorageError> {
+        let n = self.rows.len();
+        let due = self.since.is_some_and(|t| t.elapsed() >= self.cfg.max_age) || n >= self.cfg.max_rows;
+        if n == 0 || !(all || due) {
+            return Ok(crate::writer::Flushed::default());
+        }
+        self.rt.block_on(insert(&self.client, &self.rows))?;
+        self.rows = ChRows::default();
+        self.since = None;
+        Ok(crate::writer::Flushed { files: 1, rows: n })
+    }
+
+    fn take(&mut self) -> Box<dyn crate::sink::HistorySink> {
+        Box::new(ChSink {
+            client: self.client.clone(),
+            rt: self.rt.clone(),
+            cfg: self.cfg,
+            rows: std::mem::take(&mut self.rows),
+            since: self.since.take(),
+        })
     }
 }
 

@@ -9,10 +9,12 @@ pub mod clickhouse;
 pub mod columns;
 pub mod layout;
 pub mod reader;
+pub mod sink;
 pub mod upload;
 pub mod writer;
 
 pub use reader::HistoryReader;
+pub use sink::HistorySink;
 pub use writer::{ParquetWriter, Records, WriterConfig, sync_filesystem};
 
 /// What went wrong in storage, and whose fault it is.

@@ -303,3 +303,38 @@ impl ParquetWriter {
         Ok(())
     }
 }
+
+impl crate::sink::HistorySink for ParquetWriter {
+    fn name(&self) -> &'static str {
+        "Parquet"
+    }
+
+    fn add(&mut self, out: Records<'_>, received_at: i64) {
+        ParquetWriter::add(self, out, received_at);
+    }
+
+    fn pending(&self) -> usize {
+        ParquetWriter::pending(self)
+    }
+
+    fn write(&mut self, all: bool) -> Result<Flushed, StorageError> {
+        if all { self.flush_all() } else { self.flush_due() }
+    }
+
+    fn take(&mut self) -> Box<dyn crate::sink::HistorySink> {
+        Box::new(ParquetWriter::take(self))
+    }
+
+    fn set_origin(&mut self, stream: &str, checkpoint: u64) {
+        ParquetWriter::set_origin(self, stream, checkpoint);
+    }
+
+    fn sync(&self) -> Result<(), StorageError> {
+        if self.cfg.sync_files { Ok(()) } else { sync_filesystem(&self.root) }
+    }
+
+    fn discard_after(&self, stream: &str, checkpoint: u64) -> Result<usize, StorageError> {
+        crate::layout::remove_after_checkpoint(&self.root, stream, checkpoint)
+            .map_err(|e| StorageError::io(&self.root, e))
+    }
+}

@@ -12,6 +12,8 @@ use std::time::Duration;
 /// Status and body of a response.
 pub struct Response {
     pub status: u16,
+    /// The status line and headers, as sent.
+    pub head: String,
     pub body: String,
 }
 
@@ -58,7 +60,7 @@ pub fn request(
     } else {
         body.to_string()
     };
-    Ok(Response { status, body })
+    Ok(Response { status, head: headers.to_string(), body })
 }
 
 fn dechunk(mut s: &str) -> String {

@@ -1,22 +1,24 @@
-//! The Kafka pipeline: a consumer-group member that runs one engine per
+//! The Kafka source: a consumer-group member that drives one [`Stage`] per
 //! assigned partition, and commits an offset only when everything derived
 //! from the events before it is durable.
 //!
 //! ```text
-//!  vigie.events (partition p) ──poll──► decode ──► Engine[p] ──► rows (buffered, ParquetWriter[p])
+//!  vigie.events (partition p) ──poll──► decode ──► Stage[p] ──► rows (buffered in p's history sink)
 //!                                 │ bad          │ late          alerts ──► outbox (synced) + vigie.alerts
 //!                                 └──────────────┴──► vigie.deadletter (+ dead_letters table)
 //!
 //!  every checkpoint_interval, at a revoke, at a clean stop, per partition p:
-//!    1. write p's rows as files named part-<topic>-<p>-c<checkpoint>-….parquet
+//!    1. write p's rows (Parquet: files named part-<topic>-<p>-c<checkpoint>-…;
+//!       ClickHouse: inserts), retried with backoff while the sink refuses
 //!    2. flush the producer (dead letters, alerts acknowledged by the broker)
 //!    3. save p's snapshot {engine, next offset, checkpoint} (local dir or vigie.state)
 //!    4. commit p's next offset
 //! ```
 //!
 //! **Restart** (a crash, a rebalance): a newly assigned partition loads its
-//! snapshot, removes the Parquet files of later checkpoints (rows a crashed
-//! owner wrote after its last snapshot; they are written again), and skips
+//! snapshot, removes what its sink holds from later checkpoints (rows a
+//! crashed owner wrote after its last snapshot, which are written again:
+//! Parquet files go; ClickHouse collapses the copies by id), and skips
 //! messages below the snapshot's offset (a crash between steps 3 and 4
 //! leaves the committed offset behind the snapshot). Outputs carry
 //! deterministic ids and decoding uses the message's timestamp, not the
@@ -36,7 +38,6 @@
 //! every checkpoint to be written and committed.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -54,13 +55,15 @@ use vigie_kafka::state::{LocalStore, SnapshotStore, TopicStore};
 use vigie_kafka::{KafkaConfig, StateStoreKind};
 use vigie_notify::Notifier;
 use vigie_processors::engine::EngineState;
-use vigie_processors::{Engine, EngineConfig, Outputs};
-use vigie_schemas::{DeadLetter, Event, Limits, decode_event};
-use vigie_storage::clickhouse::ChRows;
-use vigie_storage::{ParquetWriter, WriterConfig};
+use vigie_processors::{Engine, Outputs};
+use vigie_query_api::{IngestBatch, IngestSink, SendError};
+use vigie_schemas::{Event, decode_event};
+use vigie_storage::HistorySink;
 
+use super::stage::{Stage, open_sink, write_all};
+use super::state::{frame, now_ms, unframe};
+use super::status::Status;
 use crate::config::RuntimeConfig;
-use crate::runtime::{Status, frame, now_ms, unframe, write_outputs};
 
 const SNAP_MAGIC: &[u8; 8] = b"VIGIEKP1";
 
@@ -78,36 +81,8 @@ struct SnapIn {
     engine: EngineState,
 }
 
-/// A partition's rows until its next checkpoint, for the history sink.
-/// (One per partition and checkpoint: the size difference is no matter.)
-#[allow(clippy::large_enum_variant)]
-enum Buffer {
-    /// Parquet files under the data directory.
-    Parquet(ParquetWriter),
-    /// ClickHouse tables.
-    ClickHouse(ChRows),
-}
-
-impl Buffer {
-    fn add(&mut self, out: &mut Outputs) {
-        match self {
-            Buffer::Parquet(w) => write_outputs(w, out),
-            Buffer::ClickHouse(rows) => rows.add(crate::runtime::records(out), now_ms()),
-        }
-    }
-
-    /// The rows buffered, leaving this one empty.
-    fn take(&mut self) -> Buffer {
-        match self {
-            Buffer::Parquet(w) => Buffer::Parquet(w.take()),
-            Buffer::ClickHouse(rows) => Buffer::ClickHouse(std::mem::take(rows)),
-        }
-    }
-}
-
 struct Part {
-    engine: Engine,
-    writer: Buffer,
+    stage: Stage,
     /// The next offset to apply (everything below is in the engine).
     next_offset: i64,
     checkpoint: u64,
@@ -146,7 +121,7 @@ struct PartJob {
     checkpoint: u64,
     next_offset: i64,
     /// The rows buffered since the previous checkpoint.
-    rows: Buffer,
+    rows: Box<dyn HistorySink>,
     /// The framed snapshot.
     snapshot: Vec<u8>,
 }
@@ -165,12 +140,9 @@ type Done = Result<Vec<(i32, i64)>>;
 /// What the writer thread needs.
 struct Writer {
     topic: String,
-    data: PathBuf,
     store: Store,
     tracker: Arc<Tracker>,
     status: Arc<Status>,
-    /// History to ClickHouse instead of Parquet.
-    clickhouse: Option<ClickHouseSink>,
     stop: Arc<AtomicBool>,
 }
 
@@ -187,12 +159,27 @@ impl Writer {
         }
     }
 
-    fn write(&self, job: Job) -> Done {
-        let mut parts = job.parts;
-        let rows = match &self.clickhouse {
-            None => self.write_parquet(&mut parts)?,
-            Some(ch) => self.write_clickhouse(ch, &mut parts)?,
-        };
+    /// Steps 1 to 3 of a checkpoint. The rows are retried for as long as
+    /// the sink refuses them: the consumer waits behind this job
+    /// (backpressure), nothing is committed meanwhile, and memory holds at
+    /// most two checkpoints' rows. A stop requested during an outage ends
+    /// the pipeline without committing.
+    fn write(&self, mut job: Job) -> Done {
+        let mut files = 0;
+        for j in &mut job.parts {
+            let meanwhile = "offsets are not committed meanwhile";
+            let mut failing = false;
+            let stop = || self.stop.load(Ordering::Relaxed);
+            let f = write_all(j.rows.as_mut(), &self.status, meanwhile, &mut failing, stop).context(
+                "stopping while the history sink refuses rows; nothing past the last checkpoint is committed",
+            )?;
+            files += f.files;
+        }
+        if files > 0
+            && let Some(j) = job.parts.first()
+        {
+            j.rows.sync().context("cannot make the history durable")?;
+        }
         if !self.tracker.wait(job.mark, Duration::from_secs(60)) {
             bail!(
                 "dead letters or alert records sent to Kafka were not acknowledged within 60 s; stopping without committing"
@@ -204,104 +191,41 @@ impl Writer {
                 self.tracker.failures().last_error().unwrap_or_default()
             );
         }
-        let mut durable = Vec::with_capacity(parts.len());
-        for j in parts {
+        let mut durable = Vec::with_capacity(job.parts.len());
+        for j in job.parts {
             lock_store(&self.store).save(&self.topic, j.p, j.checkpoint, &j.snapshot)?;
             durable.push((j.p, j.next_offset));
         }
-        self.status.rows_written.fetch_add(rows as u64, Ordering::Relaxed);
         Ok(durable)
     }
-
-    fn write_parquet(&self, parts: &mut [PartJob]) -> Result<usize> {
-        let t = Instant::now();
-        let written = (|| {
-            let (mut rows, mut files) = (0, 0);
-            for j in parts.iter_mut() {
-                let Buffer::Parquet(w) = &mut j.rows else { bail!("a ClickHouse buffer in Parquet mode") };
-                w.set_origin(&stream(&self.topic, j.p), j.checkpoint);
-                let f = w.flush_all().context("cannot write Parquet")?;
-                rows += f.rows;
-                files += f.files;
-            }
-            if files > 0 {
-                vigie_storage::sync_filesystem(&self.data).context("cannot sync the Parquet files")?;
-            }
-            Ok::<_, anyhow::Error>(rows)
-        })();
-        self.status.metrics.write("parquet", t.elapsed(), written.is_ok());
-        written
-    }
-
-    /// One INSERT per table for the whole checkpoint, retried with backoff
-    /// (100 ms doubling to 5 s) for as long as ClickHouse refuses: the
-    /// consumer waits behind this job (backpressure), nothing is committed
-    /// meanwhile, and memory holds at most two checkpoints' rows. A stop
-    /// requested during an outage ends the pipeline without committing.
-    fn write_clickhouse(&self, ch: &ClickHouseSink, parts: &mut [PartJob]) -> Result<usize> {
-        let mut all = ChRows::default();
-        for j in parts.iter_mut() {
-            let Buffer::ClickHouse(rows) = std::mem::replace(&mut j.rows, Buffer::ClickHouse(ChRows::default())) else {
-                bail!("a Parquet buffer in ClickHouse mode")
-            };
-            all.append(rows);
-        }
-        let n = all.len();
-        if n == 0 {
-            return Ok(0);
-        }
-        let mut wait = Duration::from_millis(100);
-        let mut failing = false;
-        loop {
-            let t = Instant::now();
-            let r = ch.rt.block_on(vigie_storage::clickhouse::insert(&ch.client, &all));
-            self.status.metrics.write("clickhouse", t.elapsed(), r.is_ok());
-            match r {
-                Ok(()) => {
-                    if failing {
-                        tracing::info!("ClickHouse takes rows again");
-                    }
-                    return Ok(n);
-                }
-                Err(e) => {
-                    if !failing {
-                        tracing::warn!(error = %e, "history sink failed; retrying, offsets are not committed meanwhile");
-                    }
-                    failing = true;
-                    if self.stop.load(Ordering::Relaxed) {
-                        bail!(
-                            "stopping while ClickHouse is unavailable ({e}); nothing past the last checkpoint is committed"
-                        );
-                    }
-                    std::thread::sleep(wait);
-                    wait = (wait * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-    }
 }
 
-/// The ClickHouse client of the writer thread, with a runtime to drive it.
-struct ClickHouseSink {
-    client: vigie_storage::clickhouse::Client,
-    rt: tokio::runtime::Runtime,
-}
-
-/// Everything the loop and the rebalance callbacks share.
-struct Shared {
-    cfg: KafkaConfig,
-    engine_cfg: EngineConfig,
+/// Makes a newly assigned partition's stage, from its snapshot if any.
+struct Opener {
+    rc: RuntimeConfig,
     /// Refit threads shared by every partition's engine.
     refit_pool: Option<vigie_processors::RefitPool>,
-    limits: Limits,
-    data: PathBuf,
-    writer_cfg: WriterConfig,
-    /// History goes to ClickHouse.
-    clickhouse: bool,
-    parts: BTreeMap<i32, Part>,
     store: Store,
-    producer: Arc<ThreadedProducer<Tracked>>,
+    notifier: Notifier,
+    status: Arc<Status>,
+    rt: tokio::runtime::Handle,
+}
+
+/// The producers of dead letters and alerts, and what they were asked.
+struct Producers {
+    producer: ThreadedProducer<Tracked>,
     tracker: Arc<Tracker>,
+    deadletter_topic: String,
+    alerts_topic: String,
+    deadletter_max_bytes: usize,
+    /// The alert records' `source` (this instance's URL).
+    source: String,
+    /// Records the producer refused outright (they never reach the delivery count).
+    refused: u64,
+}
+
+/// The handing over of checkpoints to the writer thread.
+struct Checkpoints {
     /// Checkpoints to the writer thread (`None` once it is told to stop).
     jobs: Option<SyncSender<Job>>,
     done: Receiver<Done>,
@@ -311,13 +235,17 @@ struct Shared {
     pending: Option<Job>,
     /// The partitions are paused until the writer takes `pending`.
     paused: bool,
-    notifier: Notifier,
-    status: Arc<Status>,
+}
+
+/// Everything the loop and the rebalance callbacks share.
+struct Shared {
+    topic: String,
+    parts: BTreeMap<i32, Part>,
+    opener: Opener,
+    producers: Producers,
+    checkpoints: Checkpoints,
     /// An error met in a callback, raised by the loop.
     error: Option<anyhow::Error>,
-    /// Records the producer refused outright (they never reach the delivery count).
-    refused: u64,
-    source: String,
 }
 
 struct Ctx {
@@ -336,12 +264,13 @@ impl ClientContext for Ctx {
     /// this instance will process.
     fn stats(&self, st: rdkafka::statistics::Statistics) {
         let s = self.lock();
-        let Some(topic) = st.topics.get(&s.cfg.events_topic) else { return };
+        let Some(topic) = st.topics.get(&s.topic) else { return };
         for (p, part) in &s.parts {
             if let Some(tp) = topic.partitions.get(p)
                 && tp.hi_offset >= 0
             {
-                s.status.metrics.lag.with_label_values(&[&p.to_string()]).set((tp.hi_offset - part.next_offset).max(0));
+                let lag = &s.opener.status.metrics.lag;
+                lag.with_label_values(&[&p.to_string()]).set((tp.hi_offset - part.next_offset).max(0));
             }
         }
     }
@@ -356,8 +285,10 @@ impl ConsumerContext for Ctx {
                 s.error.get_or_insert(e);
             }
             for p in &ps {
-                s.parts.remove(p);
-                let _ = s.status.metrics.lag.remove_label_values(&[&p.to_string()]);
+                if let Some(mut part) = s.parts.remove(p) {
+                    part.stage.retire();
+                }
+                let _ = s.opener.status.metrics.lag.remove_label_values(&[&p.to_string()]);
             }
             if !ps.is_empty() {
                 tracing::info!(partitions = ?ps, "kafka: partitions handed back (checkpointed)");
@@ -374,8 +305,14 @@ impl ConsumerContext for Ctx {
                 if s.parts.contains_key(p) {
                     continue;
                 }
-                if let Err(e) = s.assign(consumer, *p) {
-                    s.error.get_or_insert(e);
+                let topic = s.topic.clone();
+                match s.opener.open(consumer, &topic, *p) {
+                    Ok(part) => {
+                        s.parts.insert(*p, part);
+                    }
+                    Err(e) => {
+                        s.error.get_or_insert(e);
+                    }
                 }
             }
             if !ps.is_empty() {
@@ -389,10 +326,9 @@ fn stream(topic: &str, p: i32) -> String {
     format!("{topic}-{p}")
 }
 
-impl Shared {
-    fn assign(&mut self, consumer: &BaseConsumer<Ctx>, p: i32) -> Result<()> {
-        let topic = self.cfg.events_topic.clone();
-        let loaded = lock_store(&self.store).load(&topic, p)?;
+impl Opener {
+    fn open(&self, consumer: &BaseConsumer<Ctx>, topic: &str, p: i32) -> Result<Part> {
+        let loaded = lock_store(&self.store).load(topic, p)?;
         let snap = match loaded {
             Some(bytes) => {
                 let payload = unframe(SNAP_MAGIC, &bytes, &format!("snapshot of {topic}/{p}"))?;
@@ -404,19 +340,19 @@ impl Shared {
         };
         let (mut engine, next_offset, checkpoint) = match snap {
             Some(s) => {
-                let engine = Engine::from_state(s.engine, self.engine_cfg.clone())
+                let engine = Engine::from_state(s.engine, self.rc.engine.clone())
                     .map_err(|e| anyhow!("snapshot of {topic}/{p}: {e}"))?;
                 (engine, s.next_offset, s.checkpoint)
             }
-            None => (Engine::new(self.engine_cfg.clone()), 0, 0),
+            None => (Engine::new(self.rc.engine.clone()), 0, 0),
         };
         engine.attach_refit_pool(self.refit_pool.as_ref());
         // The group's committed offset must not be ahead of the snapshot: that
         // would mean another owner moved on with state this store does not have.
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(&topic, p);
+        tpl.add_partition(topic, p);
         if let Ok(committed) = consumer.committed_offsets(tpl, Duration::from_secs(10))
-            && let Some(Offset::Offset(c)) = committed.find_partition(&topic, p).map(|e| e.offset())
+            && let Some(Offset::Offset(c)) = committed.find_partition(topic, p).map(|e| e.offset())
             && c > next_offset
         {
             bail!(
@@ -424,32 +360,54 @@ impl Shared {
                  instances on several machines need kafka.state = \"topic\""
             );
         }
-        let removed = vigie_storage::layout::remove_after_checkpoint(&self.data, &stream(&topic, p), checkpoint)
-            .with_context(|| format!("cannot remove the files of {topic}/{p} past checkpoint {checkpoint}"))?;
+        let sink = open_sink(&self.rc, false, &self.rt)?;
+        let stage = Stage::new(engine, sink, Arc::clone(&self.status), self.notifier.clone());
+        let removed = stage.discard_after(&stream(topic, p), checkpoint)?;
         if removed > 0 {
             tracing::info!(topic = %topic, partition = p, removed, "kafka: removed files written after the last snapshot");
         }
-        let writer = if self.clickhouse {
-            Buffer::ClickHouse(ChRows::default())
-        } else {
-            Buffer::Parquet(ParquetWriter::new(&self.data, self.writer_cfg)?)
-        };
-        self.parts.insert(
-            p,
-            Part {
-                engine,
-                writer,
-                next_offset,
-                checkpoint,
-                dirty: false,
-                durable: next_offset,
-                committed: -1,
-                rewinding: None,
-            },
-        );
-        Ok(())
+        Ok(Part { stage, next_offset, checkpoint, dirty: false, durable: next_offset, committed: -1, rewinding: None })
+    }
+}
+
+impl Producers {
+    fn produce(&mut self, topic: &str, r: Record) {
+        let seq = self.tracker.begin();
+        let mut rec = BaseRecord::with_opaque_to(topic, seq).key(&r.key).payload(&r.value).headers(r.headers);
+        loop {
+            match self.producer.send(rec) {
+                Ok(()) => return,
+                Err((e, back)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
+                    std::thread::sleep(Duration::from_millis(2));
+                    rec = back;
+                }
+                Err((e, _)) => {
+                    // The next checkpoint refuses to commit past this record.
+                    tracing::error!(topic = %topic, error = %e, "kafka: cannot produce");
+                    self.tracker.cancel(seq);
+                    self.refused += 1;
+                    return;
+                }
+            }
+        }
     }
 
+    /// The engine's dead letters (late events) and the alerts, to their topics.
+    fn publish(&mut self, out: &Outputs) {
+        let topic = self.deadletter_topic.clone();
+        for dl in &out.dead_letters {
+            let r = records::dead_letter(dl, dl.raw.as_bytes(), None, self.deadletter_max_bytes);
+            self.produce(&topic, r);
+        }
+        let topic = self.alerts_topic.clone();
+        for a in &out.alerts {
+            let r = records::alert(a, &self.source);
+            self.produce(&topic, r);
+        }
+    }
+}
+
+impl Shared {
     /// Hands the checkpoint of `ps` to the writer thread: their rows,
     /// snapshots and the number of the last record produced. With `wait`,
     /// waits until every checkpoint handed over is durable and committed
@@ -457,16 +415,15 @@ impl Shared {
     fn checkpoint(&mut self, consumer: &BaseConsumer<Ctx>, ps: &[i32], wait: bool) -> Result<()> {
         // Log lines of the checkpoint (a refused commit, a slow writer) carry its partitions.
         let _checkpoint = tracing::info_span!("checkpoint", partitions = ?ps, wait).entered();
-        if self.refused > 0 {
+        if self.producers.refused > 0 {
             bail!("a dead letter or alert record was refused by the producer; stopping without committing");
         }
-        let topic = self.cfg.events_topic.clone();
         // A job the writer could not take yet goes first; a new one is made
         // only behind it (with `wait`), or once it is taken.
         let mut made = false;
         loop {
-            if let Some(job) = self.pending.take()
-                && !self.hand_over(consumer, job, wait, &topic)?
+            if let Some(job) = self.checkpoints.pending.take()
+                && !self.hand_over(consumer, job, wait)?
             {
                 break;
             }
@@ -478,10 +435,9 @@ impl Shared {
             if parts.is_empty() {
                 break;
             }
-            self.status.rows_pending.store(0, Ordering::Relaxed);
-            self.pending = Some(Job { parts, mark: self.tracker.mark() });
+            self.checkpoints.pending = Some(Job { parts, mark: self.producers.tracker.mark() });
         }
-        self.settle(consumer, wait, &topic)
+        self.settle(consumer, wait)
     }
 
     /// The dirty partitions among `ps`: their rows and snapshots, each
@@ -494,14 +450,14 @@ impl Shared {
             let payload = postcard::to_stdvec(&SnapOut {
                 next_offset: part.next_offset,
                 checkpoint: part.checkpoint,
-                engine: &part.engine,
+                engine: part.stage.engine(),
             })
             .context("cannot encode a partition snapshot")?;
             parts.push(PartJob {
                 p: *p,
                 checkpoint: part.checkpoint,
                 next_offset: part.next_offset,
-                rows: part.writer.take(),
+                rows: part.stage.take_rows(&stream(&self.topic, *p), part.checkpoint),
                 snapshot: frame(SNAP_MAGIC, &payload),
             });
             part.dirty = false;
@@ -515,40 +471,41 @@ impl Shared {
     /// the consumer goes on polling, so it stays in the group, but reads
     /// nothing until the writer catches up (then they are resumed). With
     /// `wait`, waits for the writer instead.
-    fn hand_over(&mut self, consumer: &BaseConsumer<Ctx>, job: Job, wait: bool, topic: &str) -> Result<bool> {
-        let Some(jobs) = self.jobs.as_ref() else { bail!("the writer thread is stopped") };
+    fn hand_over(&mut self, consumer: &BaseConsumer<Ctx>, job: Job, wait: bool) -> Result<bool> {
+        let c = &mut self.checkpoints;
+        let Some(jobs) = c.jobs.as_ref() else { bail!("the writer thread is stopped") };
         let r = if wait { jobs.send(job).map_err(|e| TrySendError::Disconnected(e.0)) } else { jobs.try_send(job) };
         match r {
             Ok(()) => {
-                self.in_flight += 1;
-                if self.paused {
-                    self.paused = false;
-                    consumer.resume(&self.assignment(topic))?;
+                c.in_flight += 1;
+                if c.paused {
+                    c.paused = false;
+                    consumer.resume(&self.assignment())?;
                     tracing::info!("kafka: the writer caught up; reading again");
                 }
                 Ok(true)
             }
             Err(TrySendError::Full(job)) => {
-                self.pending = Some(job);
-                if !self.paused {
-                    self.paused = true;
-                    consumer.pause(&self.assignment(topic))?;
+                c.pending = Some(job);
+                if !c.paused {
+                    c.paused = true;
+                    consumer.pause(&self.assignment())?;
                     tracing::warn!("kafka: the writer is behind; partitions paused until it catches up");
                 }
                 Ok(false)
             }
             Err(TrySendError::Disconnected(_)) => {
                 // The writer stopped: its last answer says why.
-                self.settle(consumer, true, topic)?;
+                self.settle(consumer, true)?;
                 bail!("the writer thread stopped");
             }
         }
     }
 
-    fn assignment(&self, topic: &str) -> TopicPartitionList {
+    fn assignment(&self) -> TopicPartitionList {
         let mut tpl = TopicPartitionList::new();
         for p in self.parts.keys() {
-            tpl.add_partition(topic, *p);
+            tpl.add_partition(&self.topic, *p);
         }
         tpl
     }
@@ -559,18 +516,19 @@ impl Shared {
     /// offset, the next owner skips what it covers, and the commit is tried
     /// again at the next checkpoint (and every partition's at a revoke or
     /// a clean stop).
-    fn settle(&mut self, consumer: &BaseConsumer<Ctx>, wait: bool, topic: &str) -> Result<()> {
-        while self.in_flight > 0 {
+    fn settle(&mut self, consumer: &BaseConsumer<Ctx>, wait: bool) -> Result<()> {
+        let c = &mut self.checkpoints;
+        while c.in_flight > 0 {
             let answer = if wait {
-                self.done.recv().map_err(|_| anyhow!("the Parquet writer thread stopped"))?
+                c.done.recv().map_err(|_| anyhow!("the history writer thread stopped"))?
             } else {
-                match self.done.try_recv() {
+                match c.done.try_recv() {
                     Ok(a) => a,
                     Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                    Err(_) => bail!("the Parquet writer thread stopped"),
+                    Err(_) => bail!("the history writer thread stopped"),
                 }
             };
-            self.in_flight -= 1;
+            c.in_flight -= 1;
             for (p, o) in answer? {
                 if let Some(part) = self.parts.get_mut(&p) {
                     part.durable = part.durable.max(o);
@@ -583,7 +541,7 @@ impl Shared {
             // An asynchronous commit may have failed unseen: a synchronous
             // one commits every partition again.
             if part.committed < part.durable || (wait && part.durable > 0) {
-                tpl.add_partition_offset(topic, *p, Offset::Offset(part.durable))?;
+                tpl.add_partition_offset(&self.topic, *p, Offset::Offset(part.durable))?;
                 committing.push((*p, part.durable));
             }
         }
@@ -608,42 +566,15 @@ impl Shared {
         Ok(())
     }
 
-    /// Series held.
-    fn gauges(&self) {
-        self.status.metrics.series.set(self.parts.values().map(|p| p.engine.series_count() as i64).sum());
-    }
-
-    fn produce(&mut self, topic: &str, r: Record) {
-        let seq = self.tracker.begin();
-        let mut rec = BaseRecord::with_opaque_to(topic, seq).key(&r.key).payload(&r.value).headers(r.headers);
-        loop {
-            match self.producer.send(rec) {
-                Ok(()) => return,
-                Err((e, back)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
-                    std::thread::sleep(Duration::from_millis(2));
-                    rec = back;
-                }
-                Err((e, _)) => {
-                    // The next checkpoint refuses to commit past this record.
-                    tracing::error!(topic = %topic, error = %e, "kafka: cannot produce");
-                    self.tracker.cancel(seq);
-                    self.refused += 1;
-                    return;
-                }
-            }
-        }
-    }
-
     /// Applies one partition's messages (in offset order). Returns an offset
     /// to read the partition again from, when its messages skip ahead of
     /// what the engine has seen.
-    fn apply(&mut self, p: i32, msgs: Vec<Polled>, out: &mut Outputs) -> Option<i64> {
-        let topic = self.cfg.events_topic.clone();
+    fn apply(&mut self, p: i32, msgs: Vec<Polled>) -> Option<i64> {
+        let topic = &self.topic;
         let _batch = tracing::debug_span!("batch", topic = %topic, partition = p, messages = msgs.len()).entered();
-        let (dlq, max) = (self.cfg.deadletter_topic.clone(), self.cfg.deadletter_max_bytes);
         let part = self.parts.get_mut(&p)?;
         let mut events: Vec<Event> = Vec::with_capacity(msgs.len());
-        let mut dead: Vec<(DeadLetter, Vec<u8>, i64)> = Vec::new();
+        let mut rejected = Vec::new();
         let mut seek = None;
         for m in msgs {
             if m.offset < part.next_offset {
@@ -668,53 +599,26 @@ impl Shared {
             }
             part.rewinding = None;
             part.next_offset = m.offset + 1;
-            match decode_event(&m.payload, &self.limits, m.timestamp) {
+            match decode_event(&m.payload, &self.opener.rc.ingest.limits, m.timestamp) {
                 Ok(e) => events.push(e),
                 Err(rej) => {
                     let dl =
                         vigie_ingest::ndjson::dead_letter(&rej, &format!("kafka:{topic}/{p}/{}", m.offset), &m.payload);
-                    dead.push((dl, m.payload, m.offset));
+                    // The raw message, with where it was, to the dead-letter topic.
+                    let origin = Origin { topic, partition: p, offset: m.offset };
+                    let r = records::dead_letter(&dl, &m.payload, Some(origin), self.producers.deadletter_max_bytes);
+                    let dlq = self.producers.deadletter_topic.clone();
+                    self.producers.produce(&dlq, r);
+                    rejected.push(dl);
                 }
             }
         }
-        if events.is_empty() && dead.is_empty() {
+        if events.is_empty() && rejected.is_empty() {
             return seek;
         }
-        let t = Instant::now();
-        part.engine.process_batch(&events, out);
-        let took = t.elapsed();
         part.dirty = true;
-        let (series, firing) = (part.engine.series_count(), part.engine.firing_count());
-        let mut dead_rows = Vec::with_capacity(dead.len() + out.dead_letters.len());
-        let mut dlq_records = Vec::new();
-        for (dl, bytes, offset) in dead {
-            let origin = Origin { topic: &topic, partition: p, offset };
-            dlq_records.push(records::dead_letter(&dl, &bytes, Some(origin), max));
-            dead_rows.push(dl);
-        }
-        for dl in out.dead_letters.drain(..) {
-            dlq_records.push(records::dead_letter(&dl, dl.raw.as_bytes(), None, max));
-            dead_rows.push(dl);
-        }
-        crate::runtime::notify(&self.notifier, &out.alerts);
-        let alert_records: Vec<Record> = out.alerts.iter().map(|a| records::alert(a, &self.source)).collect();
-        let n_dead = dead_rows.len();
-        out.dead_letters = dead_rows;
-        self.status.metrics.batch(events.len(), out, took);
-        for r in dlq_records {
-            self.produce(&dlq, r);
-        }
-        let alerts_topic = self.cfg.alerts_topic.clone();
-        for r in alert_records {
-            self.produce(&alerts_topic, r);
-        }
-        let part = self.parts.get_mut(&p).expect("still assigned");
-        self.status.anomalies.fetch_add(out.anomalies.len() as u64, Ordering::Relaxed);
-        self.status.dead_letters.fetch_add(n_dead as u64, Ordering::Relaxed);
-        part.writer.add(out);
-        self.status.series.store(series as u64, Ordering::Relaxed);
-        self.status.firing.store(firing as u64, Ordering::Relaxed);
-        self.status.events.fetch_add(events.len() as u64, Ordering::Release);
+        let producers = &mut self.producers;
+        part.stage.process(&events, rejected, |out| producers.publish(out));
         seek
     }
 }
@@ -740,12 +644,18 @@ struct Polled {
 }
 
 /// Runs the Kafka pipeline until `stop` is set; then checkpoints every
-/// partition and leaves the group.
+/// partition and leaves the group. History inserts (ClickHouse) run on `rt`.
 ///
 /// # Errors
 /// When the clients cannot be made, or a checkpoint fails (nothing is then
 /// committed past the last good checkpoint; a restart carries on from it).
-pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, stop: Arc<AtomicBool>) -> Result<()> {
+pub fn processor(
+    rc: &RuntimeConfig,
+    notifier: Notifier,
+    status: Arc<Status>,
+    stop: Arc<AtomicBool>,
+    rt: tokio::runtime::Handle,
+) -> Result<()> {
     let (cfg, data) = (&rc.kafka, rc.storage.data_dir.as_path());
     let (producer, tracker) = vigie_kafka::client::tracked_producer(cfg)?;
     let store: Box<dyn SnapshotStore + Send> = match cfg.state {
@@ -755,19 +665,11 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
     let store = Arc::new(Mutex::new(store));
     let (jobs, job_rx) = std::sync::mpsc::sync_channel::<Job>(1);
     let (done_tx, done) = std::sync::mpsc::sync_channel::<Done>(4);
-    let clickhouse = if rc.clickhouse.enabled {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        Some(ClickHouseSink { client: rc.clickhouse.client(), rt })
-    } else {
-        None
-    };
     let writer = Writer {
         topic: cfg.events_topic.clone(),
-        data: data.to_path_buf(),
         store: Arc::clone(&store),
         tracker: Arc::clone(&tracker),
         status: Arc::clone(&status),
-        clickhouse,
         stop: Arc::clone(&stop),
     };
     let writer = std::thread::Builder::new()
@@ -779,34 +681,33 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
         .context("cannot start the writer thread")?;
     let ctx = Ctx {
         shared: Mutex::new(Shared {
-            cfg: cfg.clone(),
-            engine_cfg: rc.engine.clone(),
-            refit_pool: vigie_processors::RefitPool::for_config(&rc.engine),
-            limits: rc.ingest.limits,
-            data: data.to_path_buf(),
-            writer_cfg: WriterConfig { sync_files: false, ..rc.writer_config() },
-            clickhouse: rc.clickhouse.enabled,
+            topic: cfg.events_topic.clone(),
             parts: BTreeMap::new(),
-            store,
-            producer: Arc::new(producer),
-            tracker,
-            jobs: Some(jobs),
-            done,
-            in_flight: 0,
-            pending: None,
-            paused: false,
-            notifier,
-            status,
+            opener: Opener {
+                rc: rc.clone(),
+                refit_pool: vigie_processors::RefitPool::for_config(&rc.engine),
+                store,
+                notifier,
+                status,
+                rt,
+            },
+            producers: Producers {
+                producer,
+                tracker,
+                deadletter_topic: cfg.deadletter_topic.clone(),
+                alerts_topic: cfg.alerts_topic.clone(),
+                deadletter_max_bytes: cfg.deadletter_max_bytes,
+                source: format!("{}/kafka/{}", rc.notify.external_url.trim_end_matches('/'), cfg.group_id),
+                refused: 0,
+            },
+            checkpoints: Checkpoints { jobs: Some(jobs), done, in_flight: 0, pending: None, paused: false },
             error: None,
-            refused: 0,
-            source: format!("{}/kafka/{}", rc.notify.external_url.trim_end_matches('/'), cfg.group_id),
         }),
     };
     let consumer: BaseConsumer<Ctx> = vigie_kafka::client::consumer_config(cfg).create_with_context(ctx)?;
     consumer.subscribe(&[&cfg.events_topic])?;
     let every = Duration::from_millis(cfg.checkpoint_interval.0 as u64);
     let mut last = Instant::now();
-    let mut out = Outputs::default();
     while !stop.load(Ordering::Relaxed) {
         let mut batch: BTreeMap<i32, Vec<Polled>> = BTreeMap::new();
         let mut n = 0;
@@ -837,11 +738,10 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
             }
             let mut seeks = Vec::new();
             for (p, msgs) in batch {
-                if let Some(o) = s.apply(p, msgs, &mut out) {
+                if let Some(o) = s.apply(p, msgs) {
                     seeks.push((p, o));
                 }
             }
-            s.gauges();
             for (p, o) in seeks {
                 if let Err(e) = consumer.seek(&cfg.events_topic, p, Offset::Offset(o), Duration::from_secs(5)) {
                     tracing::error!(topic = %cfg.events_topic, partition = p, offset = o, error = %e, "kafka: cannot read the partition again");
@@ -852,7 +752,7 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
                 s.checkpoint(&consumer, &all, false)?;
                 last = Instant::now();
             } else {
-                s.settle(&consumer, false, &cfg.events_topic)?;
+                s.settle(&consumer, false)?;
             }
         }
     }
@@ -861,7 +761,7 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
     let mut s = ctx.lock();
     let all: Vec<i32> = s.parts.keys().copied().collect();
     s.checkpoint(&consumer, &all, true)?;
-    s.jobs = None;
+    s.checkpoints.jobs = None;
     drop(s);
     consumer.unsubscribe();
     let _ = writer.join();
@@ -871,6 +771,7 @@ pub fn processor(rc: &RuntimeConfig, notifier: Notifier, status: Arc<Status>, st
 /// HTTP ingest in Kafka mode: each accepted event is produced to the events
 /// topic keyed by `tenant/series`, each rejected item to the dead-letter
 /// topic; the request is answered once the broker has acknowledged them.
+/// It waits on the broker, so the API calls it on a blocking thread.
 pub struct KafkaSink {
     producer: ThreadedProducer<Counting>,
     deliveries: Arc<DeliveryCounter>,
@@ -887,7 +788,15 @@ impl KafkaSink {
         Ok(Self { producer, deliveries, cfg: cfg.clone() })
     }
 
-    fn send(&self, topic: &str, key: &str, payload: &[u8], headers: Option<rdkafka::message::OwnedHeaders>) -> bool {
+    /// Queues one record; when the producer's queue stays full for 5 s,
+    /// [`SendError::Full`]; another refusal, [`SendError::Unavailable`].
+    fn send(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        headers: Option<rdkafka::message::OwnedHeaders>,
+    ) -> Result<(), SendError> {
         let mut rec = BaseRecord::to(topic).key(key).payload(payload);
         if let Some(h) = headers {
             rec = rec.headers(h);
@@ -895,15 +804,15 @@ impl KafkaSink {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             match self.producer.send(rec) {
-                Ok(()) => return true,
-                Err((e, back))
-                    if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
-                        && Instant::now() < deadline =>
-                {
+                Ok(()) => return Ok(()),
+                Err((e, back)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
+                    if Instant::now() >= deadline {
+                        return Err(SendError::Full);
+                    }
                     std::thread::sleep(Duration::from_millis(2));
                     rec = back;
                 }
-                Err(_) => return false,
+                Err((e, _)) => return Err(SendError::Unavailable(e.to_string())),
             }
         }
     }
@@ -917,23 +826,28 @@ pub fn series_key(e: &Event) -> String {
     }
 }
 
-impl vigie_query_api::IngestSink for KafkaSink {
-    fn try_send(&self, batch: vigie_query_api::IngestBatch) -> Result<(), vigie_query_api::Full> {
+impl IngestSink for KafkaSink {
+    fn try_send(&self, batch: IngestBatch) -> Result<(), SendError> {
         let before = self.deliveries.failed();
-        let mut ok = true;
         for e in &batch.events {
             let payload = e.to_json().to_string();
-            ok &= self.send(&self.cfg.events_topic, &series_key(e), payload.as_bytes(), None);
+            self.send(&self.cfg.events_topic, &series_key(e), payload.as_bytes(), None)?;
         }
         for dl in &batch.dead_letters {
             let r = records::dead_letter(dl, dl.raw.as_bytes(), None, self.cfg.deadletter_max_bytes);
-            ok &= self.send(&self.cfg.deadletter_topic, &r.key, &r.value, Some(r.headers));
+            self.send(&self.cfg.deadletter_topic, &r.key, &r.value, Some(r.headers))?;
         }
         // Answer only once the broker has them.
-        if !ok || self.producer.flush(Duration::from_secs(30)).is_err() || self.deliveries.failed() != before {
-            return Err(vigie_query_api::Full);
+        self.producer.flush(Duration::from_secs(30)).map_err(|e| SendError::Unavailable(e.to_string()))?;
+        if self.deliveries.failed() != before {
+            let why = self.deliveries.last_error().unwrap_or_else(|| "a delivery failed".into());
+            return Err(SendError::Unavailable(why));
         }
         Ok(())
+    }
+
+    fn blocks(&self) -> bool {
+        true
     }
 }
 
