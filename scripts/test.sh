@@ -32,6 +32,12 @@ for crate in vigie-schemas vigie-processors vigie-ingest; do
     exit 1
   fi
 done
+# The API crate reads history and serves the pipeline through traits: it
+# neither decodes sources nor computes.
+if cargo tree -p vigie-query-api -e normal --prefix none --locked | grep -E '^(vigie-ingest|vigie-processors) '; then
+  echo "vigie-query-api must not depend on vigie-ingest or vigie-processors (see docs/architecture.md, crates and arrows)" >&2
+  exit 1
+fi
 
 echo "== real parts"
 if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then

@@ -5,6 +5,6 @@
 pub mod config;
 pub mod logging;
 pub mod metrics;
-pub mod notify_api;
+pub mod oneoff;
 pub mod pipeline;
 pub mod runtime;

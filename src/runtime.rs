@@ -118,8 +118,9 @@ pub async fn run(
         ingest: Some(ingest),
         ready: Arc::clone(&ready),
         limits: cfg.ingest.limits,
-        notify: Some(Arc::new(crate::notify_api::NotifyApi(notifier.clone()))),
+        notify: Some(Arc::new(notifier.clone())),
         metrics: Some(Arc::new(crate::pipeline::MetricsApi { status: Arc::clone(&status), notifier })),
+        forecaster: Some(Arc::new(crate::oneoff::Oneoff)),
     });
     ready.store(true, Ordering::Relaxed);
     on_listen(addr, Arc::clone(&status));

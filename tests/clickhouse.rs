@@ -172,6 +172,7 @@ async fn every_endpoint_answers_the_same_from_clickhouse_and_parquet() {
             limits: vigie_schemas::Limits::default(),
             notify: None,
             metrics: None,
+            forecaster: None,
         })
     };
     let parquet = app(History::Parquet(HistoryReader::open(dir.path()).await.unwrap()));

@@ -21,7 +21,6 @@ use http_body_util::BodyExt;
 use receiver::{Behaviour, Receiver};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use vigie::notify_api::NotifyApi;
 use vigie_notify::sign::Secret;
 use vigie_notify::{Notifier, NotifyConfig};
 use vigie_query_api::keys::KeyStore;
@@ -55,8 +54,9 @@ async fn silences_and_deliveries_are_served_per_tenant() {
         ingest: None,
         ready: Arc::new(AtomicBool::new(true)),
         limits: Limits::default(),
-        notify: Some(Arc::new(NotifyApi(notifier))),
+        notify: Some(Arc::new(notifier)),
         metrics: None,
+        forecaster: None,
     });
     let spec = json!({
         "matchers": [{"name": "site", "value": "DKR-.*", "isRegex": true}, {"name": "rule", "value": "low_stock"}],

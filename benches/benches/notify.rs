@@ -25,6 +25,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use vigie_notify::sign::Secret;
 use vigie_notify::{Notifier, NotifyConfig, ReceiverConfig};
+use vigie_schemas::notify::{DeliveryQuery, Notifications};
 use vigie_schemas::time::Duration as VDuration;
 use vigie_schemas::{AlertRecord, AlertStatus, Id, Rule, Severity};
 
@@ -136,7 +137,7 @@ async fn latency() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Map each alert to its webhook-id through the delivery log.
-    let log = n.deliveries("shop", None, None, 100_000);
+    let log = n.deliveries("shop", &DeliveryQuery { status: None, before: None, limit: 100_000 });
     let got = arrivals.lock().unwrap().clone();
     let mut ms: Vec<f64> = log
         .iter()

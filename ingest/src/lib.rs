@@ -10,8 +10,10 @@
 
 pub mod csv_series;
 pub mod generator;
-pub mod http_body;
+/// Bodies of `POST /v1/events` (decoded in `vigie-schemas`, beside the events).
+pub use vigie_schemas::body as http_body;
 pub mod ndjson;
 pub mod rng;
 pub mod sheets;
 pub mod streams;
+pub mod upload;

@@ -5,32 +5,14 @@
 use std::io::BufRead;
 
 use vigie_schemas::event::decode_event;
-use vigie_schemas::{DeadLetter, Event, Limits, Rejection};
+use vigie_schemas::{DeadLetter, Event, Limits};
 
 /// One decoded line.
 pub type Decoded = Result<Event, DeadLetter>;
 
-/// Builds the dead letter for a rejected input.
-pub fn dead_letter(rej: &Rejection, source: &str, raw: &[u8]) -> DeadLetter {
-    let text = String::from_utf8_lossy(raw);
-    let id = format!("{:016x}", fnv(source.as_bytes()) ^ fnv(raw));
-    DeadLetter {
-        id,
-        tenant: None,
-        reason: rej.reason.as_str().to_string(),
-        message: rej.message.clone(),
-        source: source.to_string(),
-        raw: text.chars().take(4_096).collect(),
-    }
-}
-
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
 /// Decodes one line; `source` names where it came from (`file.ndjson:12`).
 pub fn decode_line(line: &[u8], source: &str, limits: &Limits, now_ms: i64) -> Decoded {
-    decode_event(line, limits, now_ms).map_err(|rej| dead_letter(&rej, source, line))
+    decode_event(line, limits, now_ms).map_err(|rej| DeadLetter::refused(&rej, source, line))
 }
 
 /// Reads every line of `reader`, calling `f` with each decoded line.

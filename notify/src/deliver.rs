@@ -16,7 +16,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AF
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use vigie_schemas::AlertRecord;
-use vigie_schemas::notify::{DeliveryInfo, DeliveryStatus};
+use vigie_schemas::notify::{DeliveryInfo, DeliveryQuery, Notifications, NotifyFailure, Silence, SilenceSpec};
 
 use crate::config::NotifyConfig;
 use crate::outbox::{Answer, Attempt, NotifyError, Outbox};
@@ -128,17 +128,6 @@ impl Notifier {
     /// The silences.
     pub fn silences(&self) -> &SilenceStore {
         &self.inner.silences
-    }
-
-    /// The delivery log of `tenant` (see [`Outbox::deliveries`]).
-    pub fn deliveries(
-        &self,
-        tenant: &str,
-        status: Option<DeliveryStatus>,
-        before: Option<u64>,
-        limit: usize,
-    ) -> Vec<DeliveryInfo> {
-        self.outbox().deliveries(tenant, status, before, limit)
     }
 
     /// Deliveries pending and attempts in flight.
@@ -273,6 +262,25 @@ fn describe(e: &reqwest::Error) -> String {
         src = s.source();
     }
     if cause.is_empty() { what.to_string() } else { format!("{what}: {cause}") }
+}
+
+/// What the API serves: silences (now is the wall clock) and the delivery log.
+impl Notifications for Notifier {
+    fn silences(&self, tenant: &str) -> Vec<Silence> {
+        self.inner.silences.list(tenant, now_ms())
+    }
+
+    fn add_silence(&self, tenant: &str, spec: SilenceSpec) -> Result<Silence, NotifyFailure> {
+        Ok(self.inner.silences.add(tenant, spec, now_ms())?)
+    }
+
+    fn expire_silence(&self, tenant: &str, id: &str) -> Result<bool, NotifyFailure> {
+        Ok(self.inner.silences.expire(tenant, id, now_ms())?)
+    }
+
+    fn deliveries(&self, tenant: &str, q: &DeliveryQuery) -> Vec<DeliveryInfo> {
+        self.outbox().deliveries(tenant, q.status, q.before, q.limit)
+    }
 }
 
 #[cfg(test)]

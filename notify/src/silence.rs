@@ -29,6 +29,15 @@ pub enum SilenceError {
     },
 }
 
+impl From<SilenceError> for vigie_schemas::notify::NotifyFailure {
+    fn from(e: SilenceError) -> Self {
+        match e {
+            SilenceError::Invalid(m) => Self::Invalid(m),
+            e @ SilenceError::Storage { .. } => Self::Unavailable(e.to_string()),
+        }
+    }
+}
+
 struct Compiled {
     silence: Silence,
     regexes: Vec<Option<Regex>>,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::receiver::{Behaviour, Receiver, post};
 use vigie_notify::sign::Secret;
 use vigie_notify::{Format, Notifier, NotifyConfig, ReceiverConfig};
-use vigie_schemas::notify::DeliveryStatus;
+use vigie_schemas::notify::{DeliveryQuery, DeliveryStatus, Notifications};
 use vigie_schemas::time::Duration as VDuration;
 use vigie_schemas::{AlertRecord, AlertStatus, Id, Rule, Severity};
 
@@ -123,7 +123,9 @@ async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool)
 
 fn all_delivered(n: &Notifier) -> bool {
     n.backlog() == (0, 0)
-        && n.deliveries("shop", None, None, 100_000).iter().all(|d| d.status == DeliveryStatus::Delivered)
+        && n.deliveries("shop", &DeliveryQuery { status: None, before: None, limit: 100_000 })
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Delivered)
 }
 
 fn start(
@@ -171,7 +173,8 @@ async fn failing_and_slow_receivers_get_every_alert_once_and_in_order() {
     // The flaky receiver saw each message exactly four times: three 500s, then one 204.
     let attempts = flaky.log.lock().unwrap().attempts.clone();
     assert!(attempts.values().all(|&a| a == 4), "{attempts:?}");
-    let log = n.deliveries("shop", Some(DeliveryStatus::Delivered), None, 100_000);
+    let log =
+        n.deliveries("shop", &DeliveryQuery { status: Some(DeliveryStatus::Delivered), before: None, limit: 100_000 });
     assert!(log.iter().filter(|d| d.receiver == "flaky").all(|d| d.attempts == 4 && d.last_status == Some(204)));
     // The attempt counters behind vigie_webhook_deliveries_total: one
     // success per delivery, and the flaky receiver's three 500s each.
@@ -205,7 +208,8 @@ async fn a_receiver_down_for_two_minutes_gets_everything_when_it_comes_back() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(Duration::from_secs(120).saturating_sub(outage.elapsed())).await;
-    let waiting = n.deliveries("shop", Some(DeliveryStatus::Pending), None, 100_000);
+    let waiting =
+        n.deliveries("shop", &DeliveryQuery { status: Some(DeliveryStatus::Pending), before: None, limit: 100_000 });
     assert!(!waiting.is_empty(), "deliveries wait while the receiver is down");
     let tried: Vec<_> = waiting.iter().filter(|d| d.attempts >= 1).collect();
     assert!(!tried.is_empty(), "attempts were made during the outage");

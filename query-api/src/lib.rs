@@ -25,8 +25,8 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{Value, json};
-use vigie_ingest::http_body::{Framing, decode_body};
-use vigie_schemas::notify::{DeliveryInfo, DeliveryStatus, Silence, SilenceSpec};
+use vigie_schemas::body::{Framing, decode_body};
+use vigie_schemas::notify::{DeliveryStatus, SilenceSpec};
 use vigie_schemas::time::parse_flexible;
 use vigie_schemas::{DeadLetter, Event, Limits, RejectReason, Rejection, Severity};
 use vigie_storage::History;
@@ -78,38 +78,7 @@ pub trait IngestSink: Send + Sync {
     }
 }
 
-/// Why a notification request failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NotifyFailure {
-    /// The caller's input is wrong (400), with a message naming what.
-    Invalid(String),
-    /// Storage failed (503; a retry may help).
-    Unavailable(String),
-}
-
-/// Silences and the delivery log (alert delivery, in `vigie-notify`).
-pub trait Notifications: Send + Sync {
-    /// The silences of `tenant`, newest first.
-    fn silences(&self, tenant: &str) -> Vec<Silence>;
-    /// Adds a silence for `tenant`.
-    ///
-    /// # Errors
-    /// [`NotifyFailure`].
-    fn add_silence(&self, tenant: &str, spec: SilenceSpec) -> Result<Silence, NotifyFailure>;
-    /// Ends a silence of `tenant` now; `Ok(false)` when it has none of that id.
-    ///
-    /// # Errors
-    /// [`NotifyFailure`].
-    fn expire_silence(&self, tenant: &str, id: &str) -> Result<bool, NotifyFailure>;
-    /// The delivery log of `tenant`, newest first.
-    fn deliveries(
-        &self,
-        tenant: &str,
-        status: Option<DeliveryStatus>,
-        before: Option<u64>,
-        limit: usize,
-    ) -> Vec<DeliveryInfo>;
-}
+pub use vigie_schemas::notify::{DeliveryQuery, Notifications, NotifyFailure};
 
 /// The Prometheus exposition of whoever runs the pipeline.
 pub trait MetricsSource: Send + Sync {
@@ -134,6 +103,8 @@ pub struct AppState {
     pub notify: Option<Arc<dyn Notifications>>,
     /// `/metrics`; `None` answers 404.
     pub metrics: Option<Arc<dyn MetricsSource>>,
+    /// One-off forecasts of uploads; `None` answers 503.
+    pub forecaster: Option<Arc<dyn forecast::Forecaster>>,
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -495,8 +466,7 @@ async fn ingest(
         match result {
             Ok(ev) => batch.events.push(ev),
             Err(rej) => {
-                let mut dl =
-                    vigie_ingest::ndjson::dead_letter(&rej, &format!("http:{}", item.index), item.raw.as_bytes());
+                let mut dl = DeadLetter::refused(&rej, &format!("http:{}", item.index), item.raw.as_bytes());
                 dl.tenant = Some(p.tenant.as_str().into());
                 batch.dead_letters.push(dl);
                 rejected.push(Rejected {
@@ -592,7 +562,7 @@ async fn deliveries(
         })
         .transpose()?;
     q.finish()?;
-    let items = notifications(&s)?.deliveries(&p.tenant, status, before, limit);
+    let items = notifications(&s)?.deliveries(&p.tenant, &DeliveryQuery { status, before, limit });
     Ok(page(items, limit, |d| format!("{:x}", d.seq)))
 }
 

@@ -146,6 +146,7 @@ async fn fixture() -> Fixture {
         limits: Limits::default(),
         notify: None,
         metrics: None,
+        forecaster: None,
     };
     Fixture { _dir: dir, app: router(state), sink, keys, a, b, admin }
 }

@@ -7,6 +7,7 @@
 //! describe the same events for producers; `tests/json_schema.rs` checks
 //! that the schemas and [`event::decode_event`] agree on every example.
 
+pub mod body;
 pub mod clickhouse;
 pub mod event;
 pub mod notify;

@@ -156,3 +156,43 @@ pub struct DeliveryInfo {
     /// Why the last attempt did not deliver, or why it was silenced or failed.
     pub last_error: Option<String>,
 }
+
+/// Which deliveries to list, newest first: of one status when given, with
+/// `seq` below `before` when given, at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryQuery {
+    /// Only this status.
+    pub status: Option<DeliveryStatus>,
+    /// Only below this `seq` (the previous page's last).
+    pub before: Option<u64>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// Why a notification request failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyFailure {
+    /// The caller's input is wrong (400), with a message naming what.
+    Invalid(String),
+    /// Storage failed (503; a retry may help).
+    Unavailable(String),
+}
+
+/// Silences and the delivery log, as the API serves them (implemented by
+/// `vigie-notify`'s `Notifier`; the API sees only this trait).
+pub trait Notifications: Send + Sync {
+    /// The silences of `tenant`, newest first.
+    fn silences(&self, tenant: &str) -> Vec<Silence>;
+    /// Adds a silence for `tenant`.
+    ///
+    /// # Errors
+    /// [`NotifyFailure`].
+    fn add_silence(&self, tenant: &str, spec: SilenceSpec) -> Result<Silence, NotifyFailure>;
+    /// Ends a silence of `tenant` now; `Ok(false)` when it has none of that id.
+    ///
+    /// # Errors
+    /// [`NotifyFailure`].
+    fn expire_silence(&self, tenant: &str, id: &str) -> Result<bool, NotifyFailure>;
+    /// The delivery log of `tenant`.
+    fn deliveries(&self, tenant: &str, q: &DeliveryQuery) -> Vec<DeliveryInfo>;
+}

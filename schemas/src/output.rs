@@ -338,6 +338,26 @@ pub struct DeadLetter {
     pub raw: String,
 }
 
+impl DeadLetter {
+    /// The dead letter of an item refused for `rej`: `source` says where it
+    /// came from (`file.ndjson:12`, `http:3`, `kafka:topic/p/offset`), `raw`
+    /// is kept up to 4,096 characters. The id is a hash of both, so the same
+    /// item from the same place has the same id.
+    pub fn refused(rej: &crate::Rejection, source: &str, raw: &[u8]) -> Self {
+        let fnv = |bytes: &[u8]| {
+            bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+        };
+        DeadLetter {
+            id: format!("{:016x}", fnv(source.as_bytes()) ^ fnv(raw)),
+            tenant: None,
+            reason: rej.reason.as_str().to_string(),
+            message: rej.message.clone(),
+            source: source.to_string(),
+            raw: String::from_utf8_lossy(raw).chars().take(4_096).collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

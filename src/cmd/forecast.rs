@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use vigie::oneoff::{read_table, series_of};
 use vigie_ingest::csv_series::CsvOptions;
 use vigie_processors::Bucket;
 use vigie_processors::forecast::horizon::HorizonBounds;
-use vigie_processors::forecast::oneoff::{Options, When};
-use vigie_query_api::forecast::{forecast_table, group, parse_periods, read_table};
+use vigie_processors::forecast::oneoff::{Options, When, forecast_table, parse_periods};
 
 use crate::files::AtomicFile;
 
@@ -87,7 +87,7 @@ pub fn run(a: &Args) -> Result<()> {
         None => None,
     };
     let default_name = a.input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "series".into());
-    let (time, series) = group(&table, bucket, &default_name);
+    let (time, series) = series_of(&table, bucket, &default_name);
     let options = Options {
         horizon: a.horizon,
         exact: a.exact_horizon,

@@ -602,8 +602,11 @@ impl Shared {
             match decode_event(&m.payload, &self.opener.rc.ingest.limits, m.timestamp) {
                 Ok(e) => events.push(e),
                 Err(rej) => {
-                    let dl =
-                        vigie_ingest::ndjson::dead_letter(&rej, &format!("kafka:{topic}/{p}/{}", m.offset), &m.payload);
+                    let dl = vigie_schemas::DeadLetter::refused(
+                        &rej,
+                        &format!("kafka:{topic}/{p}/{}", m.offset),
+                        &m.payload,
+                    );
                     // The raw message, with where it was, to the dead-letter topic.
                     let origin = Origin { topic, partition: p, offset: m.offset };
                     let r = records::dead_letter(&dl, &m.payload, Some(origin), self.producers.deadletter_max_bytes);

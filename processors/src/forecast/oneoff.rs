@@ -417,6 +417,88 @@ fn list(p: &[usize]) -> String {
     p.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and ")
 }
 
+/// A series' name and its rows' (time, value).
+pub type SeriesRows = (String, Vec<(i64, f64)>);
+
+/// Rows `(series, time, value)` grouped by series (in order of first
+/// appearance), and how their times are read: an index, or dates summed per
+/// `bucket` (inferred from the spacing of the dates when `None`).
+pub fn group<'a>(
+    rows: impl IntoIterator<Item = (&'a str, i64, f64)>,
+    index_ts: bool,
+    bucket: Option<Bucket>,
+) -> (Time, Vec<SeriesRows>) {
+    let mut order: Vec<SeriesRows> = Vec::new();
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (name, ts, value) in rows {
+        let i = *index.entry(name).or_insert_with(|| {
+            order.push((name.to_string(), Vec::new()));
+            order.len() - 1
+        });
+        order[i].1.push((ts, value));
+    }
+    let time = if index_ts {
+        Time::Index
+    } else {
+        Time::Bucket(bucket.unwrap_or_else(|| {
+            let mut all: Vec<i64> = order.iter().flat_map(|(_, p)| p.iter().map(|(t, _)| *t)).collect();
+            all.sort_unstable();
+            all.dedup();
+            Bucket::infer(&all)
+        }))
+    };
+    (time, order)
+}
+
+/// Forecasts every series, on up to `threads` threads; results follow the
+/// input order.
+pub fn forecast_table(
+    series: &[SeriesRows],
+    time: Time,
+    opts: &Options,
+    threads: usize,
+) -> Vec<Result<SeriesForecast, SeriesError>> {
+    let threads = threads.clamp(1, series.len().max(1));
+    let chunk = series.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = series
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || part.iter().map(|(n, p)| forecast_series(n, time, p, opts)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(series.chunks(chunk))
+            .flat_map(|(h, part)| {
+                h.join().unwrap_or_else(|_| {
+                    part.iter()
+                        .map(|(n, _)| {
+                            Err(SeriesError { series: n.clone(), message: "internal error while forecasting".into() })
+                        })
+                        .collect()
+                })
+            })
+            .collect()
+    })
+}
+
+/// Parses `24,168` into seasonal periods.
+///
+/// # Errors
+/// A message naming the bad part.
+pub fn parse_periods(text: &str) -> Result<Vec<usize>, String> {
+    text.split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|m| *m >= 1)
+                .ok_or_else(|| format!("season \"{}\" is not a whole number of buckets, e.g. 24 or 24,168", p.trim()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

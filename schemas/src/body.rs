@@ -2,9 +2,9 @@
 //! NDJSON (one event per line). Each item is decoded on its own, so one bad
 //! item is rejected with its index and reason while the others go through.
 
+use crate::event::decode_value;
+use crate::{Event, Limits, RejectReason, Rejection};
 use serde_json::Value;
-use vigie_schemas::event::decode_value;
-use vigie_schemas::{Event, Limits, RejectReason, Rejection};
 
 /// How the body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -35,6 +35,7 @@ async fn fixture() -> Fixture {
         limits: Limits::default(),
         notify: None,
         metrics: None,
+        forecaster: Some(Arc::new(vigie::oneoff::Oneoff)),
     };
     Fixture { _dir: dir, app: router(state), key }
 }

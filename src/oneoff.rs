@@ -1,0 +1,157 @@
+//! One-off forecasts of a file, for `vigie forecast` and `POST /v1/forecast`
+//! (the API's [`Forecaster`]): the table readers of `vigie-ingest` (Parquet
+//! through `vigie-storage`), then the one-off forecaster of
+//! `vigie-processors`.
+
+use serde::Serialize;
+use vigie_ingest::csv_series::{CsvError, CsvOptions, Table};
+use vigie_processors::Bucket;
+use vigie_processors::forecast::horizon::HorizonBounds;
+use vigie_processors::forecast::oneoff::{
+    Options, SeriesForecast, SeriesRows, Time, forecast_table, group, parse_periods,
+};
+use vigie_query_api::forecast::{ForecastFailure, ForecastQuery, Forecaster};
+
+/// Reads an uploaded file of any supported format: CSV, JSON, Excel, Parquet.
+///
+/// # Errors
+/// [`CsvError`] naming the file, and for a bad cell its row and column.
+pub fn read_table(bytes: Vec<u8>, name: &str, opts: &CsvOptions) -> Result<Table, CsvError> {
+    vigie_ingest::upload::read_table(bytes, name, opts, &vigie_storage::upload::parquet_cells)
+}
+
+/// The rows of `table` grouped by series (one series named `default_name`
+/// when it has no series column), and how their times are read.
+pub fn series_of(table: &Table, bucket: Option<Bucket>, default_name: &str) -> (Time, Vec<SeriesRows>) {
+    let named = table.series_column.is_some();
+    let rows = table.rows.iter().map(|r| (if named { r.series.as_str() } else { default_name }, r.ts, r.value));
+    group(rows, table.index_ts, bucket)
+}
+
+/// A series left out of the answer, and why.
+#[derive(Debug, Serialize)]
+pub struct Skipped {
+    /// Series.
+    pub series: String,
+    /// Why.
+    pub message: String,
+}
+
+/// Answer of `POST /v1/forecast`.
+#[derive(Debug, Serialize)]
+pub struct ForecastAnswer {
+    /// The file's name.
+    pub file: String,
+    /// Columns used.
+    pub columns: Columns,
+    /// Interval level.
+    pub level: f64,
+    /// Buckets asked for.
+    pub requested: usize,
+    /// One entry per series.
+    pub series: Vec<SeriesForecast>,
+    /// Series that could not be forecast.
+    pub skipped: Vec<Skipped>,
+}
+
+/// The columns read.
+#[derive(Debug, Serialize)]
+pub struct Columns {
+    /// Date or index column.
+    pub date: String,
+    /// Value column.
+    pub value: String,
+    /// Series column, if any.
+    pub series: Option<String>,
+}
+
+/// The API's one-off forecaster.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Oneoff;
+
+fn invalid(code: &'static str, message: impl Into<String>) -> ForecastFailure {
+    ForecastFailure { code, message: message.into() }
+}
+
+/// The query's horizon, level, bucket and periods.
+type Settings = (usize, f64, Option<Bucket>, Option<Vec<usize>>);
+
+/// The query's settings, checked.
+fn settings(q: &ForecastQuery) -> Result<Settings, ForecastFailure> {
+    let requested = match (q.horizon, q.months) {
+        (Some(h), Some(m)) if h != m => {
+            return Err(invalid("invalid_query", "give horizon or months (its alias), not both"));
+        }
+        (Some(h), _) | (None, Some(h)) => h,
+        (None, None) => return Err(invalid("invalid_query", "horizon is required, e.g. ?horizon=12")),
+    };
+    if requested == 0 || requested > 10_000 {
+        return Err(invalid("invalid_query", "horizon must be between 1 and 10000"));
+    }
+    let level = q.level.unwrap_or(0.95);
+    if !(0.5..1.0).contains(&level) {
+        return Err(invalid("invalid_query", "level must be between 0.5 and 1, e.g. 0.95"));
+    }
+    let bucket =
+        match &q.bucket {
+            Some(b) => Some(Bucket::parse(b).filter(|b| *b != Bucket::Raw).ok_or_else(|| {
+                invalid("invalid_query", format!("bucket \"{b}\" is not one of 5m, 1h, 1d, 1w, 1mo"))
+            })?),
+            None => None,
+        };
+    let periods = q.season.as_deref().map(parse_periods).transpose().map_err(|m| invalid("invalid_query", m))?;
+    Ok((requested, level, bucket, periods))
+}
+
+impl Forecaster for Oneoff {
+    fn check(&self, q: &ForecastQuery) -> Result<(), ForecastFailure> {
+        settings(q).map(|_| ())
+    }
+
+    fn forecast(&self, name: String, bytes: Vec<u8>, q: &ForecastQuery) -> Result<serde_json::Value, ForecastFailure> {
+        let (requested, level, bucket, periods) = settings(q)?;
+        let opts = CsvOptions {
+            ts_column: q.date_column.clone(),
+            value_column: q.value_column.clone(),
+            series_column: q.series_column.clone(),
+            detect_series: true,
+        };
+        let table = read_table(bytes, &name, &opts).map_err(|e| {
+            // The CLI's flags, as this route's query parameters.
+            let msg = e
+                .to_string()
+                .replace("--ts-column", "the date_column query parameter")
+                .replace("--value-column", "the value_column query parameter")
+                .replace("--series-column", "the series_column query parameter");
+            invalid("invalid_file", msg)
+        })?;
+        let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s).to_string();
+        let (time, series) = series_of(&table, bucket, &stem);
+        let options =
+            Options { horizon: requested, exact: q.exact_horizon, level, bounds: HorizonBounds::default(), periods };
+        let mut out = ForecastAnswer {
+            file: name.clone(),
+            columns: Columns {
+                date: table.ts_column.clone(),
+                value: table.value_column.clone(),
+                series: table.series_column.clone(),
+            },
+            level,
+            requested,
+            series: Vec::new(),
+            skipped: Vec::new(),
+        };
+        for r in forecast_table(&series, time, &options, 2) {
+            match r {
+                Ok(f) => out.series.push(f),
+                Err(e) => out.skipped.push(Skipped { series: e.series, message: e.message }),
+            }
+        }
+        if out.series.is_empty() {
+            let first =
+                out.skipped.first().map_or_else(String::new, |s| format!("series \"{}\": {}", s.series, s.message));
+            return Err(invalid("invalid_file", format!("{name}: no series can be forecast; {first}")));
+        }
+        serde_json::to_value(&out).map_err(|e| invalid("invalid_file", format!("{name}: {e}")))
+    }
+}
