@@ -53,7 +53,8 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// A Parquet file is written once its oldest row is this old.
     pub flush_interval: Duration,
-    /// A Parquet file (a ClickHouse insert) holds at most this many rows.
+    /// A Parquet file holds at most this many rows; ClickHouse inserts as
+    /// soon as this many wait.
     pub max_rows_per_file: usize,
     /// Rows waiting for the history sink, at most: past this, the pipeline
     /// stops taking events until the sink has written them (HTTP ingest
@@ -252,6 +253,16 @@ impl RuntimeConfig {
     /// The keys file in use.
     pub fn keys_file(&self) -> PathBuf {
         self.api.keys_file.clone().unwrap_or_else(|| self.storage.data_dir.join("keys.json"))
+    }
+}
+
+impl vigie_schemas::Classify for ConfigError {
+    fn fault(&self) -> vigie_schemas::Fault {
+        use vigie_schemas::Fault;
+        match self {
+            ConfigError::Io { .. } => Fault::External,
+            ConfigError::Invalid(_) => Fault::User,
+        }
     }
 }
 

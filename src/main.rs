@@ -73,7 +73,32 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            match fault(&e) {
+                Some(f) => {
+                    eprintln!("({})", f.hint());
+                    ExitCode::from(f.exit_code())
+                }
+                None => ExitCode::FAILURE,
+            }
         }
     }
+}
+
+/// Whose fault `e` is, from the first error of its chain that says.
+fn fault(e: &anyhow::Error) -> Option<vigie_schemas::Fault> {
+    use vigie_schemas::Classify;
+    fn of<T: Classify + std::error::Error + 'static>(
+        c: &(dyn std::error::Error + 'static),
+    ) -> Option<vigie_schemas::Fault> {
+        c.downcast_ref::<T>().map(Classify::fault)
+    }
+    e.chain().find_map(|c| {
+        of::<vigie::config::ConfigError>(c)
+            .or_else(|| of::<vigie_processors::Error>(c))
+            .or_else(|| of::<vigie_ingest::csv_series::CsvError>(c))
+            .or_else(|| of::<vigie_storage::StorageError>(c))
+            .or_else(|| of::<vigie_kafka::KafkaError>(c))
+            .or_else(|| of::<vigie_notify::NotifyError>(c))
+            .or_else(|| of::<vigie_query_api::keys::KeyError>(c))
+    })
 }

@@ -67,11 +67,9 @@ pub async fn run(
     }
     let data = cfg.storage.data_dir.clone();
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create data directory {}", data.display()))?;
-    let reader = match cfg.backend() {
-        Backend::ClickHouse => vigie_storage::History::ClickHouse(Box::new(vigie_storage::clickhouse::ChReader::new(
-            cfg.clickhouse.client(),
-        ))),
-        Backend::Parquet => vigie_storage::History::Parquet(HistoryReader::open(&data).await?),
+    let reader: vigie_storage::History = match cfg.backend() {
+        Backend::ClickHouse => Arc::new(vigie_storage::clickhouse::ChReader::new(cfg.clickhouse.client())),
+        Backend::Parquet => Arc::new(HistoryReader::open(&data).await?),
     };
     let keys = Arc::new(KeyStore::open(&cfg.keys_file())?);
     let notifier = Notifier::open(&cfg.notify, &data.join("state")).map_err(|e| anyhow::anyhow!("{e}"))?;

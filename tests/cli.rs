@@ -300,3 +300,26 @@ fn find_score(res: &serde_json::Value, detector: &str, profile: &str) -> Option<
     let p = d.get("profiles")?.get(profile)?;
     p.get("score")?.as_f64()
 }
+
+/// Errors say whose fault they are: a setting to change exits 2 with a
+/// hint; a damaged state file is named.
+#[test]
+fn exit_codes_say_whose_fault_an_error_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("vigie.toml");
+    std::fs::write(&cfg, "[storage]\nflush_interval = \"soon\"\n").unwrap();
+    let out = vigie(&["run", "--config", s(&cfg)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("flush_interval") && err.contains("change the input or the setting"), "{err}");
+
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("state")).unwrap();
+    std::fs::write(data.join("state").join("engine.state"), b"not a state").unwrap();
+    std::fs::write(&cfg, format!("[storage]\ndata_dir = \"{}\"\n[api]\nbind = \"127.0.0.1:0\"\n", data.display()))
+        .unwrap();
+    let out = vigie(&["run", "--config", s(&cfg)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("engine.state"), "{err}");
+}

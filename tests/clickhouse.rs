@@ -142,6 +142,19 @@ async fn every_endpoint_answers_the_same_from_clickhouse_and_parquet() {
     // Refitted models publish their card (parameters, refit time, live accuracy).
     assert!(out.forecasts.iter().any(|f| f.fitted_at.is_some() && f.mase.is_some()));
     let tenants: std::collections::BTreeSet<String> = out.points.iter().map(|p| p.tenant.to_string()).collect();
+    // Some items refused on the way, for the dead-letter endpoint.
+    for (k, t) in tenants.iter().enumerate() {
+        for i in 0..5 {
+            out.dead_letters.push(vigie_schemas::DeadLetter {
+                id: format!("dl-{k}-{i}"),
+                tenant: Some(t.as_str().into()),
+                reason: if i % 2 == 0 { "late" } else { "missing_field" }.into(),
+                message: format!("item {i}"),
+                source: format!("http:{i}"),
+                raw: format!("{{\"n\":{i}}}"),
+            });
+        }
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let mut w = ParquetWriter::new(dir.path(), WriterConfig::default()).unwrap();
@@ -163,7 +176,7 @@ async fn every_endpoint_answers_the_same_from_clickhouse_and_parquet() {
     insert(&client, &rows).await.unwrap(); // a replay: copies that FINAL collapses
 
     let keys = Arc::new(KeyStore::open(&dir.path().join("keys.json")).unwrap());
-    let app = |reader| {
+    let app = |reader: History| {
         router(AppState {
             reader,
             keys: Arc::clone(&keys),
@@ -175,8 +188,8 @@ async fn every_endpoint_answers_the_same_from_clickhouse_and_parquet() {
             forecaster: None,
         })
     };
-    let parquet = app(History::Parquet(HistoryReader::open(dir.path()).await.unwrap()));
-    let clickhouse = app(History::ClickHouse(Box::new(ChReader::new(client.clone()))));
+    let parquet = app(std::sync::Arc::new(HistoryReader::open(dir.path()).await.unwrap()));
+    let clickhouse = app(std::sync::Arc::new(ChReader::new(client.clone())));
 
     let mut compared = 0;
     for tenant in &tenants {
@@ -204,6 +217,8 @@ async fn every_endpoint_answers_the_same_from_clickhouse_and_parquet() {
             "/v1/alerts?limit=7".to_string(),
             "/v1/alerts/history?limit=50".to_string(),
             "/v1/stats/overview".to_string(),
+            "/v1/dead-letters?limit=2".to_string(),
+            "/v1/dead-letters?reason=late&limit=2".to_string(),
         ];
         for s in series.iter().take(4) {
             let enc = s.replace('/', "%2F");

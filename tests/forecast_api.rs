@@ -28,7 +28,7 @@ async fn fixture() -> Fixture {
     let keys = Arc::new(KeyStore::open(&dir.path().join("keys.json")).unwrap());
     let key = keys.create("tresor", false).unwrap();
     let state = AppState {
-        reader: vigie_storage::History::Parquet(HistoryReader::open(&data).await.unwrap()),
+        reader: Arc::new(HistoryReader::open(&data).await.unwrap()),
         keys,
         ingest: None,
         ready: Arc::new(AtomicBool::new(true)),

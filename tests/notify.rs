@@ -49,7 +49,7 @@ async fn silences_and_deliveries_are_served_per_tenant() {
     let (a, b) = (keys.create("shop", false).unwrap(), keys.create("bank", false).unwrap());
     let notifier = Notifier::open(&NotifyConfig::default(), &data.join("state")).unwrap();
     let app = router(AppState {
-        reader: vigie_storage::History::Parquet(HistoryReader::open(&data).await.unwrap()),
+        reader: Arc::new(HistoryReader::open(&data).await.unwrap()),
         keys,
         ingest: None,
         ready: Arc::new(AtomicBool::new(true)),

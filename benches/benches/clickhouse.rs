@@ -24,7 +24,7 @@ use vigie_benches::{daily_points, series_names};
 use vigie_processors::Outputs;
 use vigie_schemas::time::DAY_MS;
 use vigie_storage::clickhouse::{ChReader, ChRows, ClickHouseConfig, insert, migrate};
-use vigie_storage::{HistoryReader, ParquetWriter, WriterConfig};
+use vigie_storage::{HistoryQuery, HistoryReader, ParquetWriter, WriterConfig};
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);

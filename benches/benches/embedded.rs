@@ -27,7 +27,7 @@ use vigie_processors::Outputs;
 use vigie_processors::config::Duration as VDuration;
 use vigie_query_api::keys::KeyStore;
 use vigie_schemas::time::DAY_MS;
-use vigie_storage::{HistoryReader, ParquetWriter, WriterConfig};
+use vigie_storage::{HistoryQuery, HistoryReader, ParquetWriter, WriterConfig};
 
 fn post(addr: SocketAddr, key: &str, body: &[u8]) -> u16 {
     let mut s = TcpStream::connect(addr).unwrap();

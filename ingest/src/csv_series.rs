@@ -334,6 +334,15 @@ pub fn table_from_grid(grid: Grid, file: &str, opts: &CsvOptions) -> Result<Tabl
     })
 }
 
+impl vigie_schemas::Classify for CsvError {
+    fn fault(&self) -> vigie_schemas::Fault {
+        match self {
+            CsvError::Io { .. } => vigie_schemas::Fault::External,
+            _ => vigie_schemas::Fault::User,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

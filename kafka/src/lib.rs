@@ -45,3 +45,13 @@ impl From<rdkafka::error::KafkaError> for KafkaError {
         KafkaError::Broker(e.to_string())
     }
 }
+
+impl vigie_schemas::Classify for KafkaError {
+    fn fault(&self) -> vigie_schemas::Fault {
+        use vigie_schemas::Fault;
+        match self {
+            KafkaError::Config(_) => Fault::User,
+            KafkaError::Broker(_) | KafkaError::State { .. } => Fault::External,
+        }
+    }
+}

@@ -77,7 +77,7 @@ impl Notifier {
     pub fn open(cfg: &NotifyConfig, state_dir: &Path) -> Result<Self, NotifyError> {
         let (journal, silences) = paths(state_dir);
         let outbox = Outbox::open(cfg, &journal, now_ms())?;
-        let silences = SilenceStore::open(&silences).map_err(|e| NotifyError::Config(e.to_string()))?;
+        let silences = SilenceStore::open(&silences)?;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("vigie/", env!("CARGO_PKG_VERSION")))

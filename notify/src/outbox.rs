@@ -47,14 +47,18 @@ use crate::labels::{Labels, labels};
 use crate::sign::Secret;
 use crate::silence::SilenceStore;
 
-/// What went wrong in the outbox.
+/// What went wrong in alert delivery: the outbox, silences, configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     /// The configuration is wrong (the user's to fix).
     #[error("{0}")]
     Config(String),
-    /// The journal cannot be read or written (ours or the disk's; a retry may help).
-    #[error("outbox {path}: {message}")]
+    /// A request is wrong, e.g. a silence's matcher or times (the caller's
+    /// to fix; not retried as is).
+    #[error("{0}")]
+    Invalid(String),
+    /// A file (the journal, the silences) cannot be read or written (the disk; a retry may help).
+    #[error("{path}: {message}")]
     Io {
         /// File.
         path: String,
@@ -877,5 +881,15 @@ impl Outbox {
     /// Whether any receiver is configured.
     pub fn has_receivers(&self) -> bool {
         !self.receivers.is_empty()
+    }
+}
+
+impl vigie_schemas::Classify for NotifyError {
+    fn fault(&self) -> vigie_schemas::Fault {
+        use vigie_schemas::Fault;
+        match self {
+            NotifyError::Config(_) | NotifyError::Invalid(_) => Fault::User,
+            NotifyError::Io { .. } | NotifyError::Damaged { .. } => Fault::External,
+        }
     }
 }

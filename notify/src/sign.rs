@@ -118,6 +118,13 @@ impl Secret {
     }
 }
 
+/// A bad secret is the operator's; a bad signature, the sender's.
+impl vigie_schemas::Classify for SignError {
+    fn fault(&self) -> vigie_schemas::Fault {
+        vigie_schemas::Fault::User
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,28 +12,13 @@ use vigie_schemas::notify::{Matcher, Silence, SilenceSpec, SilenceState};
 use vigie_schemas::time::parse_rfc3339;
 
 use crate::labels::Labels;
+use crate::outbox::NotifyError;
 
-/// What is wrong with a silence or its file.
-#[derive(Debug, thiserror::Error)]
-pub enum SilenceError {
-    /// The caller's silence is wrong (their fault; do not retry as is).
-    #[error("{0}")]
-    Invalid(String),
-    /// The file cannot be read or written (ours; a retry may help).
-    #[error("silences file {path}: {message}")]
-    Storage {
-        /// File.
-        path: String,
-        /// Cause.
-        message: String,
-    },
-}
-
-impl From<SilenceError> for vigie_schemas::notify::NotifyFailure {
-    fn from(e: SilenceError) -> Self {
+impl From<NotifyError> for vigie_schemas::notify::NotifyFailure {
+    fn from(e: NotifyError) -> Self {
         match e {
-            SilenceError::Invalid(m) => Self::Invalid(m),
-            e @ SilenceError::Storage { .. } => Self::Unavailable(e.to_string()),
+            NotifyError::Invalid(m) => Self::Invalid(m),
+            e => Self::Unavailable(e.to_string()),
         }
     }
 }
@@ -44,7 +29,7 @@ struct Compiled {
 }
 
 impl Compiled {
-    fn new(silence: Silence) -> Result<Self, SilenceError> {
+    fn new(silence: Silence) -> Result<Self, NotifyError> {
         let regexes = silence
             .matchers
             .iter()
@@ -52,7 +37,7 @@ impl Compiled {
                 m.is_regex
                     .then(|| {
                         Regex::new(&format!("^(?:{})$", m.value)).map_err(|e| {
-                            SilenceError::Invalid(format!(
+                            NotifyError::Invalid(format!(
                                 "matcher {}: \"{}\" is not a regular expression ({e})",
                                 m.name, m.value
                             ))
@@ -103,8 +88,8 @@ impl SilenceStore {
     ///
     /// # Errors
     /// When the file exists but cannot be read or decoded.
-    pub fn open(path: &Path) -> Result<Self, SilenceError> {
-        let storage = |m: String| SilenceError::Storage { path: path.display().to_string(), message: m };
+    pub fn open(path: &Path) -> Result<Self, NotifyError> {
+        let storage = |m: String| NotifyError::Io { path: path.display().to_string(), message: m };
         let list: Vec<Silence> = match std::fs::read(path) {
             Ok(b) => serde_json::from_slice(&b).map_err(|e| storage(format!("cannot be decoded: {e}")))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -114,9 +99,9 @@ impl SilenceStore {
         Ok(Self { path: path.to_path_buf(), all: RwLock::new(all) })
     }
 
-    fn save(&self, all: &[Compiled]) -> Result<(), SilenceError> {
+    fn save(&self, all: &[Compiled]) -> Result<(), NotifyError> {
         let storage =
-            |e: std::io::Error| SilenceError::Storage { path: self.path.display().to_string(), message: e.to_string() };
+            |e: std::io::Error| NotifyError::Io { path: self.path.display().to_string(), message: e.to_string() };
         let list: Vec<&Silence> = all.iter().map(|c| &c.silence).collect();
         let bytes = serde_json::to_vec_pretty(&list).map_err(|e| storage(std::io::Error::other(e)))?;
         if let Some(dir) = self.path.parent() {
@@ -130,10 +115,10 @@ impl SilenceStore {
     /// Adds a silence for `tenant`.
     ///
     /// # Errors
-    /// [`SilenceError::Invalid`] naming the matcher or time at fault;
-    /// [`SilenceError::Storage`] when it cannot be saved.
-    pub fn add(&self, tenant: &str, spec: SilenceSpec, now: i64) -> Result<Silence, SilenceError> {
-        let invalid = |m: String| SilenceError::Invalid(m);
+    /// [`NotifyError::Invalid`] naming the matcher or time at fault;
+    /// [`NotifyError::Io`] when it cannot be saved.
+    pub fn add(&self, tenant: &str, spec: SilenceSpec, now: i64) -> Result<Silence, NotifyError> {
+        let invalid = |m: String| NotifyError::Invalid(m);
         if spec.matchers.is_empty() {
             return Err(invalid("a silence needs at least one matcher".into()));
         }
@@ -182,8 +167,8 @@ impl SilenceStore {
     /// Ends a silence of `tenant` now. `Ok(false)` when it has no such silence.
     ///
     /// # Errors
-    /// [`SilenceError::Storage`] when the change cannot be saved.
-    pub fn expire(&self, tenant: &str, id: &str, now: i64) -> Result<bool, SilenceError> {
+    /// [`NotifyError::Io`] when the change cannot be saved.
+    pub fn expire(&self, tenant: &str, id: &str, now: i64) -> Result<bool, NotifyError> {
         let mut all = self.all.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(c) = all.iter_mut().find(|c| c.silence.tenant == tenant && c.silence.id == id) else {
             return Ok(false);

@@ -2,16 +2,7 @@
 //! ([`Fault`]) and whether trying again can help, so the binary can answer
 //! an operator plainly and a supervisor knows not to loop.
 
-/// Whose fault an error is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// The user's or operator's: a setting or an input to change.
-    User,
-    /// Something outside vigie: a file written by another build, a damaged disk.
-    External,
-    /// vigie's own: a broken invariant.
-    Internal,
-}
+pub use vigie_schemas::fault::{Classify, Fault};
 
 /// What went wrong in the compute crate.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -36,15 +27,16 @@ pub enum Error {
     StateDamaged(String),
 }
 
-impl Error {
-    /// Whose fault it is.
-    pub fn fault(&self) -> Fault {
+impl Classify for Error {
+    fn fault(&self) -> Fault {
         match self {
             Error::Config(_) | Error::StateMismatch(_) => Fault::User,
             Error::StateVersion { .. } | Error::StateDamaged(_) => Fault::External,
         }
     }
+}
 
+impl Error {
     /// Whether the same call can succeed later without a change: never, for
     /// these (each needs a setting, a file or a build changed).
     pub fn retryable(&self) -> bool {

@@ -37,5 +37,5 @@ pub mod yearly;
 pub use bucket::Bucket;
 pub use config::{Duration, EngineConfig};
 pub use engine::{Engine, EngineStats, Outputs, RefitCounts};
-pub use error::{Error, Fault};
+pub use error::{Classify, Error, Fault};
 pub use refit::RefitPool;

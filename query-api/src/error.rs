@@ -71,14 +71,16 @@ impl ApiError {
         }
     }
     /// 503 with Retry-After: the broker behind the pipeline failed; nothing
-    /// was accepted.
+    /// was accepted. `detail` is logged, not sent (a 5xx carries no
+    /// internal message).
     pub fn broker(detail: impl std::fmt::Display) -> Self {
+        tracing::warn!(detail = %detail, "api: the event broker did not take a request's events");
         Self {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "broker_unavailable",
-            message: format!(
-                "the event broker did not take the events ({detail}); nothing from this request was accepted; retry after the delay given"
-            ),
+            message: "the event broker did not take the events; nothing from this request was accepted; \
+                      retry after the delay given"
+                .into(),
             retry_after: Some(5),
         }
     }

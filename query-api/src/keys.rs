@@ -176,6 +176,16 @@ impl KeyStore {
     }
 }
 
+impl vigie_schemas::Classify for KeyError {
+    fn fault(&self) -> vigie_schemas::Fault {
+        use vigie_schemas::Fault;
+        match self {
+            KeyError::Invalid { .. } | KeyError::BadTenant => Fault::User,
+            KeyError::Io { .. } | KeyError::Random(_) => Fault::External,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,7 +30,7 @@ use vigie_schemas::notify::{DeliveryStatus, SilenceSpec};
 use vigie_schemas::time::parse_flexible;
 use vigie_schemas::{DeadLetter, Event, Limits, RejectReason, Rejection, Severity};
 use vigie_storage::History;
-use vigie_storage::reader::{AnomalyFilter, Cursor};
+use vigie_storage::reader::{AnomalyFilter, Cursor, DeadLetterFilter};
 
 use crate::error::ApiError;
 use crate::keys::{KeyStore, Principal};
@@ -145,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/series/{key}/history", get(history))
         .route("/v1/series/{key}/model", get(model))
         .route("/v1/anomalies", get(anomalies))
+        .route("/v1/dead-letters", get(dead_letters))
         .route("/v1/alerts", get(active_alerts))
         .route("/v1/alerts/history", get(alert_history))
         .route("/v1/stats/overview", get(overview))
@@ -369,6 +370,45 @@ async fn anomalies(
     q.finish()?;
     let items = s.reader.anomalies(&p.tenant, &filter, cursor.as_ref(), limit).await?;
     Ok(page(items, limit, |a| encode_cursor(a.ts, &a.id.to_string())))
+}
+
+/// A dead letter as the API shows it to its tenant.
+#[derive(Serialize)]
+struct DeadLetterItem {
+    id: String,
+    #[serde(with = "vigie_schemas::time::ts_rfc3339")]
+    received_at: i64,
+    reason: String,
+    message: String,
+    source: String,
+    raw: String,
+}
+
+async fn dead_letters(
+    State(s): State<AppState>,
+    p: Principal,
+    q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut q = Params::new(q)?;
+    let filter = DeadLetterFilter { reason: q.take("reason"), from: q.time("from")?, to: q.time("to")? };
+    let limit = q.limit()?;
+    let cursor = q.cursor()?;
+    q.finish()?;
+    let items: Vec<DeadLetterItem> = s
+        .reader
+        .dead_letters(&p.tenant, &filter, cursor.as_ref(), limit)
+        .await?
+        .into_iter()
+        .map(|(at, d)| DeadLetterItem {
+            id: d.id,
+            received_at: at,
+            reason: d.reason,
+            message: d.message,
+            source: d.source,
+            raw: d.raw,
+        })
+        .collect();
+    Ok(page(items, limit, |d| encode_cursor(d.received_at, &d.id)))
 }
 
 async fn active_alerts(

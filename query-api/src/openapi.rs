@@ -38,6 +38,7 @@ pub const PATHS: &[&str] = &[
     "/v1/series/{key}/history",
     "/v1/series/{key}/model",
     "/v1/anomalies",
+    "/v1/dead-letters",
     "/v1/alerts",
     "/v1/alerts/history",
     "/v1/stats/overview",
@@ -136,6 +137,11 @@ pub fn document() -> Value {
                 "parameters": [param("severity", "Lowest severity: LOW, MEDIUM or HIGH"), param("series", "One series"), param("from", "Start"), param("to", "End"), page[0].clone(), page[1].clone()],
                 "responses": ok(list("Anomaly"), "A page of anomalies")
             }},
+            "/v1/dead-letters": {"get": {
+                "summary": "The tenant's refused and late events, newest first, with the reason, the message and the raw payload",
+                "parameters": [param("reason", "One reason code, e.g. late or missing_field"), param("from", "Received from"), param("to", "Received before"), page[0].clone(), page[1].clone()],
+                "responses": ok(list("DeadLetter"), "A page of dead letters")
+            }},
             "/v1/alerts": {"get": {"summary": "Alerts firing now", "parameters": page, "responses": ok(list("Alert"), "A page of alerts")}},
             "/v1/alerts/history": {"get": {"summary": "Every alert transition, newest first", "parameters": page, "responses": ok(list("Alert"), "A page of transitions")}},
             "/v1/stats/overview": {"get": {"summary": "Events, series, anomalies by severity, alerts by rule", "responses": ok(json!({"type": "object"}), "Totals")}},
@@ -179,6 +185,7 @@ pub fn document() -> Value {
                 "SilenceSpec": {"type": "object", "required": ["matchers", "ends_at"], "properties": {"matchers": {"type": "array", "items": {"$ref": "#/components/schemas/Matcher"}}, "starts_at": {"type": "string", "description": "RFC 3339; default now"}, "ends_at": {"type": "string"}, "created_by": {"type": "string"}, "comment": {"type": "string"}}},
                 "Silence": {"type": "object", "properties": {"id": {"type": "string"}, "matchers": {"type": "array", "items": {"$ref": "#/components/schemas/Matcher"}}, "starts_at": {"type": "string"}, "ends_at": {"type": "string"}, "created_by": {"type": "string"}, "comment": {"type": "string"}, "state": {"type": "string", "enum": ["pending", "active", "expired"]}}},
                 "Delivery": {"type": "object", "properties": {"id": {"type": "string", "description": "The webhook-id, the same on every attempt"}, "seq": {"type": "integer"}, "receiver": {"type": "string"}, "group_key": {"type": "string"}, "status": {"type": "string", "enum": ["pending", "delivered", "failed", "silenced"]}, "alerts": {"type": "array", "items": {"type": "string"}}, "created_at": {"type": "string"}, "attempts": {"type": "integer"}, "next_attempt_at": {"type": ["string", "null"]}, "finished_at": {"type": ["string", "null"]}, "last_status": {"type": ["integer", "null"]}, "last_error": {"type": ["string", "null"]}}},
+                "DeadLetter": {"type": "object", "properties": {"id": {"type": "string"}, "received_at": {"type": "string"}, "reason": {"type": "string"}, "message": {"type": "string"}, "source": {"type": "string"}, "raw": {"type": "string"}}},
                 "Alert": {"type": "object", "properties": {"id": {"type": "string"}, "fingerprint": {"type": "string"}, "seq": {"type": "integer"}, "rule": {"type": "string"}, "series": {"type": "string"}, "status": {"type": "string"}, "severity": {"type": "string"}, "starts_at": {"type": "string"}, "ts": {"type": "string"}, "description": {"type": "string"}}}
             }
         }

@@ -21,16 +21,27 @@ const T0: i64 = 1_735_689_600_000;
 #[derive(Default)]
 struct Sink {
     full: AtomicBool,
+    /// Behaves as the Kafka sink with its broker down: waits, then fails.
+    broker_down: AtomicBool,
     got: Mutex<Vec<IngestBatch>>,
 }
 
 impl IngestSink for Sink {
     fn try_send(&self, batch: IngestBatch) -> Result<(), SendError> {
+        if self.broker_down.load(Ordering::Relaxed) {
+            // A blocking wait: on an async worker it would stall the runtime.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            return Err(SendError::Unavailable("Local: Message timed out".into()));
+        }
         if self.full.load(Ordering::Relaxed) {
             return Err(SendError::Full);
         }
         self.got.lock().unwrap().push(batch);
         Ok(())
+    }
+
+    fn blocks(&self) -> bool {
+        self.broker_down.load(Ordering::Relaxed)
     }
 }
 
@@ -60,6 +71,17 @@ fn point(tenant: &str, series: &str, day: i64) -> Point {
         severity: if day == 5 { Severity::High } else { Severity::None },
         events: 2,
         model: Cow::Borrowed("ets(A,Ad,A)"),
+    }
+}
+
+fn dead(tenant: &str, id: &str, reason: &str) -> vigie_schemas::DeadLetter {
+    vigie_schemas::DeadLetter {
+        id: id.into(),
+        tenant: Some(tenant.into()),
+        reason: reason.into(),
+        message: format!("{reason} ({id})"),
+        source: "http:0".into(),
+        raw: format!("{{\"secret_of\":\"{tenant}\"}}"),
     }
 }
 
@@ -128,7 +150,12 @@ async fn fixture() -> Fixture {
                 })
                 .collect(),
             alerts: &mut alerts,
-            dead_letters: &mut Vec::new(),
+            dead_letters: &mut vec![
+                dead("tenant-a", "dl-a1", "late"),
+                dead("tenant-a", "dl-a2", "late"),
+                dead("tenant-a", "dl-a3", "missing_field"),
+                dead("tenant-b", "dl-b1", "late"),
+            ],
         },
         T0,
     );
@@ -139,7 +166,7 @@ async fn fixture() -> Fixture {
     let admin = keys.create("ops", true).unwrap();
     let sink = Arc::new(Sink::default());
     let state = AppState {
-        reader: vigie_storage::History::Parquet(HistoryReader::open(&data).await.unwrap()),
+        reader: Arc::new(HistoryReader::open(&data).await.unwrap()),
         keys: Arc::clone(&keys),
         ingest: Some(sink.clone() as Arc<dyn IngestSink>),
         ready: Arc::new(AtomicBool::new(true)),
@@ -193,6 +220,7 @@ async fn health_is_public_and_everything_else_needs_a_key() {
         "/openapi.json",
         "/v1/series",
         "/v1/anomalies",
+        "/v1/dead-letters",
         "/v1/alerts",
         "/v1/alerts/history",
         "/v1/stats/overview",
@@ -353,6 +381,19 @@ async fn a_full_pipeline_answers_503_with_retry_after_and_takes_nothing() {
 }
 
 #[tokio::test]
+async fn a_broker_failure_is_its_own_503_not_pipeline_full() {
+    let f = fixture().await;
+    f.sink.broker_down.store(true, Ordering::Relaxed);
+    let (s, v, retry) =
+        call(&f.app, "POST", "/v1/events", Some(&f.a), Some(("application/json", GOOD.as_bytes().to_vec()))).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(is_error(&v, "broker_unavailable"), "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("broker") && !message.contains("timed out"), "the detail is logged, not sent: {v}");
+    assert_eq!(retry.as_deref(), Some("5"));
+}
+
+#[tokio::test]
 async fn only_admins_make_keys_and_new_keys_work() {
     let f = fixture().await;
     let (s, v, _) = call(&f.app, "POST", "/v1/tenants/tenant-c/keys", Some(&f.a), None).await;
@@ -414,4 +455,41 @@ async fn a_series_model_shows_its_parameters_refit_and_live_accuracy_to_its_tena
     let (s3, v3) = get(&f, "/v1/series/CAS-02%2FTHE/model", &f.b).await;
     assert_eq!(s3, StatusCode::NOT_FOUND);
     assert!(v3.to_string().contains("published no forecast yet"), "{v3}");
+}
+
+#[tokio::test]
+async fn dead_letters_are_shown_to_their_own_tenant_with_reason_and_payload() {
+    let f = fixture().await;
+    let (s, v) = get(&f, "/v1/dead-letters", &f.a).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{v}");
+    for d in items {
+        assert_eq!(d["raw"], "{\"secret_of\":\"tenant-a\"}", "only tenant A's payloads: {d}");
+        assert!(d["received_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{d}");
+        assert!(d["message"].as_str().is_some_and(|m| m.contains(d["id"].as_str().unwrap())), "{d}");
+    }
+    let (_, late) = get(&f, "/v1/dead-letters?reason=late", &f.a).await;
+    assert_eq!(late["items"].as_array().unwrap().len(), 2, "{late}");
+    // Two pages of two and one, no overlap.
+    let (_, p1) = get(&f, "/v1/dead-letters?limit=2", &f.a).await;
+    let cursor = p1["next_cursor"].as_str().expect("a second page").to_string();
+    let (_, p2) = get(&f, &format!("/v1/dead-letters?limit=2&cursor={cursor}"), &f.a).await;
+    let mut ids: Vec<String> = p1["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(p2["items"].as_array().unwrap())
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["dl-a1", "dl-a2", "dl-a3"]);
+    assert!(p2["next_cursor"].is_null(), "{p2}");
+    let (_, b) = get(&f, "/v1/dead-letters", &f.b).await;
+    assert_eq!(b["items"].as_array().unwrap().len(), 1, "{b}");
+    assert_eq!(b["items"][0]["id"], "dl-b1");
+    let (_, o) = get(&f, "/v1/stats/overview", &f.a).await;
+    assert_eq!(o["dead_letters_by_reason"], serde_json::json!({"late": 2, "missing_field": 1}), "{o}");
+    let (s, v) = get(&f, "/v1/dead-letters?reasons=late", &f.a).await;
+    assert!(s == StatusCode::BAD_REQUEST && is_error(&v, "invalid_parameter"), "{v}");
 }

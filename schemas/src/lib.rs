@@ -10,9 +10,11 @@
 pub mod body;
 pub mod clickhouse;
 pub mod event;
+pub mod fault;
 pub mod notify;
 pub mod output;
 pub mod time;
 
 pub use event::{Event, Limits, Movement, RejectReason, Rejection, SpendEvent, StockEvent, decode_event};
+pub use fault::{Classify, Fault};
 pub use output::{AlertRecord, AlertStatus, Anomaly, DeadLetter, Forecast, Id, Point, Rule, SeriesKind, Severity};

@@ -120,15 +120,19 @@ struct PartJob {
     p: i32,
     checkpoint: u64,
     next_offset: i64,
-    /// The rows buffered since the previous checkpoint.
-    rows: Box<dyn HistorySink>,
     /// The framed snapshot.
     snapshot: Vec<u8>,
 }
 
+/// Rows on their way to the history sink.
+type Rows = Box<dyn HistorySink>;
+
 /// A checkpoint for the writer thread.
 struct Job {
     parts: Vec<PartJob>,
+    /// The partitions' rows buffered since the previous checkpoint, merged
+    /// where the sink writes them better together (see `HistorySink::absorb`).
+    rows: Vec<Rows>,
     /// The number of the last record produced before the checkpoint.
     mark: u64,
 }
@@ -166,19 +170,19 @@ impl Writer {
     /// the pipeline without committing.
     fn write(&self, mut job: Job) -> Done {
         let mut files = 0;
-        for j in &mut job.parts {
+        for rows in &mut job.rows {
             let meanwhile = "offsets are not committed meanwhile";
             let mut failing = false;
             let stop = || self.stop.load(Ordering::Relaxed);
-            let f = write_all(j.rows.as_mut(), &self.status, meanwhile, &mut failing, stop).context(
+            let f = write_all(rows.as_mut(), &self.status, meanwhile, &mut failing, stop).context(
                 "stopping while the history sink refuses rows; nothing past the last checkpoint is committed",
             )?;
             files += f.files;
         }
         if files > 0
-            && let Some(j) = job.parts.first()
+            && let Some(rows) = job.rows.first()
         {
-            j.rows.sync().context("cannot make the history durable")?;
+            rows.sync().context("cannot make the history durable")?;
         }
         if !self.tracker.wait(job.mark, Duration::from_secs(60)) {
             bail!(
@@ -341,7 +345,7 @@ impl Opener {
         let (mut engine, next_offset, checkpoint) = match snap {
             Some(s) => {
                 let engine = Engine::from_state(s.engine, self.rc.engine.clone())
-                    .map_err(|e| anyhow!("snapshot of {topic}/{p}: {e}"))?;
+                    .with_context(|| format!("snapshot of {topic}/{p}"))?;
                 (engine, s.next_offset, s.checkpoint)
             }
             None => (Engine::new(self.rc.engine.clone()), 0, 0),
@@ -431,19 +435,19 @@ impl Shared {
                 break;
             }
             made = true;
-            let parts = self.take_parts(ps)?;
+            let (parts, rows) = self.take_parts(ps)?;
             if parts.is_empty() {
                 break;
             }
-            self.checkpoints.pending = Some(Job { parts, mark: self.producers.tracker.mark() });
+            self.checkpoints.pending = Some(Job { parts, rows, mark: self.producers.tracker.mark() });
         }
         self.settle(consumer, wait)
     }
 
-    /// The dirty partitions among `ps`: their rows and snapshots, each
-    /// under its next checkpoint number.
-    fn take_parts(&mut self, ps: &[i32]) -> Result<Vec<PartJob>> {
-        let mut parts = Vec::new();
+    /// The dirty partitions among `ps`: their snapshots, each under its
+    /// next checkpoint number, and their rows.
+    fn take_parts(&mut self, ps: &[i32]) -> Result<(Vec<PartJob>, Vec<Rows>)> {
+        let (mut parts, mut all_rows) = (Vec::new(), Vec::<Rows>::new());
         for p in ps {
             let Some(part) = self.parts.get_mut(p).filter(|x| x.dirty) else { continue };
             part.checkpoint += 1;
@@ -453,16 +457,21 @@ impl Shared {
                 engine: part.stage.engine(),
             })
             .context("cannot encode a partition snapshot")?;
+            let rows = part.stage.take_rows(&stream(&self.topic, *p), part.checkpoint);
+            let kept = match all_rows.last_mut() {
+                Some(last) => last.absorb(rows),
+                None => Some(rows),
+            };
+            all_rows.extend(kept);
             parts.push(PartJob {
                 p: *p,
                 checkpoint: part.checkpoint,
                 next_offset: part.next_offset,
-                rows: part.stage.take_rows(&stream(&self.topic, *p), part.checkpoint),
                 snapshot: frame(SNAP_MAGIC, &payload),
             });
             part.dirty = false;
         }
-        Ok(parts)
+        Ok((parts, all_rows))
     }
 
     /// Gives `job` to the writer thread; true when it took it. When the

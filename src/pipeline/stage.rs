@@ -171,6 +171,7 @@ impl Stage {
         status.dead_letters.fetch_add(self.out.dead_letters.len() as u64, Ordering::Relaxed);
         status.anomalies.fetch_add(self.out.anomalies.len() as u64, Ordering::Relaxed);
         status.metrics.batch(events.len(), &self.out, took);
+        self.out.refits = vigie_processors::RefitCounts::default();
         self.sink.add(records(&mut self.out), now_ms());
         status.watermark.fetch_max(self.engine.watermark().max(0) as u64, Ordering::Relaxed);
         self.show();

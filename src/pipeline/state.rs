@@ -71,7 +71,7 @@ pub fn load_state(path: &Path, cfg: &EngineConfig) -> Result<Option<Engine>> {
     let payload = unframe(STATE_MAGIC, &bytes, &path.display().to_string())?;
     let state: EngineState =
         postcard::from_bytes(payload).with_context(|| format!("{} cannot be decoded", path.display()))?;
-    Engine::from_state(state, cfg.clone()).map(Some).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    Engine::from_state(state, cfg.clone()).map(Some).with_context(|| path.display().to_string())
 }
 
 /// The wall clock in epoch milliseconds.

@@ -59,8 +59,17 @@ impl ClickHouseConfig {
 }
 
 fn ch(what: &str, e: clickhouse::error::Error) -> StorageError {
-    StorageError::Query(format!("ClickHouse: {what}: {e}"))
+    match e {
+        // Not reached, or the connection broke: ClickHouse is away.
+        clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
+            StorageError::Unavailable(format!("ClickHouse: {what}: {e}"))
+        }
+        e => StorageError::Query(format!("ClickHouse: {what}: {e}")),
+    }
 }
+
+/// How long one insert may take before it counts as failed (and is retried).
+const INSERT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The table that records which migrations were applied.
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS vigie_migrations (version UInt32, name String, applied_at DateTime) \
@@ -136,6 +145,14 @@ impl ChRows {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    fn append(&mut self, mut other: ChRows) {
+        self.points.append(&mut other.points);
+        self.anomalies.append(&mut other.anomalies);
+        self.forecasts.append(&mut other.forecasts);
+        self.alerts.append(&mut other.alerts);
+        self.dead_letters.append(&mut other.dead_letters);
+    }
 }
 
 /// A [`HistorySink`](crate::sink::HistorySink) writing to ClickHouse: rows
@@ -163,8 +180,10 @@ impl crate::sink::HistorySink for ChSink {
     }
 
     fn add(&mut self, out: Records<'_>, received_at: i64) {
-        self.since.get_or_insert_with(std::time::Instant::now);
         self.rows.add(out, received_at);
+        if !self.rows.is_empty() {
+            self.since.get_or_insert_with(std::time::Instant::now);
+        }
     }
 
     fn pending(&self) -> usize {
@@ -177,10 +196,32 @@ impl crate::sink::HistorySink for ChSink {
         if n == 0 || !(all || due) {
             return Ok(crate::writer::Flushed::default());
         }
-        self.rt.block_on(insert(&self.client, &self.rows))?;
+        let timed =
+            self.rt.block_on(async { tokio::time::timeout(INSERT_TIMEOUT, insert(&self.client, &self.rows)).await });
+        timed.map_err(|_| {
+            StorageError::Unavailable(format!(
+                "ClickHouse: no answer to an insert within {} s",
+                INSERT_TIMEOUT.as_secs()
+            ))
+        })??;
         self.rows = ChRows::default();
         self.since = None;
         Ok(crate::writer::Flushed { files: 1, rows: n })
+    }
+
+    fn absorb(&mut self, mut other: Box<dyn crate::sink::HistorySink>) -> Option<Box<dyn crate::sink::HistorySink>> {
+        let Some(o) = other.as_any().downcast_mut::<ChSink>() else { return Some(other) };
+        let rows = std::mem::take(&mut o.rows);
+        self.rows.append(rows);
+        self.since = match (self.since, o.since.take()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        None
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
     }
 
     fn take(&mut self) -> Box<dyn crate::sink::HistorySink> {
@@ -469,6 +510,16 @@ struct ModelRow {
 }
 
 #[derive(Row, Deserialize)]
+struct DeadLetterOut {
+    ts: i64,
+    id: String,
+    reason: String,
+    message: String,
+    source: String,
+    raw: String,
+}
+
+#[derive(Row, Deserialize)]
 struct AnomalyOut {
     id: String,
     series: String,
@@ -529,12 +580,15 @@ impl ChReader {
     pub fn new(client: Client) -> Self {
         Self { client }
     }
+}
 
-    /// See [`crate::HistoryReader::series`].
+#[async_trait::async_trait]
+impl crate::HistoryQuery for ChReader {
+    /// See [`crate::HistoryQuery::series`].
     ///
     /// # Errors
     /// When ClickHouse cannot be reached or refuses.
-    pub async fn series(
+    async fn series(
         &self,
         tenant: &str,
         after: Option<&str>,
@@ -558,11 +612,11 @@ impl ChReader {
             .collect())
     }
 
-    /// See [`crate::HistoryReader::history`].
+    /// See [`crate::HistoryQuery::history`].
     ///
     /// # Errors
     /// When ClickHouse cannot be reached or refuses.
-    pub async fn history(
+    async fn history(
         &self,
         tenant: &str,
         series: &str,
@@ -597,11 +651,11 @@ impl ChReader {
             .collect())
     }
 
-    /// See [`crate::HistoryReader::latest_forecast`].
+    /// See [`crate::HistoryQuery::latest_forecast`].
     ///
     /// # Errors
     /// When ClickHouse cannot be reached or refuses.
-    pub async fn latest_forecast(
+    async fn latest_forecast(
         &self,
         tenant: &str,
         series: &str,
@@ -634,11 +688,11 @@ impl ChReader {
             .collect())
     }
 
-    /// See [`crate::HistoryReader::model`].
+    /// See [`crate::HistoryQuery::model`].
     ///
     /// # Errors
     /// When ClickHouse cannot be reached or refuses.
-    pub async fn model(&self, tenant: &str, series: &str) -> Result<Option<crate::reader::ModelCard>, StorageError> {
+    async fn model(&self, tenant: &str, series: &str) -> Result<Option<crate::reader::ModelCard>, StorageError> {
         let rows: Vec<ModelRow> = self
             .client
             .query(
@@ -662,11 +716,11 @@ impl ChReader {
         }))
     }
 
-    /// See [`crate::HistoryReader::anomalies`].
+    /// See [`crate::HistoryQuery::anomalies`].
     ///
     /// # Errors
     /// When ClickHouse cannot be reached or refuses.
-    pub async fn anomalies(
+    async fn anomalies(
         &self,
         tenant: &str,
         filter: &crate::reader::AnomalyFilter,
@@ -722,11 +776,11 @@ impl ChReader {
             .collect())
     }
 
-    /// See [`crate::HistoryReader::alerts`].
+    /// See [`crate::HistoryQuery::alerts`].
     ///
     /// # Errors
     /// When ClickHouse cannot be reached or refuses.
-    pub async fn alerts(
+    async fn alerts(
         &self,
         tenant: &str,
         active_only: bool,
@@ -777,20 +831,62 @@ impl ChReader {
             .collect())
     }
 
-    async fn grouped(&self, sql: &str, binds: usize, tenant: &str) -> Result<BTreeMap<String, u64>, StorageError> {
-        let mut query = self.client.query(sql);
-        for _ in 0..binds {
-            query = query.bind(tenant);
-        }
-        let rows: Vec<Counted> = query.fetch_all().await.map_err(q)?;
-        Ok(rows.into_iter().map(|r| (r.k, r.n)).collect())
-    }
-
-    /// See [`crate::HistoryReader::overview`].
+    /// See [`crate::HistoryQuery::dead_letters`].
     ///
     /// # Errors
     /// When ClickHouse cannot be reached or refuses.
-    pub async fn overview(&self, tenant: &str) -> Result<crate::reader::Overview, StorageError> {
+    async fn dead_letters(
+        &self,
+        tenant: &str,
+        filter: &crate::reader::DeadLetterFilter,
+        cursor: Option<&crate::reader::Cursor>,
+        limit: usize,
+    ) -> Result<Vec<(i64, DeadLetter)>, StorageError> {
+        let (from, to) = (filter.from.unwrap_or(i64::MIN / 4), filter.to.unwrap_or(i64::MAX / 4));
+        let (c_ts, c_id) = cursor.map_or((i64::MAX / 4, String::new()), |(t, i)| (*t, i.clone()));
+        let reason = filter.reason.as_deref().unwrap_or("");
+        let sql = format!(
+            "SELECT ts, id, reason, message, source, raw FROM dead_letters FINAL \
+             WHERE tenant = ? AND (? = '' OR reason = ?) AND ts >= ? AND ts < ? \
+             AND (ts < ? OR (ts = ? AND ? <> '' AND id < ?)) ORDER BY ts DESC, id DESC LIMIT {limit}"
+        );
+        let rows: Vec<DeadLetterOut> = self
+            .client
+            .query(&sql)
+            .bind(tenant)
+            .bind(reason)
+            .bind(reason)
+            .bind(from)
+            .bind(to)
+            .bind(c_ts)
+            .bind(c_ts)
+            .bind(&c_id)
+            .bind(&c_id)
+            .fetch_all()
+            .await
+            .map_err(q)?;
+        let tenant: std::sync::Arc<str> = tenant.into();
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let d = DeadLetter {
+                    id: r.id,
+                    tenant: Some(std::sync::Arc::clone(&tenant)),
+                    reason: r.reason,
+                    message: r.message,
+                    source: r.source,
+                    raw: r.raw,
+                };
+                (r.ts, d)
+            })
+            .collect())
+    }
+
+    /// See [`crate::HistoryQuery::overview`].
+    ///
+    /// # Errors
+    /// When ClickHouse cannot be reached or refuses.
+    async fn overview(&self, tenant: &str) -> Result<crate::reader::Overview, StorageError> {
         let t: Vec<Totals> = self
             .client
             .query(
@@ -812,6 +908,13 @@ impl ChReader {
                 tenant,
             )
             .await?;
+        o.dead_letters_by_reason = self
+            .grouped(
+                "SELECT reason AS k, count() AS n FROM dead_letters FINAL WHERE tenant = ? GROUP BY reason",
+                1,
+                tenant,
+            )
+            .await?;
         o.alerts_by_rule = self
             .grouped(
                 "SELECT rule AS k, count() AS n FROM alerts FINAL WHERE tenant = ? AND status = 'firing' AND repeat = 0 \
@@ -828,5 +931,16 @@ impl ChReader {
             )
             .await?;
         Ok(o)
+    }
+}
+
+impl ChReader {
+    async fn grouped(&self, sql: &str, binds: usize, tenant: &str) -> Result<BTreeMap<String, u64>, StorageError> {
+        let mut query = self.client.query(sql);
+        for _ in 0..binds {
+            query = query.bind(tenant);
+        }
+        let rows: Vec<Counted> = query.fetch_all().await.map_err(q)?;
+        Ok(rows.into_iter().map(|r| (r.k, r.n)).collect())
     }
 }

@@ -32,6 +32,10 @@ pub enum StorageError {
     /// Writing Parquet failed (outside: usually the disk).
     #[error("cannot write Parquet: {0}")]
     Parquet(String),
+    /// A server (ClickHouse) cannot be reached, refuses, or does not answer
+    /// in time (outside; retrying helps once it is back).
+    #[error("{0}")]
+    Unavailable(String),
     /// A query failed (ours: the SQL or unreadable files).
     #[error("query failed: {0}")]
     Query(String),
@@ -46,118 +50,99 @@ impl StorageError {
     }
 }
 
-/// Where the API reads history: Parquet with DataFusion (embedded), or
-/// ClickHouse. The same methods and the same answers.
-#[derive(Clone)]
-pub enum History {
-    /// Parquet files under the data directory.
-    Parquet(HistoryReader),
-    /// ClickHouse tables.
-    ClickHouse(Box<clickhouse::ChReader>),
-}
-
-impl History {
-    /// See [`HistoryReader::series`].
+/// Where the API reads history: Parquet with DataFusion
+/// ([`HistoryReader`], embedded), or ClickHouse ([`clickhouse::ChReader`]).
+/// The same methods and the same answers (a test compares them).
+#[async_trait::async_trait]
+pub trait HistoryQuery: Send + Sync {
+    /// The tenant's series, ordered by key, `limit` after the key `after`.
     ///
     /// # Errors
     /// When the backend fails.
-    pub async fn series(
+    async fn series(
         &self,
         tenant: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<reader::SeriesSummary>, StorageError> {
-        match self {
-            History::Parquet(r) => r.series(tenant, after, limit).await,
-            History::ClickHouse(r) => r.series(tenant, after, limit).await,
-        }
-    }
+    ) -> Result<Vec<reader::SeriesSummary>, StorageError>;
 
-    /// See [`HistoryReader::history`].
+    /// One series' points in `[from, to)`.
     ///
     /// # Errors
     /// When the backend fails.
-    pub async fn history(
+    async fn history(
         &self,
         tenant: &str,
         series: &str,
         from: i64,
         to: i64,
-    ) -> Result<Vec<reader::HistoryPoint>, StorageError> {
-        match self {
-            History::Parquet(r) => r.history(tenant, series, from, to).await,
-            History::ClickHouse(r) => r.history(tenant, series, from, to).await,
-        }
-    }
+    ) -> Result<Vec<reader::HistoryPoint>, StorageError>;
 
-    /// See [`HistoryReader::latest_forecast`].
+    /// The newest published forecast of a series.
     ///
     /// # Errors
     /// When the backend fails.
-    pub async fn latest_forecast(
-        &self,
-        tenant: &str,
-        series: &str,
-    ) -> Result<Vec<reader::ForecastPoint>, StorageError> {
-        match self {
-            History::Parquet(r) => r.latest_forecast(tenant, series).await,
-            History::ClickHouse(r) => r.latest_forecast(tenant, series).await,
-        }
-    }
+    async fn latest_forecast(&self, tenant: &str, series: &str) -> Result<Vec<reader::ForecastPoint>, StorageError>;
 
-    /// See [`HistoryReader::model`].
+    /// The model card of a series (its newest forecast's parameters).
     ///
     /// # Errors
     /// When the backend fails.
-    pub async fn model(&self, tenant: &str, series: &str) -> Result<Option<reader::ModelCard>, StorageError> {
-        match self {
-            History::Parquet(r) => r.model(tenant, series).await,
-            History::ClickHouse(r) => r.model(tenant, series).await,
-        }
-    }
+    async fn model(&self, tenant: &str, series: &str) -> Result<Option<reader::ModelCard>, StorageError>;
 
-    /// See [`HistoryReader::anomalies`].
+    /// Reported anomalies, newest first, after `cursor`.
     ///
     /// # Errors
     /// When the backend fails.
-    pub async fn anomalies(
+    async fn anomalies(
         &self,
         tenant: &str,
         filter: &reader::AnomalyFilter,
         cursor: Option<&reader::Cursor>,
         limit: usize,
-    ) -> Result<Vec<vigie_schemas::Anomaly>, StorageError> {
-        match self {
-            History::Parquet(r) => r.anomalies(tenant, filter, cursor, limit).await,
-            History::ClickHouse(r) => r.anomalies(tenant, filter, cursor, limit).await,
-        }
-    }
+    ) -> Result<Vec<vigie_schemas::Anomaly>, StorageError>;
 
-    /// See [`HistoryReader::alerts`].
+    /// Alert transitions (or only the alerts firing now), newest first.
     ///
     /// # Errors
     /// When the backend fails.
-    pub async fn alerts(
+    async fn alerts(
         &self,
         tenant: &str,
         active_only: bool,
         cursor: Option<(i64, u64)>,
         limit: usize,
-    ) -> Result<Vec<vigie_schemas::AlertRecord>, StorageError> {
-        match self {
-            History::Parquet(r) => r.alerts(tenant, active_only, cursor, limit).await,
-            History::ClickHouse(r) => r.alerts(tenant, active_only, cursor, limit).await,
-        }
-    }
+    ) -> Result<Vec<vigie_schemas::AlertRecord>, StorageError>;
 
-    /// See [`HistoryReader::overview`].
+    /// The tenant's dead letters (refused or late events), newest first,
+    /// after `cursor`: when each was received, and the dead letter.
     ///
     /// # Errors
     /// When the backend fails.
-    pub async fn overview(&self, tenant: &str) -> Result<reader::Overview, StorageError> {
+    async fn dead_letters(
+        &self,
+        tenant: &str,
+        filter: &reader::DeadLetterFilter,
+        cursor: Option<&reader::Cursor>,
+        limit: usize,
+    ) -> Result<Vec<(i64, vigie_schemas::DeadLetter)>, StorageError>;
+
+    /// Counts for the tenant's overview.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn overview(&self, tenant: &str) -> Result<reader::Overview, StorageError>;
+}
+
+/// A history reader shared by the API's handlers.
+pub type History = std::sync::Arc<dyn HistoryQuery>;
+
+impl vigie_schemas::Classify for StorageError {
+    fn fault(&self) -> vigie_schemas::Fault {
+        use vigie_schemas::Fault;
         match self {
-            History::Parquet(r) => r.overview(tenant).await,
-            History::ClickHouse(r) => r.overview(tenant).await,
+            StorageError::Io { .. } | StorageError::Parquet(_) | StorageError::Unavailable(_) => Fault::External,
+            StorageError::Query(_) | StorageError::Internal(_) => Fault::Internal,
         }
     }
 }

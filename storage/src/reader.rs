@@ -24,7 +24,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use serde::Serialize;
 use vigie_schemas::time::{DAY_MS, format_date, ts_rfc3339};
-use vigie_schemas::{AlertRecord, AlertStatus, Anomaly, Id, Rule, SeriesKind, Severity};
+use vigie_schemas::{AlertRecord, AlertStatus, Anomaly, DeadLetter, Id, Rule, SeriesKind, Severity};
 
 use crate::StorageError;
 use crate::columns::schema;
@@ -144,6 +144,8 @@ pub struct Overview {
     pub alerts_by_rule: BTreeMap<String, u64>,
     /// Alerts firing now, by rule.
     pub firing_by_rule: BTreeMap<String, u64>,
+    /// Dead letters (refused or late events) by reason.
+    pub dead_letters_by_reason: BTreeMap<String, u64>,
 }
 
 /// Filters for anomalies.
@@ -156,6 +158,17 @@ pub struct AnomalyFilter {
     /// From (inclusive), epoch ms.
     pub from: Option<i64>,
     /// To (exclusive), epoch ms.
+    pub to: Option<i64>,
+}
+
+/// Filters for dead letters.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterFilter {
+    /// One reason code (`late`, `missing_field`, …).
+    pub reason: Option<String>,
+    /// Received from (inclusive), epoch ms.
+    pub from: Option<i64>,
+    /// Received before (exclusive), epoch ms.
     pub to: Option<i64>,
 }
 
@@ -270,12 +283,15 @@ impl HistoryReader {
         let df = if params.is_empty() { df } else { df.with_param_values(params).map_err(q)? };
         df.collect().await.map_err(q)
     }
+}
 
+#[async_trait::async_trait]
+impl crate::HistoryQuery for HistoryReader {
     /// The tenant's series, ordered by key, `limit` after the key `after`.
     ///
     /// # Errors
     /// See [`HistoryReader::query`].
-    pub async fn series(
+    async fn series(
         &self,
         tenant: &str,
         after: Option<&str>,
@@ -309,13 +325,7 @@ impl HistoryReader {
     ///
     /// # Errors
     /// See [`HistoryReader::query`].
-    pub async fn history(
-        &self,
-        tenant: &str,
-        series: &str,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<HistoryPoint>, StorageError> {
+    async fn history(&self, tenant: &str, series: &str, from: i64, to: i64) -> Result<Vec<HistoryPoint>, StorageError> {
         let sql = "SELECT ts, value, forecast, lower, upper, z, anomaly_score, severity FROM points \
                    WHERE tenant = $1 AND series = $2 AND date >= $3 AND date <= $4 AND ts >= $5 AND ts < $6 \
                    ORDER BY ts";
@@ -355,7 +365,7 @@ impl HistoryReader {
     ///
     /// # Errors
     /// See [`HistoryReader::query`].
-    pub async fn latest_forecast(&self, tenant: &str, series: &str) -> Result<Vec<ForecastPoint>, StorageError> {
+    async fn latest_forecast(&self, tenant: &str, series: &str) -> Result<Vec<ForecastPoint>, StorageError> {
         let sql = "SELECT ts, step, forecast, lower, upper, model, made_at FROM forecasts \
                    WHERE tenant = $1 AND series = $2 AND made_at = \
                    (SELECT max(made_at) FROM forecasts WHERE tenant = $1 AND series = $2) ORDER BY step";
@@ -391,7 +401,7 @@ impl HistoryReader {
     ///
     /// # Errors
     /// See [`HistoryReader::query`].
-    pub async fn model(&self, tenant: &str, series: &str) -> Result<Option<ModelCard>, StorageError> {
+    async fn model(&self, tenant: &str, series: &str) -> Result<Option<ModelCard>, StorageError> {
         let sql = "SELECT model, made_at, alpha, beta, gamma, phi, fitted_at, mase, coverage, scored \
                    FROM forecasts WHERE tenant = $1 AND series = $2 AND step = 1 \
                    ORDER BY made_at DESC LIMIT 1";
@@ -415,7 +425,7 @@ impl HistoryReader {
     ///
     /// # Errors
     /// See [`HistoryReader::query`].
-    pub async fn anomalies(
+    async fn anomalies(
         &self,
         tenant: &str,
         filter: &AnomalyFilter,
@@ -477,6 +487,134 @@ impl HistoryReader {
         Ok(out)
     }
 
+    /// Alert records, newest first (by time, then emission order), `limit`
+    /// after `cursor` = (ts, seq): every transition, or with `active_only`
+    /// the latest transition of each alert when it is `firing`.
+    ///
+    /// # Errors
+    /// See [`HistoryReader::query`].
+    async fn alerts(
+        &self,
+        tenant: &str,
+        active_only: bool,
+        cursor: Option<(i64, u64)>,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StorageError> {
+        let (c_ts, c_seq) = cursor.unwrap_or((i64::MAX / 4, u64::MAX));
+        let source = if active_only {
+            format!(
+                "(SELECT {cols}, row_number() OVER (PARTITION BY fingerprint ORDER BY ts DESC, seq DESC) AS rn \
+                 FROM alerts WHERE tenant = $1) AS latest WHERE rn = 1 AND status = 'firing' AND",
+                cols = Self::ALERT_COLUMNS
+            )
+        } else {
+            "alerts WHERE tenant = $1 AND".to_string()
+        };
+        let sql = format!(
+            "SELECT {} FROM {source} (ts < $2 OR (ts = $2 AND seq < $3)) ORDER BY ts DESC, seq DESC LIMIT {limit}",
+            Self::ALERT_COLUMNS
+        );
+        let params = vec![str_param(&encode_tenant(tenant)), ts_param(c_ts), ScalarValue::UInt64(Some(c_seq))];
+        let batches = self.query(&sql, params).await?;
+        Self::alert_rows(&tenant.into(), &batches)
+    }
+
+    async fn dead_letters(
+        &self,
+        tenant: &str,
+        filter: &DeadLetterFilter,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Vec<(i64, DeadLetter)>, StorageError> {
+        let (from, to) = (filter.from.unwrap_or(i64::MIN / 4), filter.to.unwrap_or(i64::MAX / 4));
+        let (c_ts, c_id) = cursor.map_or((i64::MAX / 4, String::new()), |(t, i)| (*t, i.clone()));
+        let sql = format!(
+            "SELECT id, received_at, reason, message, source, raw FROM dead_letters \
+             WHERE tenant = $1 AND ($2 = '' OR reason = $2) AND received_at >= $3 AND received_at < $4 \
+             AND (received_at < $5 OR (received_at = $5 AND $6 <> '' AND id < $6)) \
+             ORDER BY received_at DESC, id DESC LIMIT {limit}"
+        );
+        let params = vec![
+            str_param(&encode_tenant(tenant)),
+            str_param(filter.reason.as_deref().unwrap_or("")),
+            ts_param(from),
+            ts_param(to),
+            ts_param(c_ts),
+            str_param(&c_id),
+        ];
+        let tenant: Arc<str> = tenant.into();
+        let mut out = Vec::new();
+        for b in &self.query(&sql, params).await? {
+            let (id, ts) = (col::<StringArray>(b, "id")?, col::<TimestampMillisecondArray>(b, "received_at")?);
+            let (r, m) = (col::<StringArray>(b, "reason")?, col::<StringArray>(b, "message")?);
+            let (src, raw) = (col::<StringArray>(b, "source")?, col::<StringArray>(b, "raw")?);
+            for i in 0..b.num_rows() {
+                out.push((
+                    ts.value(i),
+                    DeadLetter {
+                        id: id.value(i).to_string(),
+                        tenant: Some(Arc::clone(&tenant)),
+                        reason: r.value(i).to_string(),
+                        message: m.value(i).to_string(),
+                        source: src.value(i).to_string(),
+                        raw: raw.value(i).to_string(),
+                    },
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The tenant's totals.
+    ///
+    /// # Errors
+    /// See [`HistoryReader::query`].
+    async fn overview(&self, tenant: &str) -> Result<Overview, StorageError> {
+        let t = encode_tenant(tenant);
+        let mut o = Overview::default();
+        let b = self
+            .query(
+                "SELECT count(*) AS points, count(DISTINCT series) AS series, sum(CAST(events AS BIGINT)) AS events \
+                 FROM points WHERE tenant = $1",
+                vec![str_param(&t)],
+            )
+            .await?;
+        if let Some(b) = b.first().filter(|b| b.num_rows() > 0) {
+            o.points = count(b, "points", 0)?;
+            o.series = count(b, "series", 0)?;
+            o.events = count(b, "events", 0)?;
+        }
+        let grouped = |sql: &'static str| {
+            let t = t.clone();
+            async move {
+                let mut m = BTreeMap::new();
+                for b in self.query(sql, vec![str_param(&t)]).await? {
+                    let k = col::<StringArray>(&b, "k")?;
+                    for i in 0..b.num_rows() {
+                        m.insert(k.value(i).to_string(), count(&b, "n", i)?);
+                    }
+                }
+                Ok::<_, StorageError>(m)
+            }
+        };
+        o.anomalies_by_severity =
+            grouped("SELECT severity AS k, count(*) AS n FROM anomalies WHERE tenant = $1 GROUP BY severity").await?;
+        o.dead_letters_by_reason =
+            grouped("SELECT reason AS k, count(*) AS n FROM dead_letters WHERE tenant = $1 GROUP BY reason").await?;
+        o.alerts_by_rule = grouped(
+            "SELECT rule AS k, count(*) AS n FROM alerts WHERE tenant = $1 AND status = 'firing' AND repeat = 0 GROUP BY rule",
+        )
+        .await?;
+        o.firing_by_rule = grouped(
+            "SELECT rule AS k, count(*) AS n FROM (SELECT rule, status, row_number() OVER (PARTITION BY fingerprint ORDER BY ts DESC, seq DESC) AS rn \
+             FROM alerts WHERE tenant = $1) AS latest WHERE rn = 1 AND status = 'firing' GROUP BY rule",
+        )
+        .await?;
+        Ok(o)
+    }
+}
+
+impl HistoryReader {
     fn alert_rows(tenant: &Arc<str>, batches: &[RecordBatch]) -> Result<Vec<AlertRecord>, StorageError> {
         let mut out = Vec::new();
         for b in batches {
@@ -518,82 +656,4 @@ impl HistoryReader {
     }
 
     const ALERT_COLUMNS: &'static str = "id, fingerprint, rule, series, status, severity, starts_at, ts, repeat, seq, value, threshold, event_id, description";
-
-    /// Alert records, newest first (by time, then emission order), `limit`
-    /// after `cursor` = (ts, seq): every transition, or with `active_only`
-    /// the latest transition of each alert when it is `firing`.
-    ///
-    /// # Errors
-    /// See [`HistoryReader::query`].
-    pub async fn alerts(
-        &self,
-        tenant: &str,
-        active_only: bool,
-        cursor: Option<(i64, u64)>,
-        limit: usize,
-    ) -> Result<Vec<AlertRecord>, StorageError> {
-        let (c_ts, c_seq) = cursor.unwrap_or((i64::MAX / 4, u64::MAX));
-        let source = if active_only {
-            format!(
-                "(SELECT {cols}, row_number() OVER (PARTITION BY fingerprint ORDER BY ts DESC, seq DESC) AS rn \
-                 FROM alerts WHERE tenant = $1) AS latest WHERE rn = 1 AND status = 'firing' AND",
-                cols = Self::ALERT_COLUMNS
-            )
-        } else {
-            "alerts WHERE tenant = $1 AND".to_string()
-        };
-        let sql = format!(
-            "SELECT {} FROM {source} (ts < $2 OR (ts = $2 AND seq < $3)) ORDER BY ts DESC, seq DESC LIMIT {limit}",
-            Self::ALERT_COLUMNS
-        );
-        let params = vec![str_param(&encode_tenant(tenant)), ts_param(c_ts), ScalarValue::UInt64(Some(c_seq))];
-        let batches = self.query(&sql, params).await?;
-        Self::alert_rows(&tenant.into(), &batches)
-    }
-
-    /// The tenant's totals.
-    ///
-    /// # Errors
-    /// See [`HistoryReader::query`].
-    pub async fn overview(&self, tenant: &str) -> Result<Overview, StorageError> {
-        let t = encode_tenant(tenant);
-        let mut o = Overview::default();
-        let b = self
-            .query(
-                "SELECT count(*) AS points, count(DISTINCT series) AS series, sum(CAST(events AS BIGINT)) AS events \
-                 FROM points WHERE tenant = $1",
-                vec![str_param(&t)],
-            )
-            .await?;
-        if let Some(b) = b.first().filter(|b| b.num_rows() > 0) {
-            o.points = count(b, "points", 0)?;
-            o.series = count(b, "series", 0)?;
-            o.events = count(b, "events", 0)?;
-        }
-        let grouped = |sql: &'static str| {
-            let t = t.clone();
-            async move {
-                let mut m = BTreeMap::new();
-                for b in self.query(sql, vec![str_param(&t)]).await? {
-                    let k = col::<StringArray>(&b, "k")?;
-                    for i in 0..b.num_rows() {
-                        m.insert(k.value(i).to_string(), count(&b, "n", i)?);
-                    }
-                }
-                Ok::<_, StorageError>(m)
-            }
-        };
-        o.anomalies_by_severity =
-            grouped("SELECT severity AS k, count(*) AS n FROM anomalies WHERE tenant = $1 GROUP BY severity").await?;
-        o.alerts_by_rule = grouped(
-            "SELECT rule AS k, count(*) AS n FROM alerts WHERE tenant = $1 AND status = 'firing' AND repeat = 0 GROUP BY rule",
-        )
-        .await?;
-        o.firing_by_rule = grouped(
-            "SELECT rule AS k, count(*) AS n FROM (SELECT rule, status, row_number() OVER (PARTITION BY fingerprint ORDER BY ts DESC, seq DESC) AS rn \
-             FROM alerts WHERE tenant = $1) AS latest WHERE rn = 1 AND status = 'firing' GROUP BY rule",
-        )
-        .await?;
-        Ok(o)
-    }
 }

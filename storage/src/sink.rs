@@ -34,6 +34,17 @@ pub trait HistorySink: Send {
     /// while this one buffers the next ones.
     fn take(&mut self) -> Box<dyn HistorySink>;
 
+    /// Moves the rows of `other` (a sink [`HistorySink::take`] gave) into
+    /// this one when one write of both is better than two (ClickHouse: one
+    /// INSERT per table per checkpoint, not per partition); otherwise
+    /// gives `other` back.
+    fn absorb(&mut self, other: Box<dyn HistorySink>) -> Option<Box<dyn HistorySink>> {
+        Some(other)
+    }
+
+    /// This sink as `Any`, for [`HistorySink::absorb`] to find its own kind.
+    fn as_any(&mut self) -> &mut dyn std::any::Any;
+
     /// Names what is written from now on after a stream (a Kafka partition)
     /// and the checkpoint it belongs to, for [`HistorySink::discard_after`].
     fn set_origin(&mut self, _stream: &str, _checkpoint: u64) {}

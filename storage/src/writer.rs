@@ -325,6 +325,10 @@ impl crate::sink::HistorySink for ParquetWriter {
         Box::new(ParquetWriter::take(self))
     }
 
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
     fn set_origin(&mut self, stream: &str, checkpoint: u64) {
         ParquetWriter::set_origin(self, stream, checkpoint);
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use vigie_schemas::time::DAY_MS;
 use vigie_schemas::{AlertRecord, AlertStatus, Anomaly, DeadLetter, Forecast, Point, Rule, SeriesKind, Severity};
 use vigie_storage::reader::AnomalyFilter;
-use vigie_storage::{HistoryReader, ParquetWriter, Records, WriterConfig};
+use vigie_storage::{HistoryQuery, HistoryReader, ParquetWriter, Records, WriterConfig};
 
 const T0: i64 = 1_735_689_600_000; // 2025-01-01
 
