@@ -98,11 +98,16 @@ pub struct IngestConfig {
     pub queue_batches: usize,
     /// Validation limits.
     pub limits: Limits,
+    /// Idle advance: a tenant that sends nothing for this long (wall
+    /// time) sees its event time move on with the wall clock, so its
+    /// buckets close and `no_data` can fire; `0s` turns it off. Live modes
+    /// only (`vigie run`, `vigie demo`); `vigie replay` never uses the clock.
+    pub idle_advance: Duration,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        Self { queue_batches: 64, limits: Limits::default() }
+        Self { queue_batches: 64, limits: Limits::default(), idle_advance: Duration(5 * 60_000) }
     }
 }
 
@@ -288,6 +293,12 @@ mod tests {
             vigie_processors::EngineConfig::default().anomaly,
             "the example shows the defaults"
         );
+        assert_eq!(
+            cfg.engine.no_data,
+            vigie_processors::config::NoDataConfig::default(),
+            "the example shows the defaults"
+        );
+        assert_eq!(cfg.ingest.idle_advance, IngestConfig::default().idle_advance);
         let vars = vec![
             ("VIGIE__ENGINE__ANOMALY__STOCK__CONFIRM_N".to_string(), "2".to_string()),
             ("VIGIE__ENGINE__ANOMALY__STOCK__CONFIRM_M".to_string(), "3".to_string()),

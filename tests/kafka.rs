@@ -381,3 +381,94 @@ fn clickhouse_down_for_thirty_seconds_loses_and_duplicates_nothing() {
     assert_eq!(count(&ch, "SELECT uniqExact(id) FROM points"), N);
     assert!(log.lock().unwrap().iter().any(|l| l.contains("ClickHouse takes rows again")));
 }
+
+/// `days` days of one tenant's spend on three lines from `start`, four
+/// payments a day, one line spending nine times its usual amount five days
+/// before the end.
+fn tenant_history(tenant: &str, start: i64, days: i64) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for d in 0..days {
+        for h in [8, 11, 14, 17] {
+            for (k, e) in ["salaires", "carburant", "fournitures"].iter().enumerate() {
+                let base = 100 * (k as i64 + 1) + ((d * 7 + h + k as i64) % 5) * 3;
+                let amount = if d == days - 5 && k == 1 { base * 9 } else { base };
+                let ts = vigie_schemas::time::format_rfc3339(start + d * 86_400_000 + h * 3_600_000);
+                out.push(
+                    format!(
+                        r#"{{"kind":"spend","event_id":"{tenant}-{}","tenant":"{tenant}","ts":"{ts}","entity":"{e}","amount":{amount}}}"#,
+                        out.len()
+                    )
+                    .into_bytes(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The ids of `table`'s rows of `tenant`.
+fn tenant_ids(data: &Path, table: &str, tenant: &str) -> HashSet<String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let batches = rt.block_on(async {
+        let r = HistoryReader::open(data).await.unwrap();
+        r.query(&format!("SELECT id FROM {table} WHERE tenant = '{tenant}'"), Vec::new()).await.unwrap()
+    });
+    let mut out = HashSet::new();
+    for b in &batches {
+        let col = datafusion::arrow::compute::cast(b.column(0), &datafusion::arrow::datatypes::DataType::Utf8).unwrap();
+        let col = col.as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap();
+        out.extend((0..col.len()).map(|i| col.value(i).to_string()));
+    }
+    out
+}
+
+/// Shop A live and shop B sending sixty days of history, interleaved on one
+/// partition: none of B's events is late, and B's points and alerts are
+/// those of B alone on its own topic.
+#[test]
+fn two_tenants_on_one_partition_keep_their_own_clocks() {
+    let broker = Broker::start();
+    topics(&broker);
+    let solo = vigie_kafka::KafkaConfig {
+        brokers: broker.addr.clone(),
+        events_topic: "solo.events".into(),
+        ..vigie_kafka::KafkaConfig::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(vigie_kafka::client::ensure_topics(&solo)).unwrap();
+    let day0 = 1_735_689_600_000; // 2025-01-01
+    let a = tenant_history("shop-a", day0 + 60 * 86_400_000, 3);
+    let b = tenant_history("shop-b", day0, 57);
+    let mut mixed = Vec::new();
+    let (mut ia, mut ib) = (a.chunks(3), b.chunks(25));
+    loop {
+        let (x, y) = (ia.next(), ib.next());
+        if x.is_none() && y.is_none() {
+            break;
+        }
+        mixed.extend(x.into_iter().flatten().map(|m| (0, m.clone())));
+        mixed.extend(y.into_iter().flatten().map(|m| (0, m.clone())));
+    }
+    broker.send_to("vigie.events", &mixed);
+    let alone: Vec<(i32, Vec<u8>)> = b.iter().map(|m| (0, m.clone())).collect();
+    broker.send_to("solo.events", &alone);
+
+    let dir = tempfile::tempdir().unwrap();
+    let both = config(dir.path(), "both", &broker, "both", "1d", "");
+    let (mut child, _, _) = start(&both);
+    broker.wait_consumed("both", "vigie.events", Duration::from_secs(60));
+    sigterm(&mut child);
+    let single = config(dir.path(), "single", &broker, "single", "1d", "events_topic = \"solo.events\"");
+    let (mut child, _, _) = start(&single);
+    broker.wait_consumed("single", "solo.events", Duration::from_secs(60));
+    sigterm(&mut child);
+
+    let (db, ds) = (dir.path().join("data-both"), dir.path().join("data-single"));
+    assert!(tenant_ids(&db, "dead_letters", "shop-b").is_empty(), "none of B's events is late");
+    let alerts = tenant_ids(&ds, "alerts", "shop-b");
+    assert!(!alerts.is_empty(), "B's spike raises an alert");
+    assert_eq!(tenant_ids(&db, "alerts", "shop-b"), alerts);
+    let points = tenant_ids(&ds, "points", "shop-b");
+    assert!(points.len() >= 56 * 3, "a point per line and closed day: {}", points.len());
+    assert_eq!(tenant_ids(&db, "points", "shop-b"), points);
+}

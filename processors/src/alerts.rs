@@ -90,6 +90,25 @@ impl AlertBook {
         self.firing.len()
     }
 
+    /// An empty book that carries on this one's sequence and instant (a
+    /// version-4 state, one book for every tenant, split per tenant).
+    pub(crate) fn fork(&self) -> AlertBook {
+        AlertBook {
+            firing: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0x5eed)),
+            repeat_ms: self.repeat_ms,
+            seq: self.seq,
+            instant: self.instant,
+            resolved_now: self.resolved_now.clone(),
+        }
+    }
+
+    /// Moves the firing alert `fp` (if there is one) to `other`.
+    pub(crate) fn hand_over(&mut self, fp: u64, other: &mut AlertBook) {
+        if let Some(f) = self.firing.remove(&fp) {
+            other.firing.insert(fp, f);
+        }
+    }
+
     /// Applies one evaluation of `rule` on a series whose firing mask is
     /// `mask`. `describe` is called only when a record is emitted.
     #[allow(clippy::too_many_arguments)]

@@ -47,6 +47,8 @@ pub struct EngineConfig {
     pub spend: SpendConfig,
     /// Alert lifecycle.
     pub alerts: AlertConfig,
+    /// The `no_data` rule: active series that go quiet.
+    pub no_data: NoDataConfig,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +66,7 @@ impl Default for EngineConfig {
             stock: StockConfig::default(),
             spend: SpendConfig::default(),
             alerts: AlertConfig::default(),
+            no_data: NoDataConfig::default(),
         }
     }
 }
@@ -135,6 +138,13 @@ impl EngineConfig {
             if !(i.abs_floor >= 0.0 && i.rel_floor >= 0.0) {
                 return Err(format!("engine.anomaly.{what}: abs_floor and rel_floor must be ≥ 0"));
             }
+        }
+        let n = &self.no_data;
+        if n.missed_buckets == Some(0) || n.min_missed == 0 || n.gap_factor.is_nan() || n.gap_factor < 1.0 {
+            return Err(format!(
+                "engine.no_data: missed_buckets ({:?}) and min_missed ({}) must be ≥ 1 and gap_factor ({}) ≥ 1",
+                n.missed_buckets, n.min_missed, n.gap_factor
+            ));
         }
         if !(0.0..=1.0).contains(&self.forecast.gamma2) {
             return Err(format!("engine.forecast.gamma2 = {} must be between 0 and 1", self.forecast.gamma2));
@@ -401,6 +411,47 @@ pub struct AlertConfig {
 impl Default for AlertConfig {
     fn default() -> Self {
         Self { repeat_interval: Duration(DAY_MS) }
+    }
+}
+
+/// When a quiet series raises `no_data`.
+///
+/// A series is active once it has had `min_active` buckets with data. It
+/// raises `no_data` when `missed_buckets` buckets in a row pass without data
+/// (with the allowed lateness); unset, that number comes from the series'
+/// own gaps: `max(min_missed, ⌈gap_factor × longest gap seen⌉ + 1)`, so a
+/// shop that never sells on Sundays, or an intermittent series, does not
+/// alert on its usual silences. It resolves at the series' next value.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoDataConfig {
+    /// Off: no series ever raises `no_data`.
+    pub enabled: bool,
+    /// A fixed number of missed buckets for every series; unset, each
+    /// series' own (see above).
+    pub missed_buckets: Option<u32>,
+    /// The fewest missed buckets that raise it when taken from the gaps.
+    pub min_missed: u32,
+    /// How many times its longest gap a series may be silent.
+    pub gap_factor: f64,
+    /// Buckets with data before a series is watched.
+    pub min_active: u32,
+}
+
+impl Default for NoDataConfig {
+    fn default() -> Self {
+        Self { enabled: true, missed_buckets: None, min_missed: 3, gap_factor: 2.0, min_active: 7 }
+    }
+}
+
+impl NoDataConfig {
+    /// Missed buckets that raise `no_data` on a series whose longest gap
+    /// (empty buckets between two with data) is `max_gap`.
+    pub fn missed(&self, max_gap: u32) -> u32 {
+        self.missed_buckets.unwrap_or_else(|| {
+            let from_gaps = (self.gap_factor * f64::from(max_gap)).ceil().min(1e6) as u32 + 1;
+            self.min_missed.max(from_gaps)
+        })
     }
 }
 

@@ -140,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_doc))
         .route("/v1/events", post(ingest).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
+        .route("/v1/backfill", post(backfill).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
         .route("/v1/forecast", post(forecast::forecast_upload).layer(DefaultBodyLimit::max(forecast::BODY_LIMIT)))
         .route("/v1/series", get(series))
         .route("/v1/series/{key}/history", get(history))
@@ -475,6 +476,28 @@ async fn ingest(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    take_events(s, p, headers, body, false).await
+}
+
+/// A tenant's history, in any order: sorted by event time (stable), then
+/// taken as one batch, so none of it is late for its own order and no live
+/// event of the tenant comes in between.
+async fn backfill(
+    State(s): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    take_events(s, p, headers, body, true).await
+}
+
+async fn take_events(
+    s: AppState,
+    p: Principal,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    sort: bool,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let framing = Framing::from_content_type(ct).ok_or_else(|| ApiError::unsupported_media(ct))?;
     let body = body.map_err(|e| {
@@ -519,6 +542,13 @@ async fn ingest(
         }
     }
     let accepted = batch.events.len();
+    if sort {
+        batch.events.sort_by_key(Event::ts);
+    }
+    let span = match (batch.events.first(), batch.events.last()) {
+        (Some(a), Some(b)) if sort => Some((a.ts(), b.ts())),
+        _ => None,
+    };
     let sent = if sink.blocks() {
         tokio::task::spawn_blocking(move || sink.try_send(batch)).await.map_err(ApiError::internal)?
     } else {
@@ -528,7 +558,12 @@ async fn ingest(
         SendError::Full => ApiError::busy(),
         SendError::Unavailable(m) => ApiError::broker(m),
     })?;
-    Ok(Json(json!({"accepted": accepted, "rejected": rejected.len(), "errors": rejected})))
+    let mut answer = json!({"accepted": accepted, "rejected": rejected.len(), "errors": rejected});
+    if let Some((from, to)) = span {
+        answer["from"] = json!(vigie_schemas::time::format_rfc3339(from));
+        answer["to"] = json!(vigie_schemas::time::format_rfc3339(to));
+    }
+    Ok(Json(answer))
 }
 
 fn notifications(s: &AppState) -> Result<Arc<dyn Notifications>, ApiError> {

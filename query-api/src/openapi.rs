@@ -33,6 +33,7 @@ pub const PATHS: &[&str] = &[
     "/metrics",
     "/openapi.json",
     "/v1/events",
+    "/v1/backfill",
     "/v1/forecast",
     "/v1/series",
     "/v1/series/{key}/history",
@@ -80,6 +81,21 @@ pub fn document() -> Value {
                     "413": {"$ref": "#/components/responses/Error"},
                     "415": {"$ref": "#/components/responses/Error"},
                     "503": {"description": "Nothing accepted; retry after Retry-After seconds. Error code pipeline_full (the pipeline, or the history sink behind it, is behind) or broker_unavailable (Kafka mode: the broker did not take the events)", "headers": {"Retry-After": {"schema": {"type": "integer"}}}}
+                }
+            }},
+            "/v1/backfill": {"post": {
+                "summary": "Backfill the tenant's history: the same bodies as /v1/events, in any order; sorted by event time and taken as one batch. Events older than the tenant's own watermark less the allowed lateness are still late (see GET /v1/dead-letters); other tenants' clocks never count",
+                "requestBody": {"required": true, "content": {
+                    "application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Event"}, {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}]}},
+                    "application/x-ndjson": {"schema": {"type": "string"}}
+                }},
+                "responses": {
+                    "200": {"description": "As /v1/events, with from and to: the first and last event time taken", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestResult"}}}},
+                    "400": {"$ref": "#/components/responses/Error"},
+                    "401": {"$ref": "#/components/responses/Error"},
+                    "413": {"$ref": "#/components/responses/Error"},
+                    "415": {"$ref": "#/components/responses/Error"},
+                    "503": {"description": "Nothing accepted; retry after Retry-After seconds (pipeline_full or broker_unavailable)", "headers": {"Retry-After": {"schema": {"type": "integer"}}}}
                 }
             }},
             "/v1/forecast": {"post": {
@@ -177,6 +193,8 @@ pub fn document() -> Value {
                 "Event": {"description": "A stock or spend event: see schemas/json/event.schema.json", "type": "object"},
                 "IngestResult": {"type": "object", "properties": {
                     "accepted": {"type": "integer"}, "rejected": {"type": "integer"},
+                    "from": {"type": "string", "format": "date-time", "description": "Backfill only: the first event time taken"},
+                    "to": {"type": "string", "format": "date-time", "description": "Backfill only: the last event time taken"},
                     "errors": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "reason": {"type": "string"}, "field": {"type": ["string", "null"]}, "message": {"type": "string"}}}}
                 }},
                 "Series": {"type": "object", "properties": {"series": {"type": "string"}, "kind": {"type": "string"}, "points": {"type": "integer"}, "first_ts": {"type": "string"}, "last_ts": {"type": "string"}}},

@@ -119,17 +119,20 @@ pub enum Rule {
     SpendAnomaly,
     /// Period-to-date spend plus the forecast of the rest exceeds the budget.
     BudgetOverrun,
+    /// An active series missed more buckets than its own gaps make likely.
+    NoData,
 }
 
 impl Rule {
     /// Every rule, in a fixed order (bit positions in per-series masks).
-    pub const ALL: [Rule; 6] = [
+    pub const ALL: [Rule; 7] = [
         Rule::StockOut,
         Rule::LowStock,
         Rule::PredictedStockout,
         Rule::ServiceRateDrop,
         Rule::SpendAnomaly,
         Rule::BudgetOverrun,
+        Rule::NoData,
     ];
     /// The rule's name.
     pub fn as_str(self) -> &'static str {
@@ -140,6 +143,7 @@ impl Rule {
             Rule::ServiceRateDrop => "service_rate_drop",
             Rule::SpendAnomaly => "spend_anomaly",
             Rule::BudgetOverrun => "budget_overrun",
+            Rule::NoData => "no_data",
         }
     }
     /// Bit of this rule in a per-series mask.

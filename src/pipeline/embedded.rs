@@ -85,9 +85,10 @@ pub fn start(
     let stage = Stage::new(engine, sink, status, notifier);
     let (tx, rx) = std::sync::mpsc::sync_channel::<IngestBatch>(cfg.ingest.queue_batches);
     let (max_pending, proc_stop) = (cfg.storage.max_pending_rows, Arc::clone(&stop));
+    let idle_ms = cfg.ingest.idle_advance.0;
     let processor = std::thread::Builder::new()
         .name("vigie-processor".into())
-        .spawn(move || processor(stage, rx, &state_file, max_pending, &proc_stop))
+        .spawn(move || processor(stage, rx, &state_file, max_pending, idle_ms, &proc_stop))
         .context("cannot start the processor thread")?;
 
     let mut sources = Vec::new();
@@ -159,6 +160,7 @@ fn processor(
     rx: Receiver<IngestBatch>,
     state_file: &Path,
     max_pending: usize,
+    idle_ms: i64,
     stop: &AtomicBool,
 ) -> Result<()> {
     let mut tick = Instant::now() + TICK;
@@ -177,6 +179,7 @@ fn processor(
             Err(RecvTimeoutError::Disconnected) => break,
         }
         if Instant::now() >= tick {
+            stage.tick(now_ms(), idle_ms, |_| {});
             stage.write_due();
             tick = Instant::now() + TICK;
         }

@@ -65,6 +65,9 @@ use super::state::{frame, now_ms, unframe};
 use super::status::Status;
 use crate::config::RuntimeConfig;
 
+/// How often idle advance runs in Kafka mode.
+const IDLE_TICK: Duration = Duration::from_secs(1);
+
 const SNAP_MAGIC: &[u8; 8] = b"VIGIEKP1";
 
 #[derive(Serialize)]
@@ -575,6 +578,18 @@ impl Shared {
         Ok(())
     }
 
+    /// Idle advance of every partition's engine (see [`Stage::tick`]); a
+    /// partition whose tick closed something is snapshotted at the next
+    /// checkpoint.
+    fn tick(&mut self, now: i64, idle_ms: i64) {
+        let producers = &mut self.producers;
+        for part in self.parts.values_mut() {
+            if part.stage.tick(now, idle_ms, |out| producers.publish(out)) {
+                part.dirty = true;
+            }
+        }
+    }
+
     /// Applies one partition's messages (in offset order). Returns an offset
     /// to read the partition again from, when its messages skip ahead of
     /// what the engine has seen.
@@ -720,6 +735,7 @@ pub fn processor(
     consumer.subscribe(&[&cfg.events_topic])?;
     let every = Duration::from_millis(cfg.checkpoint_interval.0 as u64);
     let mut last = Instant::now();
+    let (mut last_tick, idle_ms) = (Instant::now(), rc.ingest.idle_advance.0);
     while !stop.load(Ordering::Relaxed) {
         let mut batch: BTreeMap<i32, Vec<Polled>> = BTreeMap::new();
         let mut n = 0;
@@ -758,6 +774,10 @@ pub fn processor(
                 if let Err(e) = consumer.seek(&cfg.events_topic, p, Offset::Offset(o), Duration::from_secs(5)) {
                     tracing::error!(topic = %cfg.events_topic, partition = p, offset = o, error = %e, "kafka: cannot read the partition again");
                 }
+            }
+            if last_tick.elapsed() >= IDLE_TICK {
+                s.tick(now_ms(), idle_ms);
+                last_tick = Instant::now();
             }
             if last.elapsed() >= every {
                 let all: Vec<i32> = s.parts.keys().copied().collect();

@@ -160,23 +160,46 @@ impl Stage {
     /// be decoded) join the engine's own dead letters. Alerts are in the
     /// outbox before `publish` sees the outputs (the Kafka producers) and
     /// before the sink has the rows.
-    pub fn process(&mut self, events: &[Event], mut rejected: Vec<DeadLetter>, publish: impl FnOnce(&Outputs)) {
+    pub fn process(&mut self, events: &[Event], rejected: Vec<DeadLetter>, publish: impl FnOnce(&Outputs)) {
         let t = Instant::now();
         self.engine.process_batch(events, &mut self.out);
         let took = t.elapsed();
+        self.emit(events.len(), took, rejected, publish);
+    }
+
+    /// Idle advance (see [`Engine::tick`]) at wall time `now`, for tenants
+    /// quiet for `idle_ms` (0: off); what it closes and raises goes out as
+    /// a batch's outputs would. True when it produced something.
+    pub fn tick(&mut self, now: i64, idle_ms: i64, publish: impl FnOnce(&Outputs)) -> bool {
+        if idle_ms <= 0 {
+            return false;
+        }
+        let t = Instant::now();
+        self.engine.tick(now, idle_ms, &mut self.out);
+        if self.out.is_empty() {
+            return false;
+        }
+        let took = t.elapsed();
+        self.emit(0, took, Vec::new(), publish);
+        true
+    }
+
+    /// Hands what the engine produced to the outbox, `publish`, the counts
+    /// and metrics and the sink.
+    fn emit(&mut self, events: usize, took: Duration, mut rejected: Vec<DeadLetter>, publish: impl FnOnce(&Outputs)) {
         notify(&self.notifier, &self.out.alerts);
         publish(&self.out);
         self.out.dead_letters.append(&mut rejected);
         let status = Arc::clone(&self.status);
         status.dead_letters.fetch_add(self.out.dead_letters.len() as u64, Ordering::Relaxed);
         status.anomalies.fetch_add(self.out.anomalies.len() as u64, Ordering::Relaxed);
-        status.metrics.batch(events.len(), &self.out, took);
+        status.metrics.batch(events, &self.out, took);
         self.out.refits = vigie_processors::RefitCounts::default();
         self.sink.add(records(&mut self.out), now_ms());
         status.watermark.fetch_max(self.engine.watermark().max(0) as u64, Ordering::Relaxed);
         self.show();
         // Last, so that whoever sees the count sees the rest too.
-        status.events.fetch_add(events.len() as u64, Ordering::Release);
+        status.events.fetch_add(events as u64, Ordering::Release);
     }
 
     /// Brings the shared gauges up to this stage's state.
