@@ -209,6 +209,7 @@ fn a_quiet_tenant_s_buckets_close_with_the_wall_clock_and_no_data_fires() {
         c.engine.allowed_lateness = VDuration(0);
         c.engine.no_data.missed_buckets = Some(1);
         c.engine.no_data.min_active = 2;
+        c.engine.no_data.min_history = 0;
         c.ingest.idle_advance = VDuration(1_000);
     });
     let five = 5 * MINUTE_MS;

@@ -416,7 +416,9 @@ impl Default for AlertConfig {
 
 /// When a quiet series raises `no_data`.
 ///
-/// A series is active once it has had `min_active` buckets with data. It
+/// A series is watched once it has had `min_active` buckets with data and
+/// `min_history` buckets of history (with data or without), so that its
+/// usual gaps are known. It
 /// raises `no_data` when `missed_buckets` buckets in a row pass without data
 /// (with the allowed lateness); unset, that number comes from the series'
 /// own gaps: `max(min_missed, ⌈gap_factor × longest gap seen⌉ + 1)`, so a
@@ -436,11 +438,13 @@ pub struct NoDataConfig {
     pub gap_factor: f64,
     /// Buckets with data before a series is watched.
     pub min_active: u32,
+    /// Buckets of history (with data or without) before a series is watched.
+    pub min_history: u32,
 }
 
 impl Default for NoDataConfig {
     fn default() -> Self {
-        Self { enabled: true, missed_buckets: None, min_missed: 3, gap_factor: 2.0, min_active: 7 }
+        Self { enabled: true, missed_buckets: None, min_missed: 3, gap_factor: 2.0, min_active: 7, min_history: 28 }
     }
 }
 

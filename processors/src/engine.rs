@@ -788,7 +788,8 @@ impl Engine {
             s.max_gap = s.max_gap.max(u16::try_from(idx - s.next_idx).unwrap_or(u16::MAX));
         }
         s.data = s.data.saturating_add(1);
-        if !s.checking && self.cfg.no_data.enabled && u32::from(s.data) >= self.cfg.no_data.min_active {
+        let nd = &self.cfg.no_data;
+        if !s.checking && nd.enabled && u32::from(s.data) >= nd.min_active && s.model.observations() >= nd.min_history {
             let at = self.quiet_at(sidx, idx);
             self.schedule_check(sidx, at);
         }

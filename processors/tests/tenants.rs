@@ -192,6 +192,7 @@ fn no_data(out: &Outputs) -> Vec<(AlertStatus, String, i64)> {
 fn a_quiet_series_raises_no_data_and_resolves_when_it_is_back() {
     let mut c = cfg();
     c.allowed_lateness = Duration(0);
+    c.no_data.min_history = 7;
     let mut engine = Engine::new(c.clone());
     let mut out = Outputs::default();
     // Two weeks of daily spend on two lines; then "fuel" stops, "ops" goes on.
@@ -243,6 +244,7 @@ fn idle_advance_closes_a_quiet_tenant_s_buckets_with_the_wall_clock() {
     c.spend_bucket = Bucket::FiveMinutes;
     c.allowed_lateness = Duration(0);
     c.no_data.missed_buckets = Some(2);
+    c.no_data.min_history = 0;
     let mut engine = Engine::new(c);
     let mut out = Outputs::default();
     let start = T0;
