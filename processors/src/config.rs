@@ -146,6 +146,9 @@ impl EngineConfig {
                 n.missed_buckets, n.min_missed, n.gap_factor
             ));
         }
+        if !(n.chance > 0.0 && n.chance < 1.0) {
+            return Err(format!("engine.no_data.chance = {} must be between 0 and 1", n.chance));
+        }
         if !(0.0..=1.0).contains(&self.forecast.gamma2) {
             return Err(format!("engine.forecast.gamma2 = {} must be between 0 and 1", self.forecast.gamma2));
         }
@@ -418,12 +421,14 @@ impl Default for AlertConfig {
 ///
 /// A series is watched once it has had `min_active` buckets with data and
 /// `min_history` buckets of history (with data or without), so that its
-/// usual gaps are known. It
-/// raises `no_data` when `missed_buckets` buckets in a row pass without data
-/// (with the allowed lateness); unset, that number comes from the series'
-/// own gaps: `max(min_missed, ⌈gap_factor × longest gap seen⌉ + 1)`, so a
-/// shop that never sells on Sundays, or an intermittent series, does not
-/// alert on its usual silences. It resolves at the series' next value.
+/// usual gaps are known. It raises `no_data` when `missed_buckets` buckets
+/// in a row pass without data (with the allowed lateness); unset, that
+/// number comes from the series' own gaps: the largest of `min_missed`,
+/// `⌈gap_factor × longest gap seen⌉ + 1`, and the run of empty buckets
+/// that its share `q` of empty buckets makes as unlikely as `chance`
+/// (`⌈ln chance / ln q⌉`), so a shop that never sells on Sundays, or an
+/// intermittent series, does not alert on its usual silences. It resolves
+/// at the series' next value.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NoDataConfig {
@@ -436,6 +441,10 @@ pub struct NoDataConfig {
     pub min_missed: u32,
     /// How many times its longest gap a series may be silent.
     pub gap_factor: f64,
+    /// How unlikely a silence must be, given the series' share of empty
+    /// buckets, to raise it (about one false alarm per series per
+    /// `1 / chance` buckets).
+    pub chance: f64,
     /// Buckets with data before a series is watched.
     pub min_active: u32,
     /// Buckets of history (with data or without) before a series is watched.
@@ -444,17 +453,33 @@ pub struct NoDataConfig {
 
 impl Default for NoDataConfig {
     fn default() -> Self {
-        Self { enabled: true, missed_buckets: None, min_missed: 3, gap_factor: 2.0, min_active: 7, min_history: 28 }
+        Self {
+            enabled: true,
+            missed_buckets: None,
+            min_missed: 3,
+            gap_factor: 2.0,
+            chance: 1e-5,
+            min_active: 7,
+            min_history: 28,
+        }
     }
 }
 
 impl NoDataConfig {
     /// Missed buckets that raise `no_data` on a series whose longest gap
-    /// (empty buckets between two with data) is `max_gap`.
-    pub fn missed(&self, max_gap: u32) -> u32 {
+    /// (empty buckets between two with data) is `max_gap` and whose share
+    /// of empty buckets is `empty` (0 to 1).
+    pub fn missed(&self, max_gap: u32, empty: f64) -> u32 {
         self.missed_buckets.unwrap_or_else(|| {
             let from_gaps = (self.gap_factor * f64::from(max_gap)).ceil().min(1e6) as u32 + 1;
-            self.min_missed.max(from_gaps)
+            let from_share = if empty <= 0.0 {
+                0
+            } else if empty >= 1.0 {
+                1_000_000
+            } else {
+                (self.chance.ln() / empty.ln()).ceil().clamp(0.0, 1e6) as u32
+            };
+            self.min_missed.max(from_gaps).max(from_share)
         })
     }
 }
@@ -462,6 +487,19 @@ impl NoDataConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_data_waits_longer_for_series_that_are_often_empty() {
+        let n = NoDataConfig::default();
+        assert_eq!(n.missed(0, 0.0), 3, "a series with data in every bucket: the floor");
+        assert_eq!(n.missed(4, 0.0), 9, "twice its longest gap, plus one");
+        // Empty four buckets in ten: 0.4^13 ≈ 7e-6 ≤ 1e-5 < 0.4^12.
+        assert_eq!(n.missed(2, 0.4), 13);
+        assert!(n.missed(2, 0.9) > 100, "a rare item may be silent for months");
+        assert_eq!(NoDataConfig { missed_buckets: Some(2), ..n }.missed(9, 0.9), 2);
+        let bad = EngineConfig { no_data: NoDataConfig { chance: 0.0, ..n }, ..EngineConfig::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("engine.no_data.chance"));
+    }
 
     #[test]
     fn severity_thresholds_are_inclusive() {

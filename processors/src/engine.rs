@@ -694,7 +694,7 @@ impl Engine {
     /// `last`, has missed the buckets that raise `no_data`.
     fn quiet_at(&self, sidx: u32, last: i64) -> i64 {
         let s = &self.series[sidx as usize];
-        let missed = i64::from(self.cfg.no_data.missed(u32::from(s.max_gap)));
+        let missed = i64::from(self.cfg.no_data.missed(u32::from(s.max_gap), empty_share(s)));
         self.bucket_of(s.kind).end(last.saturating_add(missed)).saturating_add(self.cfg.allowed_lateness.0)
     }
 
@@ -724,7 +724,7 @@ impl Engine {
         }
         let s = &mut self.series[sidx as usize];
         let bucket = bucket_for(&self.cfg, s.kind);
-        let missed = self.cfg.no_data.missed(u32::from(s.max_gap));
+        let missed = self.cfg.no_data.missed(u32::from(s.max_gap), empty_share(s));
         let since = bucket.start(last);
         let name = &s.name;
         let kind = s.kind;
@@ -1543,6 +1543,12 @@ impl Engine {
         }
         Ok(engine)
     }
+}
+
+/// The share of a series' closed buckets that had no data.
+fn empty_share(s: &Series) -> f64 {
+    let all = f64::from(s.model.observations());
+    if all <= 0.0 { 0.0 } else { (all - f64::from(s.data)).max(0.0) / all }
 }
 
 /// The month-of-year factor of a series at `ts` (1 but for daily spend
