@@ -72,7 +72,10 @@ fn day_events(series: usize) -> Vec<Event> {
     let mut events: Vec<Event> = (0..series)
         .map(|i| {
             let ts = START + 8 * 3_600_000 + (next() % 36_000_000) as i64;
-            let tenant = format!("tenant-{:02}", i % 16);
+            // VIGIE_BENCH_TENANT_BLOCKS=1: each tenant's series made together
+            // (contiguous in memory) rather than interleaved with the others'.
+            let t = if std::env::var_os("VIGIE_BENCH_TENANT_BLOCKS").is_some() { i * 16 / series } else { i % 16 };
+            let tenant = format!("tenant-{t:02}");
             if i % 3 == 2 {
                 Event::Spend(SpendEvent {
                     event_id: format!("e{i}"),
@@ -123,11 +126,23 @@ fn setup(series: usize, warm_days: i64) -> (Engine, Vec<Event>, Outputs) {
     cfg.forecast.refit_every = Some(0);
     let mut engine = Engine::new(cfg);
     let mut out = Outputs::default();
-    // Every series starts with a count so on-hand rules are live.
-    for e in &events {
-        if let Event::Stock(s) = e {
-            let count = Event::Stock(StockEvent { movement: Movement::Count, quantity: 1e9, ts: START, ..s.clone() });
-            engine.process(&count, &mut out);
+    // Every series starts with a count so on-hand rules are live. The
+    // counts make the series, in time order (tenants interleaved), or
+    // tenant by tenant with VIGIE_BENCH_TENANT_BLOCKS.
+    let mut first: Vec<&Event> = events.iter().collect();
+    let blocks = std::env::var_os("VIGIE_BENCH_TENANT_BLOCKS").is_some();
+    if blocks {
+        first.sort_by_key(|e| e.tenant().to_string());
+    }
+    for e in first {
+        match e {
+            Event::Stock(s) => {
+                let count =
+                    Event::Stock(StockEvent { movement: Movement::Count, quantity: 1e9, ts: START, ..s.clone() });
+                engine.process(&count, &mut out);
+            }
+            Event::Spend(s) if blocks => engine.process(&Event::Spend(SpendEvent { ts: START, ..s.clone() }), &mut out),
+            Event::Spend(_) => {}
         }
     }
     for _ in 0..warm_days {

@@ -201,14 +201,29 @@ struct Clock {
     watermark: i64,
     /// Close time → (series, bucket index) due then, in the order opened.
     closes: BTreeMap<i64, Vec<(u32, i64)>>,
-    /// Check time → series whose `no_data` check is due then.
-    checks: BTreeMap<i64, Vec<u32>>,
+    /// Check time → (series, its number in the tenant) whose `no_data`
+    /// check is due then.
+    checks: BTreeMap<i64, Vec<(u32, u32)>>,
+    /// Per series of the tenant (by its number in it), what a `no_data`
+    /// check needs: a due check reads this compact list, in order, rather
+    /// than each series' entry (a cache miss apiece).
+    watch: Vec<Watch>,
     /// Series of this tenant so far.
     series: u32,
     alerts: AlertBook,
     /// Wall-clock bookkeeping of idle advance; live only, never saved.
     #[serde(skip)]
     idle: Idle,
+}
+
+/// What a `no_data` check of one series needs, kept at its closes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Watch {
+    /// The latest bucket with data that closed (`NO_BUCKET`: none yet).
+    last: i64,
+    /// The missed buckets that raise `no_data` (0: not watched yet).
+    missed: u32,
+    kind: SeriesKind,
 }
 
 /// Idle advance of one clock (see [`Engine::tick`]).
@@ -230,6 +245,7 @@ impl Clock {
             watermark: i64::MIN,
             closes: BTreeMap::new(),
             checks: BTreeMap::new(),
+            watch: Vec::new(),
             series: 0,
             alerts: AlertBook::new(repeat_ms),
             idle: Idle::default(),
@@ -431,6 +447,7 @@ impl Engine {
         let c = &mut self.clocks[clock as usize];
         let stagger = c.series;
         c.series += 1;
+        c.watch.push(Watch { last: NO_BUCKET, missed: 0, kind });
         self.series.push(Series {
             key,
             tenant: Arc::clone(&c.tenant),
@@ -490,8 +507,8 @@ impl Engine {
     /// index slot of an event a few places ahead and the series entry of a
     /// nearer one are prefetched, so their memory latencies overlap.
     pub fn process_batch(&mut self, events: &[Event], out: &mut Outputs) {
-        const FAR: usize = 16;
-        const NEAR: usize = 8;
+        const FAR: usize = 6;
+        const NEAR: usize = 3;
         const CLOSE: usize = 3;
         let mut hashes = std::mem::take(&mut self.batch_hashes);
         hashes.clear();
@@ -611,8 +628,8 @@ impl Engine {
             if *entry.key() > wm {
                 break;
             }
-            for sidx in entry.remove() {
-                self.check_quiet(sidx, out);
+            for (sidx, n) in entry.remove() {
+                self.check_quiet(c, sidx, n, out);
             }
         }
     }
@@ -633,12 +650,26 @@ impl Engine {
     /// daily bucket closes at midnight), so the entry and model state of
     /// the series a few places ahead are prefetched while one is closed.
     fn close_all(&mut self, mut due: Vec<(u32, i64)>, out: &mut Outputs) {
-        const AHEAD: usize = 4;
+        // Two stages, to spread the misses: the first half of the entry
+        // `FAR` places ahead, then the rest of it and the model state it
+        // points to `NEAR` places ahead. A tenant's series are far apart
+        // when tenants' series interleave, so every entry is a cache (and
+        // TLB) miss of its own.
+        const FAR: usize = 6;
+        const NEAR: usize = 3;
+        const SPLIT: usize = 320;
+        let lines = std::mem::size_of::<Series>();
         for k in 0..due.len() {
-            if let Some(&(next, _)) = due.get(k + AHEAD) {
-                let s = &self.series[next as usize];
+            if let Some(&(far, _)) = due.get(k + FAR) {
+                let base = (&self.series[far as usize] as *const Series).cast::<u8>();
+                for off in (0..SPLIT.min(lines)).step_by(64) {
+                    prefetch_addr(base.wrapping_add(off));
+                }
+            }
+            if let Some(&(near, _)) = due.get(k + NEAR) {
+                let s = &self.series[near as usize];
                 let base = (s as *const Series).cast::<u8>();
-                for off in (0..std::mem::size_of::<Series>()).step_by(64) {
+                for off in (SPLIT..lines).step_by(64) {
                     prefetch_addr(base.wrapping_add(off));
                 }
                 s.model.prefetch_state();
@@ -690,41 +721,36 @@ impl Engine {
         true
     }
 
-    /// The time at which series `sidx`, whose latest bucket with data is
-    /// `last`, has missed the buckets that raise `no_data`.
-    fn quiet_at(&self, sidx: u32, last: i64) -> i64 {
-        let s = &self.series[sidx as usize];
-        let missed = i64::from(self.cfg.no_data.missed(u32::from(s.max_gap), empty_share(s)));
-        self.bucket_of(s.kind).end(last.saturating_add(missed)).saturating_add(self.cfg.allowed_lateness.0)
+    /// The time at which a series of `kind` whose latest bucket with data
+    /// is `last` has missed `missed` buckets.
+    fn quiet_at(&self, kind: SeriesKind, last: i64, missed: u32) -> i64 {
+        self.bucket_of(kind).end(last.saturating_add(i64::from(missed))).saturating_add(self.cfg.allowed_lateness.0)
     }
 
-    /// Puts a `no_data` check of `sidx` in its clock's queue at `at`.
-    fn schedule_check(&mut self, sidx: u32, at: i64) {
-        let s = &mut self.series[sidx as usize];
-        s.checking = true;
-        self.clocks[s.clock as usize].checks.entry(at).or_default().push(sidx);
-    }
-
-    /// A `no_data` check of `sidx` is due: it fires when the series still
-    /// has no data since its latest bucket and the missed buckets are past;
-    /// when data came meanwhile, the check moves to its new deadline.
-    fn check_quiet(&mut self, sidx: u32, out: &mut Outputs) {
-        let s = &mut self.series[sidx as usize];
-        s.checking = false;
-        let last = match s.open.last() {
-            Some(o) => o.idx,
-            None => s.next_idx - 1,
-        };
-        let has_open = !s.open.is_empty();
-        let wm = self.clocks[s.clock as usize].watermark;
-        let at = self.quiet_at(sidx, last);
-        if at > wm || has_open {
-            self.schedule_check(sidx, at.max(wm.saturating_add(1)));
+    /// A `no_data` check of series `sidx` (number `n` in clock `c`) is due:
+    /// it fires when no bucket with data has closed since the missed
+    /// buckets began and none is open; when data came meanwhile, the check
+    /// moves to its new deadline. Only a firing check reads the series.
+    fn check_quiet(&mut self, c: u32, sidx: u32, n: u32, out: &mut Outputs) {
+        let clock = &self.clocks[c as usize];
+        let w = clock.watch[n as usize];
+        let wm = clock.watermark;
+        let at = self.quiet_at(w.kind, w.last, w.missed);
+        if at > wm {
+            self.clocks[c as usize].checks.entry(at).or_default().push((sidx, n));
+            return;
+        }
+        if let Some(open) = self.series[sidx as usize].open.last().map(|o| o.idx) {
+            // Data came, in a bucket that has not closed yet.
+            let at = self.quiet_at(w.kind, open, w.missed).max(wm.saturating_add(1));
+            self.clocks[c as usize].checks.entry(at).or_default().push((sidx, n));
             return;
         }
         let s = &mut self.series[sidx as usize];
+        s.checking = false;
+        let (last, missed) = (w.last, w.missed);
+
         let bucket = bucket_for(&self.cfg, s.kind);
-        let missed = self.cfg.no_data.missed(u32::from(s.max_gap), empty_share(s));
         let since = bucket.start(last);
         let name = &s.name;
         let kind = s.kind;
@@ -789,9 +815,16 @@ impl Engine {
         }
         s.data = s.data.saturating_add(1);
         let nd = &self.cfg.no_data;
-        if !s.checking && nd.enabled && u32::from(s.data) >= nd.min_active && s.model.observations() >= nd.min_history {
-            let at = self.quiet_at(sidx, idx);
-            self.schedule_check(sidx, at);
+        if nd.enabled && u32::from(s.data) >= nd.min_active && s.model.observations() >= nd.min_history {
+            let missed = nd.missed(u32::from(s.max_gap), empty_share(s));
+            let (kind, n, first) = (s.kind, s.stagger, !s.checking);
+            s.checking = true;
+            let at = if first { Some(self.quiet_at(kind, idx, missed)) } else { None };
+            let clock = &mut self.clocks[self.series[sidx as usize].clock as usize];
+            clock.watch[n as usize] = Watch { last: idx, missed, kind };
+            if let Some(at) = at {
+                clock.checks.entry(at).or_default().push((sidx, n));
+            }
         }
         let s = &mut self.series[sidx as usize];
         if s.next_idx != NO_BUCKET && s.next_idx < idx {
@@ -1447,6 +1480,7 @@ fn upgrade_v4(
         }
         let stagger = clock.series;
         clock.series += 1;
+        clock.watch.push(Watch { last: NO_BUCKET, missed: 0, kind: o.kind });
         series.push(Series {
             key: o.key,
             tenant: o.tenant,
@@ -1538,6 +1572,9 @@ impl Engine {
             let Some(clock) = engine.clocks.get(s.clock as usize) else {
                 return Err(Error::StateDamaged(format!("series {i} names clock {}, which is not there", s.clock)));
             };
+            if clock.watch.len() <= s.stagger as usize {
+                return Err(Error::StateDamaged(format!("series {i} has no place in its clock")));
+            }
             s.tenant = Arc::clone(&clock.tenant);
             engine.series.push(s);
         }
