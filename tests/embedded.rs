@@ -4,50 +4,18 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::inproc::{Server, wait_until};
 use common::request;
-use vigie::config::RuntimeConfig;
-use vigie::runtime::{self, Status};
 use vigie_ingest::generator::{GenConfig, generate};
-use vigie_processors::config::Duration as VDuration;
-use vigie_query_api::keys::KeyStore;
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn posted_events_come_back_as_anomalies_and_alerts() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = RuntimeConfig::default();
-    cfg.storage.data_dir = dir.path().join("data");
-    cfg.storage.flush_interval = VDuration(200);
-    cfg.api.bind = "127.0.0.1:0".into();
-    cfg.ingest.queue_batches = 4;
-    let key = KeyStore::open(&cfg.keys_file()).unwrap().create("tenant-01", false).unwrap();
-    let other = KeyStore::open(&cfg.keys_file()).unwrap().create("tenant-02", false).unwrap();
-
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel::<(SocketAddr, Arc<Status>)>();
-    let server = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        rt.block_on(runtime::run(
-            cfg,
-            async {
-                let _ = stop_rx.await;
-            },
-            move |addr, st| addr_tx.send((addr, st)).unwrap(),
-        ))
-    });
-    let (addr, status) = addr_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let server = Server::start(&["tenant-01", "tenant-02"], |cfg| cfg.ingest.queue_batches = 4);
+    let (addr, status) = (server.addr, std::sync::Arc::clone(&server.status));
+    let (key, other) = (server.keys[0].clone(), server.keys[1].clone());
     assert_eq!(request(addr, "GET", "/health", None, None).unwrap().status, 200);
     assert_eq!(request(addr, "GET", "/ready", Some(&key), None).unwrap().status, 200);
 
@@ -162,7 +130,7 @@ fn posted_events_come_back_as_anomalies_and_alerts() {
     assert!(get("vigie_processing_seconds_count") > 0.0);
     common::promtool_check(&scrape.body);
 
-    stop_tx.send(()).unwrap();
-    server.join().unwrap().unwrap();
-    assert!(dir.path().join("data/state/engine.state").exists(), "a clean stop saves the engine state");
+    let state = server.data.join("state/engine.state");
+    let _dir = server.stop();
+    assert!(state.exists(), "a clean stop saves the engine state");
 }

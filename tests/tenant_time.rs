@@ -6,109 +6,16 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::request;
+use common::inproc::{Server, wait_until};
 use serde_json::{Value, json};
-use vigie::config::RuntimeConfig;
-use vigie::runtime::{self, Status};
 use vigie_processors::Bucket;
 use vigie_processors::config::Duration as VDuration;
-use vigie_query_api::keys::KeyStore;
 use vigie_schemas::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-struct Server {
-    addr: SocketAddr,
-    status: Arc<Status>,
-    keys: Vec<String>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(tenants: &[&str], tune: impl FnOnce(&mut RuntimeConfig)) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = RuntimeConfig::default();
-        cfg.storage.data_dir = dir.path().join("data");
-        cfg.storage.flush_interval = VDuration(200);
-        cfg.api.bind = "127.0.0.1:0".into();
-        tune(&mut cfg);
-        let store = KeyStore::open(&cfg.keys_file()).unwrap();
-        let keys = tenants.iter().map(|t| store.create(t, false).unwrap()).collect();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<(SocketAddr, Arc<Status>)>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            rt.block_on(runtime::run(
-                cfg,
-                async {
-                    let _ = stop_rx.await;
-                },
-                move |addr, st| addr_tx.send((addr, st)).unwrap(),
-            ))
-        });
-        let (addr, status) = addr_rx.recv_timeout(Duration::from_secs(30)).unwrap();
-        Server { addr, status, keys, stop: Some(stop_tx), thread: Some(thread), _dir: dir }
-    }
-
-    /// Posts `lines` as NDJSON to `path` with tenant `who`'s key, retrying
-    /// while the pipeline is full; returns the answer.
-    fn post(&self, path: &str, who: usize, lines: &[String]) -> Value {
-        let body = lines.join("\n");
-        loop {
-            let r = request(
-                self.addr,
-                "POST",
-                path,
-                Some(&self.keys[who]),
-                Some(("application/x-ndjson", body.as_bytes())),
-            )
-            .unwrap();
-            if r.status == 503 {
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
-            }
-            assert_eq!(r.status, 200, "{}", r.body);
-            assert_eq!(r.json()["rejected"], 0, "{}", r.body);
-            return r.json();
-        }
-    }
-
-    fn get(&self, path: &str, who: usize) -> Value {
-        let r = request(self.addr, "GET", path, Some(&self.keys[who]), None).unwrap();
-        assert_eq!(r.status, 200, "{path}: {}", r.body);
-        r.json()
-    }
-
-    fn settle(&self, events: u64) {
-        wait_until("every event processed and written", || {
-            self.status.events.load(Ordering::Relaxed) == events
-                && self.status.rows_pending.load(Ordering::Relaxed) == 0
-        });
-        // One flush interval more, for the last file to be readable.
-        std::thread::sleep(Duration::from_millis(600));
-    }
-
-    fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.thread.take().unwrap().join().unwrap().unwrap();
-    }
 }
 
 fn spend(tenant: &str, entity: &str, ts: i64, amount: f64, n: usize) -> String {

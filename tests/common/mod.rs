@@ -121,6 +121,7 @@ pub fn start_watched(config: &std::path::Path) -> (Child, SocketAddr, std::sync:
 }
 
 pub mod clickhouse;
+pub mod inproc;
 pub mod kafka;
 
 /// The samples of a Prometheus text exposition: `name{labels}` → value.
