@@ -239,6 +239,11 @@ struct Idle {
 }
 
 impl Clock {
+    /// Queues a `no_data` check of series `sidx` (number `n` here) at `at`.
+    fn queue_check(&mut self, at: i64, sidx: u32, n: u32) {
+        self.checks.entry(at).or_default().push((sidx, n));
+    }
+
     fn new(tenant: Arc<str>, repeat_ms: i64) -> Self {
         Self {
             tenant,
@@ -576,14 +581,6 @@ impl Engine {
         }
     }
 
-    /// Moves `tenant`'s watermark to `wm` (if later); nothing for a tenant
-    /// not seen.
-    pub fn advance_tenant(&mut self, tenant: &str, wm: i64, out: &mut Outputs) {
-        if let Some(&c) = self.tenants.get(tenant) {
-            self.advance_clock(c, wm, out);
-        }
-    }
-
     /// Idle advance, for live sources (replay never calls it): a tenant
     /// that has sent nothing for `idle_ms` of wall time sees its watermark
     /// move on with the wall clock from then, as if its events went on
@@ -737,19 +734,19 @@ impl Engine {
         let wm = clock.watermark;
         let at = self.quiet_at(w.kind, w.last, w.missed);
         if at > wm {
-            self.clocks[c as usize].checks.entry(at).or_default().push((sidx, n));
+            self.clocks[c as usize].queue_check(at, sidx, n);
             return;
         }
         if let Some(open) = self.series[sidx as usize].open.last().map(|o| o.idx) {
             // Data came, in a bucket that has not closed yet.
             let at = self.quiet_at(w.kind, open, w.missed).max(wm.saturating_add(1));
-            self.clocks[c as usize].checks.entry(at).or_default().push((sidx, n));
+            self.clocks[c as usize].queue_check(at, sidx, n);
             return;
         }
         let s = &mut self.series[sidx as usize];
         s.checking = false;
         let (last, missed) = (w.last, w.missed);
-
+        let before = out.alerts.len();
         let bucket = bucket_for(&self.cfg, s.kind);
         let since = bucket.start(last);
         let name = &s.name;
@@ -781,7 +778,7 @@ impl Engine {
             },
             &mut out.alerts,
         );
-        self.stats.alert_records += 1;
+        self.stats.alert_records += (out.alerts.len() - before) as u64;
     }
 
     /// Data of `sidx` at `ts` came back after it raised `no_data`.
@@ -823,7 +820,7 @@ impl Engine {
             let clock = &mut self.clocks[self.series[sidx as usize].clock as usize];
             clock.watch[n as usize] = Watch { last: idx, missed, kind };
             if let Some(at) = at {
-                clock.checks.entry(at).or_default().push((sidx, n));
+                clock.queue_check(at, sidx, n);
             }
         }
         let s = &mut self.series[sidx as usize];
