@@ -11,7 +11,8 @@
 #    missing, about 8 minutes on 2 cores), and promtool (Debian package
 #    prometheus, installed with apt-get when missing) to check /metrics;
 #    ClickHouse 18.16 (Debian package clickhouse-server, apt-get) and chdb
-#    (PyPI, pip) for the ClickHouse DDL;
+#    (PyPI, pip) for the ClickHouse DDL; Chromium and chromedriver (Debian
+#    packages chromium, chromium-driver) for the console's browser test;
 # 4. every test of the workspace (cargo nextest), then the doc tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,8 +52,10 @@ export VIGIE_TANSU=${VIGIE_TANSU:-$(command -v tansu || echo "$HOME/.cargo/bin/t
 missing=()
 if ! command -v promtool >/dev/null 2>&1 && [ -z "${VIGIE_PROMTOOL:-}" ]; then missing+=(prometheus); fi
 if ! command -v clickhouse-server >/dev/null 2>&1 && [ -z "${VIGIE_CLICKHOUSE:-}" ]; then missing+=(clickhouse-server); fi
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${VIGIE_CHROMIUM:-}" ]; then missing+=(chromium); fi
+if ! command -v chromedriver >/dev/null 2>&1 && [ -z "${VIGIE_CHROMEDRIVER:-}" ]; then missing+=(chromium-driver); fi
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing ${missing[*]} (promtool checks /metrics; clickhouse-server runs the ClickHouse tests)"
+  echo "installing ${missing[*]} (promtool checks /metrics; clickhouse-server runs the ClickHouse tests; chromium and its driver the console test)"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -60,6 +63,9 @@ fi
 export VIGIE_PROMTOOL=${VIGIE_PROMTOOL:-$(command -v promtool)}
 "$VIGIE_PROMTOOL" --version >/dev/null
 export VIGIE_CLICKHOUSE=${VIGIE_CLICKHOUSE:-$(command -v clickhouse-server)}
+export VIGIE_CHROMIUM=${VIGIE_CHROMIUM:-$(command -v chromium)}
+export VIGIE_CHROMEDRIVER=${VIGIE_CHROMEDRIVER:-$(command -v chromedriver)}
+"$VIGIE_CHROMEDRIVER" --version >/dev/null
 export VIGIE_PYTHON=${VIGIE_PYTHON:-python3}
 # chdb checks the ClickHouse DDL on a current engine; PyYAML and jsonschema
 # check docker-compose.yml against the Compose Specification's schema.

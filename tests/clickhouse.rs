@@ -219,7 +219,15 @@ async fn every_endpoint_answers_the_same_from_clickhouse_and_parquet() {
             "/v1/stats/overview".to_string(),
             "/v1/dead-letters?limit=2".to_string(),
             "/v1/dead-letters?reason=late&limit=2".to_string(),
+            "/v1/stock".to_string(),
+            "/v1/spend".to_string(),
         ];
+        // The stock and spend views compare figures, not only empty lists.
+        let stock = get(&parquet, "/v1/stock", &key).await.1;
+        let covered = stock["sites"].as_array().unwrap().iter().flat_map(|s| s["skus"].as_array().unwrap().clone());
+        assert!(covered.filter(|x| x["days_of_cover"].is_number()).count() >= 4, "{tenant}: {stock}");
+        let spend = get(&parquet, "/v1/spend", &key).await.1;
+        assert!(spend["entities"].as_array().unwrap().iter().any(|e| e["spent"].is_number()), "{tenant}: {spend}");
         for s in series.iter().take(4) {
             let enc = s.replace('/', "%2F");
             paths.push(format!("/v1/series/{enc}/history"));

@@ -62,6 +62,9 @@ pub fn daily_points(
             severity: vigie_schemas::Severity::None,
             events: 4,
             model: std::borrow::Cow::Borrowed("ets(A,Ad,A)"),
+            level: Some(40.0),
+            budget: None,
+            projected: None,
         })
         .collect()
 }

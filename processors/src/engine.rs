@@ -932,6 +932,23 @@ impl Engine {
                 self.stats.anomalies += 1;
             }
         }
+        // What the stock and spend views read: on hand (stock), and the
+        // period's spend, budget and projection as its budget rule last saw
+        // them (spend, in this bucket).
+        let (level, budget, projected) = match &s.extra {
+            Extra::Stock(st) => (st.known.then_some(st.on_hand), None, None),
+            Extra::Spend(st) => {
+                let projected = st.budget.map(|_| {
+                    if st.cache_idx == open.idx {
+                        st.ptd + (st.fc_cur - open.sum).max(0.0) + st.fc_rest
+                    } else {
+                        st.ptd
+                    }
+                });
+                (Some(st.ptd), st.budget, projected)
+            }
+            Extra::None => (None, None, None),
+        };
         out.points.push(Point {
             id,
             tenant: Arc::clone(&s.tenant),
@@ -947,6 +964,9 @@ impl Engine {
             severity,
             events: open.count,
             model: std::borrow::Cow::Borrowed(model_name),
+            level,
+            budget,
+            projected,
         });
         self.stats.points += 1;
         let every = cfg.forecast.publish_every;

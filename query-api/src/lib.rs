@@ -1,15 +1,18 @@
 //! vigie's HTTP API: a thin axum router over the history reader, the key
 //! store and (in embedded mode) the ingest channel.
 //!
-//! Every route but `/health` needs an `X-API-Key`; the key names the tenant,
+//! Every route but `/health`, `/metrics`, `/openapi.json` and the console's
+//! pages (`/`, `/docs`, `/console/…`) needs an `X-API-Key`; the key names the tenant,
 //! and every query binds that tenant — no route takes a tenant from the
 //! caller except the admin-only key creation. Lists are paginated with an
 //! opaque cursor. Errors share one JSON shape ([`error::ApiError`]).
 
+pub mod console;
 pub mod error;
 pub mod forecast;
 pub mod keys;
 pub mod openapi;
+pub mod views;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -134,8 +137,11 @@ fn key_id(key: &str) -> String {
 
 /// The router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health))
+    let mut r = Router::new();
+    for asset in console::ASSETS {
+        r = r.route(asset.path, get(move || async move { console::serve(asset) }));
+    }
+    r.route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_doc))
@@ -150,6 +156,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/alerts", get(active_alerts))
         .route("/v1/alerts/history", get(alert_history))
         .route("/v1/stats/overview", get(overview))
+        .route("/v1/stock", get(views::stock))
+        .route("/v1/spend", get(views::spend))
         .route("/v1/silences", get(list_silences).post(add_silence))
         .route("/v1/silences/{id}", delete(expire_silence))
         .route("/v1/deliveries", get(deliveries))
@@ -187,7 +195,8 @@ async fn ready(State(s): State<AppState>, _p: Principal) -> Result<Json<Value>, 
     }
 }
 
-async fn openapi_doc(_p: Principal) -> Json<Value> {
+/// Public: the document describes the API, not a tenant's data.
+async fn openapi_doc() -> Json<Value> {
     Json(openapi::document())
 }
 

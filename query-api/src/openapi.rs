@@ -23,6 +23,8 @@ pub const PATHS: &[&str] = &[
     "/v1/alerts",
     "/v1/alerts/history",
     "/v1/stats/overview",
+    "/v1/stock",
+    "/v1/spend",
     "/v1/tenants/{tenant}/keys",
     "/v1/silences",
     "/v1/silences/{id}",

@@ -71,6 +71,9 @@ fn point(tenant: &str, series: &str, day: i64) -> Point {
         severity: if day == 5 { Severity::High } else { Severity::None },
         events: 2,
         model: Cow::Borrowed("ets(A,Ad,A)"),
+        level: Some(100.0 - day as f64),
+        budget: None,
+        projected: None,
     }
 }
 
@@ -215,10 +218,14 @@ async fn health_is_public_and_everything_else_needs_a_key() {
     let f = fixture().await;
     let (s, v, _) = call(&f.app, "GET", "/health", None, None).await;
     assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ok")));
+    // The document describes the API, not a tenant's data.
+    let (s, v, _) = call(&f.app, "GET", "/openapi.json", None, None).await;
+    assert_eq!((s, v["openapi"].as_str()), (StatusCode::OK, Some("3.1.0")));
     for uri in [
         "/ready",
-        "/openapi.json",
         "/v1/series",
+        "/v1/stock",
+        "/v1/spend",
         "/v1/anomalies",
         "/v1/dead-letters",
         "/v1/alerts",
@@ -492,4 +499,48 @@ async fn dead_letters_are_shown_to_their_own_tenant_with_reason_and_payload() {
     assert_eq!(o["dead_letters_by_reason"], serde_json::json!({"late": 2, "missing_field": 1}), "{o}");
     let (s, v) = get(&f, "/v1/dead-letters?reasons=late", &f.a).await;
     assert!(s == StatusCode::BAD_REQUEST && is_error(&v, "invalid_parameter"), "{v}");
+}
+
+#[tokio::test]
+async fn the_stock_view_gives_days_of_cover_for_the_tenants_skus_only() {
+    let f = fixture().await;
+    let (s, a) = get(&f, "/v1/stock", &f.a).await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    let sites = a["sites"].as_array().unwrap();
+    assert_eq!(sites.len(), 1, "{a}");
+    assert_eq!(sites[0]["site"], "DKR-01");
+    let rice = &sites[0]["skus"][0];
+    assert_eq!(rice["sku"], "RIZ");
+    // Its newest point (day 9) closed with 91 on hand; its newest forecast
+    // asks for 1.5 a day.
+    assert_eq!(rice["on_hand"], 91.0);
+    assert_eq!(rice["demand_per_day"], 1.5);
+    let cover = rice["days_of_cover"].as_f64().unwrap();
+    assert!((cover - 91.0 / 1.5).abs() < 1e-9, "{cover}");
+    assert_eq!(rice["runs_out_around"], "2025-03-12", "the end of day 9 (11 January) plus 60.7 days");
+    let (_, b) = get(&f, "/v1/stock", &f.b).await;
+    assert_eq!(b["sites"][0]["site"], "CAS-02", "{b}");
+    assert_eq!(b["sites"].as_array().unwrap().len(), 1, "tenant b sees its own site only: {b}");
+    assert!(b["sites"][0]["skus"][0]["days_of_cover"].is_null(), "no forecast, no cover: {b}");
+    let (s, v) = get(&f, "/v1/spend", &f.a).await;
+    assert_eq!((s, v["entities"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{v}");
+    let (s, v) = get(&f, "/v1/stock?site=x", &f.a).await;
+    assert!(s == StatusCode::BAD_REQUEST && is_error(&v, "invalid_parameter"), "{v}");
+}
+
+#[tokio::test]
+async fn the_console_and_its_reference_are_served_without_a_key() {
+    let f = fixture().await;
+    for (uri, kind) in [("/", "text/html"), ("/docs", "text/html"), ("/console/app.js", "text/javascript")] {
+        let resp = f
+            .app
+            .clone()
+            .oneshot(axum::http::Request::builder().uri(uri).body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{uri}");
+        let h = resp.headers();
+        assert!(h["content-type"].to_str().unwrap().starts_with(kind), "{uri}");
+        assert!(h["content-security-policy"].to_str().unwrap().contains("script-src 'self'"), "{uri}");
+    }
 }

@@ -17,6 +17,7 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "history", sql: include_str!("../clickhouse/0001_history.sql") },
     Migration { version: 2, name: "forecast_models", sql: include_str!("../clickhouse/0002_forecast_models.sql") },
+    Migration { version: 3, name: "point_levels", sql: include_str!("../clickhouse/0003_point_levels.sql") },
 ];
 
 impl Migration {

@@ -187,6 +187,17 @@ pub struct Point {
     pub events: u32,
     /// The model that made the forecast.
     pub model: Cow<'static, str>,
+    /// Stock: units on hand when the bucket closed (once a count or a
+    /// receipt made it known). Spend: the budget period's spend so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<f64>,
+    /// Spend: the period's budget, once a producer gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<f64>,
+    /// Spend with a budget: the period's spend so far plus the forecast of
+    /// the rest of the period, as the budget rule last computed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected: Option<f64>,
 }
 
 /// A forecast of a future bucket, published with its band.

@@ -67,8 +67,12 @@ pub fn run(a: &Args) -> Result<()> {
     let key = KeyStore::open(&cfg.keys_file())?.create("tenant-01", false)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio")?;
     rt.block_on(runtime::run(cfg, runtime::stop_signal(), |addr, status| {
+        // The console first: the first thing a newcomer does is open it.
+        println!("Console: http://{addr}/   API key: {key}");
         eprintln!("vigie demo: a year of one shop chain and treasury (tenant-01), {} events/s", a.rate);
-        eprintln!("Try (alerts appear within a minute; Ctrl-C stops cleanly):\n");
+        eprintln!(
+            "Open the console and paste the key; or try (alerts appear within a minute; Ctrl-C stops cleanly):\n"
+        );
         println!("curl -H \"X-API-Key: {key}\" http://{addr}/v1/alerts");
         println!("curl -H \"X-API-Key: {key}\" \"http://{addr}/v1/anomalies?severity=HIGH&limit=5\"");
         println!("curl -H \"X-API-Key: {key}\" http://{addr}/v1/stats/overview\n");

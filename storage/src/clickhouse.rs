@@ -251,6 +251,9 @@ struct PointRow<'a> {
     severity: &'static str,
     events: u32,
     model: &'a str,
+    level: Option<f64>,
+    budget: Option<f64>,
+    projected: Option<f64>,
 }
 
 #[derive(Row, Serialize)]
@@ -364,6 +367,9 @@ pub async fn insert(client: &clickhouse::Client, rows: &ChRows) -> Result<(), St
             severity: r.severity.as_str(),
             events: r.events,
             model: &r.model,
+            level: r.level,
+            budget: r.budget,
+            projected: r.projected,
         }),
     );
     insert_rows!(
@@ -468,6 +474,25 @@ struct SeriesRow {
     series: String,
     kind: String,
     points: u64,
+    first_ts: i64,
+    last_ts: i64,
+}
+
+#[derive(Row, Deserialize)]
+struct LatestRow {
+    series: String,
+    ts: i64,
+    value: f64,
+    level: Option<f64>,
+    budget: Option<f64>,
+    projected: Option<f64>,
+}
+
+#[derive(Row, Deserialize)]
+struct ForecastSumRow {
+    series: String,
+    steps: u64,
+    total: f64,
     first_ts: i64,
     last_ts: i64,
 }
@@ -649,6 +674,65 @@ impl crate::HistoryQuery for ChReader {
                 severity: r.severity,
             })
             .collect())
+    }
+
+    /// See [`crate::HistoryQuery::latest`].
+    ///
+    /// # Errors
+    /// When ClickHouse cannot be reached or refuses.
+    async fn latest(&self, tenant: &str, kind: &str) -> Result<Vec<crate::reader::Latest>, StorageError> {
+        let rows: Vec<LatestRow> = self
+            .client
+            .query(
+                "SELECT series, max(ts) AS ts, argMax(value, ts) AS value, argMax(level, ts) AS level, \
+                 argMax(budget, ts) AS budget, argMax(projected, ts) AS projected \
+                 FROM points FINAL WHERE tenant = ? AND kind = ? GROUP BY series ORDER BY series",
+            )
+            .bind(tenant)
+            .bind(kind)
+            .fetch_all()
+            .await
+            .map_err(q)?;
+        let sums: Vec<ForecastSumRow> = self
+            .client
+            .query(
+                "SELECT series, count() AS steps, sum(forecast) AS total, min(ts) AS first_ts, max(ts) AS last_ts \
+                 FROM forecasts FINAL WHERE tenant = ? AND kind = ? AND (series, made_at) IN \
+                 (SELECT series, max(made_at) FROM forecasts WHERE tenant = ? AND kind = ? GROUP BY series) \
+                 GROUP BY series",
+            )
+            .bind(tenant)
+            .bind(kind)
+            .bind(tenant)
+            .bind(kind)
+            .fetch_all()
+            .await
+            .map_err(q)?;
+        let points = rows
+            .into_iter()
+            .map(|r| crate::reader::Latest {
+                series: r.series,
+                ts: r.ts,
+                value: r.value,
+                level: r.level,
+                budget: r.budget,
+                projected: r.projected,
+                forecast: None,
+            })
+            .collect();
+        let sums = sums
+            .into_iter()
+            .map(|r| {
+                let sum = crate::reader::ForecastSum {
+                    steps: r.steps as u32,
+                    total: r.total,
+                    first_ts: r.first_ts,
+                    last_ts: r.last_ts,
+                };
+                (r.series, sum)
+            })
+            .collect();
+        Ok(crate::reader::join_latest(points, sums))
     }
 
     /// See [`crate::HistoryQuery::latest_forecast`].

@@ -41,6 +41,11 @@ static POINTS: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("severity", DataType::Utf8, false),
         f("events", DataType::UInt32, false),
         f("model", DataType::Utf8, false),
+        // Added for the stock and spend views: files written before read
+        // them as null.
+        f("level", DataType::Float64, true),
+        f("budget", DataType::Float64, true),
+        f("projected", DataType::Float64, true),
     ]))
 });
 
@@ -165,6 +170,9 @@ pub fn points(rows: &[Point]) -> Result<RecordBatch, ArrowError> {
             strs(rows.iter().map(|r| r.severity.as_str())),
             u32s(rows.iter().map(|r| r.events)),
             strs(rows.iter().map(|r| &*r.model)),
+            opt_f64s(rows.iter().map(|r| r.level)),
+            opt_f64s(rows.iter().map(|r| r.budget)),
+            opt_f64s(rows.iter().map(|r| r.projected)),
         ],
     )
 }

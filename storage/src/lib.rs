@@ -78,6 +78,14 @@ pub trait HistoryQuery: Send + Sync {
         to: i64,
     ) -> Result<Vec<reader::HistoryPoint>, StorageError>;
 
+    /// Every series of one kind (`stock`, `spend`, `metric`), ordered by
+    /// key: its newest point (with on hand, or spend so far, budget and
+    /// projection) and its newest published forecast summed.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn latest(&self, tenant: &str, kind: &str) -> Result<Vec<reader::Latest>, StorageError>;
+
     /// The newest published forecast of a series.
     ///
     /// # Errors

@@ -47,6 +47,55 @@ pub struct SeriesSummary {
     pub last_ts: i64,
 }
 
+/// A series' newest point with what the stock and spend views read, and
+/// its newest published forecast summed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Latest {
+    /// Series key.
+    pub series: String,
+    /// Start of its newest point's bucket.
+    #[serde(with = "ts_rfc3339")]
+    pub ts: i64,
+    /// That bucket's value.
+    pub value: f64,
+    /// Stock: on hand when it closed; spend: the period's spend so far.
+    pub level: Option<f64>,
+    /// Spend: the period's budget.
+    pub budget: Option<f64>,
+    /// Spend: spend so far plus the forecast of the rest of the period.
+    pub projected: Option<f64>,
+    /// The newest published forecast: buckets forecast, their sum, and the
+    /// first and last forecast bucket's start.
+    pub forecast: Option<ForecastSum>,
+}
+
+/// A published forecast summed over its steps.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ForecastSum {
+    /// Buckets forecast.
+    pub steps: u32,
+    /// Their forecasts summed.
+    pub total: f64,
+    /// Start of the first bucket forecast.
+    #[serde(with = "ts_rfc3339")]
+    pub first_ts: i64,
+    /// Start of the last.
+    #[serde(with = "ts_rfc3339")]
+    pub last_ts: i64,
+}
+
+/// Pairs each series' newest point with its forecast sum (both by series).
+pub(crate) fn join_latest(points: Vec<Latest>, sums: Vec<(String, ForecastSum)>) -> Vec<Latest> {
+    let sums: BTreeMap<String, ForecastSum> = sums.into_iter().collect();
+    points
+        .into_iter()
+        .map(|mut p| {
+            p.forecast = sums.get(&p.series).copied();
+            p
+        })
+        .collect()
+}
+
 /// One point of a series' history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryPoint {
@@ -359,6 +408,57 @@ impl crate::HistoryQuery for HistoryReader {
             }
         }
         Ok(out)
+    }
+
+    /// Every series of one kind: its newest point and forecast.
+    ///
+    /// # Errors
+    /// See [`HistoryReader::query`].
+    async fn latest(&self, tenant: &str, kind: &str) -> Result<Vec<Latest>, StorageError> {
+        let params = || vec![str_param(&encode_tenant(tenant)), str_param(kind)];
+        let sql = "SELECT series, max(ts) AS ts, last_value(value ORDER BY ts) AS value, \
+                   last_value(level ORDER BY ts) AS level, last_value(budget ORDER BY ts) AS budget, \
+                   last_value(projected ORDER BY ts) AS projected \
+                   FROM points WHERE tenant = $1 AND kind = $2 GROUP BY series ORDER BY series";
+        let mut points = Vec::new();
+        for b in &self.query(sql, params()).await? {
+            let (s, ts) = (col::<StringArray>(b, "series")?, col::<TimestampMillisecondArray>(b, "ts")?);
+            let (v, l) = (col::<Float64Array>(b, "value")?, col::<Float64Array>(b, "level")?);
+            let (bu, pr) = (col::<Float64Array>(b, "budget")?, col::<Float64Array>(b, "projected")?);
+            for i in 0..b.num_rows() {
+                points.push(Latest {
+                    series: s.value(i).to_string(),
+                    ts: ts.value(i),
+                    value: v.value(i),
+                    level: opt(l, i),
+                    budget: opt(bu, i),
+                    projected: opt(pr, i),
+                    forecast: None,
+                });
+            }
+        }
+        let sql = "SELECT f.series AS series, count(*) AS steps, sum(f.forecast) AS total, \
+                   min(f.ts) AS first_ts, max(f.ts) AS last_ts FROM forecasts f \
+                   JOIN (SELECT series, max(made_at) AS newest FROM forecasts \
+                         WHERE tenant = $1 AND kind = $2 GROUP BY series) n \
+                   ON f.series = n.series AND f.made_at = n.newest \
+                   WHERE f.tenant = $1 AND f.kind = $2 GROUP BY f.series";
+        let mut sums = Vec::new();
+        for b in &self.query(sql, params()).await? {
+            let (s, t) = (col::<StringArray>(b, "series")?, col::<Float64Array>(b, "total")?);
+            let (f, l) =
+                (col::<TimestampMillisecondArray>(b, "first_ts")?, col::<TimestampMillisecondArray>(b, "last_ts")?);
+            for i in 0..b.num_rows() {
+                let sum = ForecastSum {
+                    steps: count(b, "steps", i)? as u32,
+                    total: t.value(i),
+                    first_ts: f.value(i),
+                    last_ts: l.value(i),
+                };
+                sums.push((s.value(i).to_string(), sum));
+            }
+        }
+        Ok(join_latest(points, sums))
     }
 
     /// The latest published forecast of one series (every step of it).

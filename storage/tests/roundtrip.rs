@@ -27,6 +27,9 @@ fn point(tenant: &str, series: &str, day: i64, value: f64) -> Point {
         severity: if value > 130.0 { Severity::High } else { Severity::None },
         events: 3,
         model: Cow::Borrowed("ets(A,Ad,A)"),
+        level: Some(value * (day + 1) as f64),
+        budget: (day > 2).then_some(5_000.0),
+        projected: (day > 2).then_some(4_000.0 + value),
     }
 }
 
