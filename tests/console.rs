@@ -293,18 +293,35 @@ fn a_person_sees_alerts_series_stock_and_forecasts_of_their_own_tenant_only() {
     // Now: firing alerts grouped by rule, with their descriptions.
     let alerts = b.until("firing alerts listed", "return document.querySelectorAll('#view .alert').length");
     assert!(alerts.as_u64().unwrap() >= 1);
+    b.screenshot("now");
+
+    // Live: a SKU that runs out now appears without a reload.
+    let out_now = format!(
+        r#"{{"kind":"stock","event_id":"live-1","tenant":"tenant-01","ts":"{}","site":"DKR-01","sku":"LIVE-1","movement":"count","quantity":0}}"#,
+        vigie_schemas::time::format_rfc3339(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+        )
+    );
+    let r =
+        request(addr, "POST", "/v1/events", Some(&key), Some(("application/x-ndjson", out_now.as_bytes()))).unwrap();
+    assert_eq!((r.status, r.json()["accepted"].as_u64()), (200, Some(1)), "{}", r.body);
+    b.js("window.__same_page = true", json!([]));
+    b.until(
+        "the new stock-out listed live",
+        "return document.querySelector('#view .group[data-rule=stock_out] .alert[data-series=\"DKR-01/LIVE-1\"]')",
+    );
+    assert_eq!(b.js("return window.__same_page === true", json!([])), json!(true), "no reload");
+
+    // A silence for the first alert, from its button; the API lists it.
     let first = b.js(
         "const a = document.querySelector('#view .alert'); \
          return {series: a.dataset.series, rule: a.closest('.group').dataset.rule, text: a.querySelector('.description').textContent}",
         json!([]),
     );
     assert!(!first["text"].as_str().unwrap().is_empty(), "{first}");
-    b.screenshot("now");
-
-    // A silence for that alert, from its button; the API lists it.
-    b.click("#view .alert .silence-1h");
     let series = first["series"].as_str().unwrap();
     let rule = first["rule"].as_str().unwrap();
+    b.click(&format!("#view .group[data-rule={rule}] .alert[data-series=\"{series}\"] .silence-1h"));
     let silence = wait_for("the silence", 10, || {
         get(addr, "/v1/silences", &key)["items"]
             .as_array()
@@ -404,6 +421,11 @@ fn a_person_sees_alerts_series_stock_and_forecasts_of_their_own_tenant_only() {
     b.go(&format!("{console}#deliveries"));
     b.until("the deliveries page", "return document.getElementById('view').dataset.view === 'deliveries'");
 
+    // The API reference, offline, from the public document.
+    b.go(&format!("{console}docs"));
+    let ops = b.until("the API reference", "return document.querySelectorAll('#docs section[id^=get-v1-stock]').length && document.querySelectorAll('#docs section').length");
+    assert!(ops.as_u64().unwrap() >= 20, "{ops}");
+
     // Time to first paint, for BENCHMARKS.md (reported, not asserted).
     b.go(&console);
     let paint = b.until(
@@ -442,4 +464,14 @@ fn a_person_sees_alerts_series_stock_and_forecasts_of_their_own_tenant_only() {
     );
     assert!(cell.as_str().unwrap().contains(','), "{cell}");
     fr.screenshot("stock-fr");
+
+    // On a phone: nothing wider than the screen.
+    fr.call("POST", &format!("/session/{}/window/rect", fr.session), Some(json!({"width": 390, "height": 844})));
+    for view in ["now", "stock", "spend", "series"] {
+        fr.go(&format!("{console}#{view}"));
+        fr.until("the view", &format!("return document.getElementById('view').dataset.view === '{view}'"));
+        let w = fr.js("return [document.documentElement.scrollWidth, window.innerWidth]", json!([]));
+        assert!(w[0].as_u64() <= w[1].as_u64(), "{view} is wider than a phone: {w}");
+        fr.screenshot(&format!("phone-{view}"));
+    }
 }

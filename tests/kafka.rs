@@ -315,6 +315,11 @@ fn http_ingest_in_kafka_mode_goes_through_the_topic() {
     let ends = broker.ends("vigie.events");
     assert_eq!(ends.values().sum::<i64>(), 50);
     broker.wait_committed("http", "vigie.events", &ends, Duration::from_secs(60));
+    // The console is served in Kafka mode too, and its views answer.
+    let page = common::request(addr, "GET", "/", None, None).unwrap();
+    assert!(page.status == 200 && page.body.contains("/console/app.js"), "{}", page.status);
+    let spend = common::request(addr, "GET", "/v1/spend", Some(&key), None).unwrap();
+    assert_eq!(spend.status, 200, "{}", spend.body);
     sigterm(&mut child);
     let points = rows_by_partition(&dir.path().join("data-http"), "points");
     assert_eq!(points.values().sum::<i64>(), 50);

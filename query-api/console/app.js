@@ -91,6 +91,8 @@ function h(tag, attrs, ...kids) {
   return el;
 }
 const $ = sel => document.querySelector(sel);
+// A table that scrolls sideways on its own on a narrow screen.
+const tw = (...args) => h('div', { class: 'table-wrap' }, h(...args));
 
 // ---- API ----
 const KEY = 'vigie-key';
@@ -224,7 +226,7 @@ async function seriesDetail(key) {
   } else out.push(h('p', { class: 'muted' }, T.no_model));
   if (anomalies.length) {
     out.push(h('h2', {}, T.anomalies));
-    out.push(h('table', {}, h('tbody', {}, anomalies.slice(0, 50).map(a => h('tr', {},
+    out.push(tw('table', {}, h('tbody', {}, anomalies.slice(0, 50).map(a => h('tr', {},
       h('td', {}, h('span', { class: 'sev sev-' + a.severity }, a.severity)), h('td', {}, day(a.ts)), h('td', {}, a.description))))));
   }
   return out;
@@ -290,7 +292,7 @@ views.stock = async () => {
   if (!stock.sites.length) out.push(h('p', { class: 'muted' }, T.no_stock));
   for (const site of stock.sites) {
     out.push(h('h2', {}, site.site));
-    out.push(h('table', { class: 'wide stock', 'data-site': site.site },
+    out.push(tw('table', { class: 'wide stock', 'data-site': site.site },
       h('thead', {}, h('tr', {}, h('th', {}, T.sku), h('th', { class: 'num' }, T.on_hand), h('th', { class: 'num opt' }, T.demand),
         h('th', { class: 'num' }, T.cover), h('th', {}, T.runs_out))),
       h('tbody', {}, site.skus.map(s => {
@@ -310,7 +312,7 @@ views.spend = async () => {
   const { entities } = await api('/v1/spend');
   const out = [h('h1', {}, T.spend)];
   if (!entities.length) out.push(h('p', { class: 'muted' }, T.no_spend));
-  else out.push(h('table', { class: 'wide spend' },
+  else out.push(tw('table', { class: 'wide spend' },
     h('thead', {}, h('tr', {}, h('th', {}, T.entity), h('th', { class: 'num' }, T.spent), h('th', { class: 'num opt' }, T.rest),
       h('th', { class: 'num' }, T.projected), h('th', { class: 'num' }, T.budget), h('th', {}, ''))),
     h('tbody', {}, entities.map(e => {
@@ -373,7 +375,7 @@ function forecastResult(r) {
 
 views.deliveries = async () => {
   const { items } = await api('/v1/deliveries?limit=200');
-  return [h('h1', {}, T.deliveries), items.length ? h('table', { class: 'wide' },
+  return [h('h1', {}, T.deliveries), items.length ? tw('table', { class: 'wide' },
     h('thead', {}, h('tr', {}, h('th', {}, T.created), h('th', {}, T.receiver), h('th', {}, T.status), h('th', { class: 'num opt' }, T.attempts), h('th', { class: 'opt' }, T.last_error))),
     h('tbody', {}, items.map(d => h('tr', {}, h('td', {}, when(d.created_at)), h('td', {}, d.receiver), h('td', {}, d.status),
       h('td', { class: 'num opt' }, num(d.attempts)), h('td', { class: 'opt' }, d.last_error || (d.last_status ? 'HTTP ' + d.last_status : '')))))) : h('p', { class: 'muted' }, T.no_deliveries)];
@@ -381,7 +383,7 @@ views.deliveries = async () => {
 
 views['dead-letters'] = async () => {
   const { items } = await api('/v1/dead-letters?limit=200');
-  return [h('h1', {}, T.dead_letters), items.length ? h('table', { class: 'wide dead' },
+  return [h('h1', {}, T.dead_letters), items.length ? tw('table', { class: 'wide dead' },
     h('thead', {}, h('tr', {}, h('th', {}, T.received), h('th', {}, T.reason), h('th', {}, T.message), h('th', { class: 'opt' }, T.raw))),
     h('tbody', {}, items.map(d => h('tr', {}, h('td', {}, when(d.received_at)), h('td', {}, d.reason), h('td', {}, d.message),
       h('td', { class: 'opt' }, h('pre', {}, d.raw)))))) : h('p', { class: 'muted' }, T.no_dead)];
