@@ -189,14 +189,14 @@ pub struct Point {
     pub model: Cow<'static, str>,
     /// Stock: units on hand when the bucket closed (once a count or a
     /// receipt made it known). Spend: the budget period's spend so far.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub level: Option<f64>,
     /// Spend: the period's budget, once a producer gave one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub budget: Option<f64>,
     /// Spend with a budget: the period's spend so far plus the forecast of
     /// the rest of the period, as the budget rule last computed it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub projected: Option<f64>,
 }
 

@@ -3,7 +3,7 @@
 //! `--rate` events per second, written to Parquet and served on 127.0.0.1,
 //! with a live status line.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -68,14 +68,18 @@ pub fn run(a: &Args) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio")?;
     rt.block_on(runtime::run(cfg, runtime::stop_signal(), |addr, status| {
         // The console first: the first thing a newcomer does is open it.
-        println!("Console: http://{addr}/   API key: {key}");
+        // Written, not `println!`: a reader that has gone (`vigie demo | head -1`)
+        // must not stop the demo.
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "Console: http://{addr}/   API key: {key}");
         eprintln!("vigie demo: a year of one shop chain and treasury (tenant-01), {} events/s", a.rate);
         eprintln!(
             "Open the console and paste the key; or try (alerts appear within a minute; Ctrl-C stops cleanly):\n"
         );
-        println!("curl -H \"X-API-Key: {key}\" http://{addr}/v1/alerts");
-        println!("curl -H \"X-API-Key: {key}\" \"http://{addr}/v1/anomalies?severity=HIGH&limit=5\"");
-        println!("curl -H \"X-API-Key: {key}\" http://{addr}/v1/stats/overview\n");
+        let _ = writeln!(out, "curl -H \"X-API-Key: {key}\" http://{addr}/v1/alerts");
+        let _ = writeln!(out, "curl -H \"X-API-Key: {key}\" \"http://{addr}/v1/anomalies?severity=HIGH&limit=5\"");
+        let _ = writeln!(out, "curl -H \"X-API-Key: {key}\" http://{addr}/v1/stats/overview\n");
+        let _ = out.flush();
         let tty = std::io::stderr().is_terminal();
         tokio::spawn(async move {
             let mut last = 0;

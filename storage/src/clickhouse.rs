@@ -681,10 +681,12 @@ impl crate::HistoryQuery for ChReader {
     /// # Errors
     /// When ClickHouse cannot be reached or refuses.
     async fn latest(&self, tenant: &str, kind: &str) -> Result<Vec<crate::reader::Latest>, StorageError> {
+        // `max(ts) AS ts` would make 18.16 read the `ts` of argMax as that
+        // aggregate; rows are read by position, so the alias is free.
         let rows: Vec<LatestRow> = self
             .client
             .query(
-                "SELECT series, max(ts) AS ts, argMax(value, ts) AS value, argMax(level, ts) AS level, \
+                "SELECT series, max(ts) AS newest, argMax(value, ts) AS value, argMax(level, ts) AS level, \
                  argMax(budget, ts) AS budget, argMax(projected, ts) AS projected \
                  FROM points FINAL WHERE tenant = ? AND kind = ? GROUP BY series ORDER BY series",
             )
