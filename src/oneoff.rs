@@ -11,6 +11,7 @@ use vigie_processors::forecast::oneoff::{
     Options, SeriesForecast, SeriesRows, Time, forecast_table, group, parse_periods,
 };
 use vigie_query_api::forecast::{ForecastFailure, ForecastQuery, Forecaster};
+use vigie_schemas::Severity;
 
 /// Reads an uploaded file of any supported format: CSV, JSON, Excel, Parquet.
 ///
@@ -46,8 +47,10 @@ pub struct ForecastAnswer {
     pub columns: Columns,
     /// Interval level.
     pub level: f64,
-    /// Buckets asked for.
-    pub requested: usize,
+    /// Buckets asked for; `null`: none (auto mode, each series' safe horizon).
+    pub requested: Option<usize>,
+    /// `auto` (no horizon asked) or `user`.
+    pub mode: &'static str,
     /// One entry per series.
     pub series: Vec<SeriesForecast>,
     /// Series that could not be forecast.
@@ -73,8 +76,8 @@ fn invalid(code: &'static str, message: impl Into<String>) -> ForecastFailure {
     ForecastFailure { code, message: message.into() }
 }
 
-/// The query's horizon, level, bucket and periods.
-type Settings = (usize, f64, Option<Bucket>, Option<Vec<usize>>);
+/// The query's horizon, level, bucket, periods and lowest anomaly severity.
+type Settings = (Option<usize>, f64, Option<Bucket>, Option<Vec<usize>>, Severity);
 
 /// The query's settings, checked.
 fn settings(q: &ForecastQuery) -> Result<Settings, ForecastFailure> {
@@ -82,11 +85,11 @@ fn settings(q: &ForecastQuery) -> Result<Settings, ForecastFailure> {
         (Some(h), Some(m)) if h != m => {
             return Err(invalid("invalid_query", "give horizon or months (its alias), not both"));
         }
-        (Some(h), _) | (None, Some(h)) => h,
-        (None, None) => return Err(invalid("invalid_query", "horizon is required, e.g. ?horizon=12")),
+        (Some(h), _) | (None, Some(h)) => Some(h),
+        (None, None) => None,
     };
-    if requested == 0 || requested > 10_000 {
-        return Err(invalid("invalid_query", "horizon must be between 1 and 10000"));
+    if requested.is_some_and(|h| h == 0 || h > 10_000) {
+        return Err(invalid("invalid_query", "horizon must be between 1 and 10000 (or left out: the safe horizon)"));
     }
     let level = q.level.unwrap_or(0.95);
     if !(0.5..1.0).contains(&level) {
@@ -100,16 +103,24 @@ fn settings(q: &ForecastQuery) -> Result<Settings, ForecastFailure> {
             None => None,
         };
     let periods = q.season.as_deref().map(parse_periods).transpose().map_err(|m| invalid("invalid_query", m))?;
-    Ok((requested, level, bucket, periods))
+    let report_from = match q.anomalies.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("low") => Severity::Low,
+        Some("medium") => Severity::Medium,
+        Some("high") => Severity::High,
+        Some(other) => {
+            return Err(invalid("invalid_query", format!("anomalies \"{other}\" must be low, medium or high")));
+        }
+    };
+    Ok((requested, level, bucket, periods, report_from))
 }
 
 impl Forecaster for Oneoff {
     fn check(&self, q: &ForecastQuery) -> Result<(), ForecastFailure> {
-        settings(q).map(|_| ())
+        settings(q).map(drop)
     }
 
     fn forecast(&self, name: String, bytes: Vec<u8>, q: &ForecastQuery) -> Result<serde_json::Value, ForecastFailure> {
-        let (requested, level, bucket, periods) = settings(q)?;
+        let (requested, level, bucket, periods, report_from) = settings(q)?;
         let opts = CsvOptions {
             ts_column: q.date_column.clone(),
             value_column: q.value_column.clone(),
@@ -127,8 +138,14 @@ impl Forecaster for Oneoff {
         })?;
         let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s).to_string();
         let (time, series) = series_of(&table, bucket, &stem);
-        let options =
-            Options { horizon: requested, exact: q.exact_horizon, level, bounds: HorizonBounds::default(), periods };
+        let options = Options {
+            horizon: requested,
+            exact: q.exact_horizon,
+            level,
+            report_from,
+            bounds: HorizonBounds::default(),
+            periods,
+        };
         let mut out = ForecastAnswer {
             file: name.clone(),
             columns: Columns {
@@ -138,6 +155,7 @@ impl Forecaster for Oneoff {
             },
             level,
             requested,
+            mode: if requested.is_some() { "user" } else { "auto" },
             series: Vec::new(),
             skipped: Vec::new(),
         };

@@ -179,6 +179,11 @@ fn forecast_applies_the_horizon_rule_and_says_why() {
     assert_eq!(f.lines().count(), 1 + 8);
     assert!(f.lines().nth(1).unwrap().starts_with("A,1,2025-01-01T00:00:00Z,"), "{f}");
 
+    // No --horizon: the safe one (8), and the reason.
+    let err = ok(&["forecast", "--input", s(&input), "--output", s(&out)]);
+    assert!(err.contains("no horizon given: 8 months, a third of the active months within 3 to 24"), "{err}");
+    assert_eq!(read(&out).lines().count(), 1 + 8);
+
     let err = ok(&["forecast", "--input", s(&input), "--horizon", "36", "--exact-horizon", "--output", s(&out)]);
     assert!(err.contains("exact horizon"), "{err}");
     let f = read(&out);

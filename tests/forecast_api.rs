@@ -137,6 +137,60 @@ async fn a_french_csv_is_read_and_forecast_with_the_months_alias() {
     assert_eq!((h["requested"].as_u64(), h["validated"].as_u64()), (Some(30), Some(12)), "{h}");
     assert_eq!(h["reason"], "30 requested, 12 allowed: 36 active months of 36; density 100%");
     assert_eq!(v["series"][0]["forecast"].as_array().unwrap().len(), 12);
+    assert_eq!((v["mode"].as_str(), h["mode"].as_str()), (Some("user"), Some("user")));
+}
+
+#[tokio::test]
+async fn without_a_horizon_the_safe_one_is_used_and_the_answer_says_why() {
+    let f = fixture().await;
+    let (status, v) = upload(&f, "", "depenses.csv", french_csv().as_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!((v["mode"].as_str(), v["requested"].is_null()), (Some("auto"), true), "{v}");
+    for s in v["series"].as_array().unwrap() {
+        let h = &s["horizon"];
+        assert_eq!(
+            (h["mode"].as_str(), h["requested"].is_null(), h["validated"].as_u64()),
+            (Some("auto"), true, Some(12))
+        );
+        assert_eq!(
+            h["reason"],
+            "no horizon given: 12 months, a third of the active months within 3 to 24 (36 active months of 36; density 100%)"
+        );
+        assert_eq!(s["forecast"].as_array().unwrap().len(), 12);
+    }
+}
+
+#[tokio::test]
+async fn anomalies_are_reported_from_low_by_default_with_residual_distance_and_description() {
+    let f = fixture().await;
+    // Four years of noisy monthly spend (a pseudo-random ±15%), one month doubled.
+    let mut csv = String::from("date;montant\n");
+    for m in 0..48u64 {
+        let noise = ((m * 7_919 + 13) % 31) as f64 / 100.0 - 0.15;
+        let v = 1_000.0 * (1.0 + noise) * if m == 30 { 2.0 } else { 1.0 };
+        csv.push_str(&format!("01/{:02}/{};{}\n", m % 12 + 1, 2021 + m / 12, format!("{v:.2}").replace('.', ",")));
+    }
+    let (_, all) = upload(&f, "horizon=6", "bruit.csv", csv.as_bytes()).await;
+    let (_, medium) = upload(&f, "horizon=6&anomalies=medium", "bruit.csv", csv.as_bytes()).await;
+    let count = |v: &Value, sev: &str| {
+        v["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["anomalies"].as_array().unwrap().clone())
+            .filter(|a| a["severity"] == sev)
+            .count()
+    };
+    assert!(count(&all, "LOW") > 0, "{all}");
+    assert_eq!(count(&medium, "LOW"), 0);
+    assert_eq!(count(&all, "HIGH"), count(&medium, "HIGH"));
+    for a in all["series"][0]["anomalies"].as_array().unwrap() {
+        let (value, expected, residual) =
+            (a["value"].as_f64().unwrap(), a["expected"].as_f64().unwrap(), a["residual"].as_f64().unwrap());
+        assert!((residual - (value - expected)).abs() < 1e-6, "{a}");
+        assert!(a["z"].as_f64().unwrap().abs() >= 1.0, "{a}");
+        assert!(a["description"].as_str().unwrap().contains("expected"), "{a}");
+    }
 }
 
 #[tokio::test]
@@ -212,9 +266,12 @@ async fn errors_name_the_column_or_row() {
     let (status, v) = upload(&f, "horizon=3", "d.csv", b"date;montant\n01/02/2025;3\n02/02/2025;trois\n").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(v["error"]["message"], "d.csv, line 3, column \"montant\": \"trois\" is not a number");
-    let (status, v) = upload(&f, "", "d.csv", b"date;montant\n01/02/2025;3\n").await;
+    let (status, v) = upload(&f, "horizon=0", "d.csv", b"date;montant\n01/02/2025;3\n").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(v["error"]["message"], "horizon is required, e.g. ?horizon=12");
+    assert_eq!(v["error"]["message"], "horizon must be between 1 and 10000 (or left out: the safe horizon)");
+    let (status, v) = upload(&f, "anomalies=some", "d.csv", b"date;montant\n01/02/2025;3\n").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["message"], "anomalies \"some\" must be low, medium or high");
     let (status, v) = upload(&f, "horizon=3", "court.csv", b"date;montant\n01/02/2025;3\n").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(v["error"]["message"].as_str().unwrap().contains("at least 3 are needed"), "{v}");

@@ -26,7 +26,7 @@ const TEXT = {
     spent: 'Spent so far', budget: 'Budget', projected: 'Projected', rest: 'Forecast of the rest',
     no_spend: 'No spend series yet.', no_budget: 'no budget', upload: 'Forecast a file',
     upload_hint: 'CSV, JSON, Parquet or Excel (.xlsx), up to 50 MB: a date column and a value column (French names and formats are fine).',
-    horizon: 'Horizon (buckets)', send: 'Forecast', working: 'Working…', horizon_kept: 'Horizon', of: 'of',
+    horizon: 'Horizon (buckets)', auto: 'auto', send: 'Forecast', working: 'Working…', horizon_kept: 'Horizon', of: 'of',
     asked: 'asked', skipped: 'Skipped', receiver: 'Receiver', status: 'Status', attempts: 'Attempts', created: 'Created',
     last_error: 'Last error', no_deliveries: 'Nothing sent yet.', received: 'Received', reason: 'Reason',
     message: 'Message', raw: 'As sent', no_dead: 'Nothing refused. Every event was accepted.',
@@ -54,7 +54,7 @@ const TEXT = {
     projected: 'Projeté', rest: 'Prévision du reste', no_spend: 'Pas encore de série de dépenses.',
     no_budget: 'sans budget', upload: 'Prévoir un fichier',
     upload_hint: 'CSV, JSON, Parquet ou Excel (.xlsx), jusqu’à 50 Mo : une colonne de dates et une de valeurs (noms et formats français acceptés).',
-    horizon: 'Horizon (périodes)', send: 'Prévoir', working: 'Calcul…', horizon_kept: 'Horizon', of: 'sur',
+    horizon: 'Horizon (périodes)', auto: 'auto', send: 'Prévoir', working: 'Calcul…', horizon_kept: 'Horizon', of: 'sur',
     asked: 'demandées', skipped: 'Ignorées', receiver: 'Destinataire', status: 'État', attempts: 'Essais', created: 'Créé',
     last_error: 'Dernière erreur', no_deliveries: 'Rien d’envoyé pour l’instant.', received: 'Reçu', reason: 'Motif',
     message: 'Message', raw: 'Tel qu’envoyé', no_dead: 'Rien de refusé. Tous les événements ont été acceptés.',
@@ -118,7 +118,7 @@ async function all(path, max = 5000) {
 
 // ---- views ----
 const views = {};
-let timer = null, drawing = false;
+let timer = null, drawing = false, again = false;
 
 views.now = async () => {
   const [ov, alerts, silences] = await Promise.all([api('/v1/stats/overview'), all('/v1/alerts'), api('/v1/silences').catch(() => ({ items: [] }))]);
@@ -333,7 +333,7 @@ views.spend = async () => {
 let lastForecast = null;
 views.forecast = async () => {
   const file = h('input', { type: 'file', id: 'forecast-file', name: 'file', accept: '.csv,.json,.parquet,.xlsx,.txt', required: true });
-  const horizon = h('input', { type: 'number', id: 'forecast-horizon', min: '1', max: '10000', value: '12' });
+  const horizon = h('input', { type: 'number', id: 'forecast-horizon', min: '1', max: '10000', placeholder: T.auto });
   const result = h('div', { id: 'forecast-result' });
   const msg = h('p', { class: 'error', role: 'alert' });
   const form = h('form', { id: 'forecast-form' }, h('p', { class: 'hint' }, T.upload_hint),
@@ -346,7 +346,8 @@ views.forecast = async () => {
     const body = new FormData();
     body.append('file', file.files[0]);
     try {
-      lastForecast = await api('/v1/forecast?horizon=' + encodeURIComponent(horizon.value), { method: 'POST', body });
+      const q = horizon.value ? '?horizon=' + encodeURIComponent(horizon.value) : '';
+      lastForecast = await api('/v1/forecast' + q, { method: 'POST', body });
       msg.textContent = '';
       result.replaceChildren(...forecastResult(lastForecast));
     } catch (e) { msg.textContent = e.message; }
@@ -365,7 +366,8 @@ function forecastResult(r) {
     const hz = s.horizon;
     out.push(h('h2', {}, s.series + ' · ' + s.model_info.name),
       chart(pts, fc, marks, { cls: 'forecast-chart' }),
-      h('p', { class: 'horizon' }, T.horizon_kept + T.colon + hz.validated + ' ' + T.of + ' ' + hz.requested + ' ' + T.asked +
+      h('p', { class: 'horizon' }, T.horizon_kept + T.colon + hz.validated +
+        (hz.mode === 'auto' ? ' (' + T.auto + ')' : ' ' + T.of + ' ' + hz.requested + ' ' + T.asked) +
         (hz.reason ? ' — ' + hz.reason : '') + (hz.warning ? ' — ' + hz.warning : '')),
       h('ul', { class: 'muted' }, (s.explanations || []).map(e => h('li', {}, e))));
   }
@@ -397,7 +399,8 @@ function route() {
 
 async function show(quiet) {
   if (!sessionStorage.getItem(KEY)) return login();
-  if (drawing) return;
+  // A navigation during a draw (a slow answer, a live refresh) is drawn right after it, never dropped.
+  if (drawing) { if (!quiet) again = true; return; }
   drawing = true;
   const { name, arg } = route();
   for (const a of document.querySelectorAll('nav a[data-view]')) a.classList.toggle('active', a.dataset.view === name);
@@ -407,6 +410,7 @@ async function show(quiet) {
     const focused = active && active.id;
     const typing = active && view.contains(active) && ['INPUT', 'SELECT', 'TEXTAREA'].includes(active.tagName);
     const nodes = await views[name](arg);
+    if (route().name !== name || again) return;
     // A live refresh must not take away what someone is typing or picking.
     if (!(quiet && (name === 'forecast' || (typing && focused !== 'series-search')))) {
       view.replaceChildren(...nodes);
@@ -419,7 +423,10 @@ async function show(quiet) {
   } catch (e) {
     if (e.status === 401) { sessionStorage.removeItem(KEY); drawing = false; return login(T.bad_key); }
     $('#status').textContent = T.error + T.colon + e.message;
-  } finally { drawing = false; }
+  } finally {
+    drawing = false;
+    if (again) { again = false; show(); }
+  }
 }
 
 function login(error) {

@@ -24,7 +24,7 @@ pub const BODY_LIMIT: usize = MAX_UPLOAD_BYTES + FRAMING_BYTES;
 /// Query of `POST /v1/forecast`.
 #[derive(Debug, Deserialize)]
 pub struct ForecastQuery {
-    /// Buckets to forecast.
+    /// Buckets to forecast; left out, each series' safe horizon (auto mode).
     pub horizon: Option<usize>,
     /// Alias of `horizon`, as in the earlier API.
     pub months: Option<usize>,
@@ -43,6 +43,9 @@ pub struct ForecastQuery {
     pub value_column: Option<String>,
     /// Series column (default: found by name; else one series).
     pub series_column: Option<String>,
+    /// Lowest severity of the history anomalies reported: low (1σ, the
+    /// default), medium (2σ) or high (3σ).
+    pub anomalies: Option<String>,
 }
 
 /// Why a forecast request is refused (400): `invalid_query` or

@@ -23,9 +23,9 @@ pub struct Args {
     /// Input file: CSV (`,` or `;`, decimal point or comma, ISO or day-first dates, or an integer index), JSON rows, Parquet or Excel .xlsx.
     #[arg(long)]
     input: PathBuf,
-    /// Steps to forecast (reduced by the horizon rule unless --exact-horizon).
+    /// Steps to forecast (reduced by the horizon rule unless --exact-horizon); left out, each series' safe horizon (a third of its active buckets, within --min-horizon and --max-horizon).
     #[arg(long)]
-    horizon: usize,
+    horizon: Option<usize>,
     /// Output CSV: series_id,step,ts,forecast,lower,upper,model.
     #[arg(long)]
     output: PathBuf,
@@ -56,6 +56,9 @@ pub struct Args {
     /// Largest safe horizon of the horizon rule.
     #[arg(long, default_value_t = 24)]
     max_horizon: usize,
+    /// Lowest severity of the history anomalies counted in the explanation on stderr: low (1σ), medium (2σ) or high (3σ).
+    #[arg(long, default_value = "low", value_parser = ["low", "medium", "high"])]
+    anomalies: String,
     /// Threads (default: every core).
     #[arg(long)]
     threads: Option<usize>,
@@ -63,8 +66,8 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(a: &Args) -> Result<()> {
-    if a.horizon == 0 {
-        bail!("--horizon must be at least 1");
+    if a.horizon == Some(0) {
+        bail!("--horizon must be at least 1 (or left out: the safe horizon)");
     }
     if !(0.5..1.0).contains(&a.level) {
         bail!("--level must be between 0.5 and 1 (e.g. 0.95)");
@@ -92,6 +95,11 @@ pub fn run(a: &Args) -> Result<()> {
         horizon: a.horizon,
         exact: a.exact_horizon,
         level: a.level,
+        report_from: match a.anomalies.as_str() {
+            "high" => vigie_schemas::Severity::High,
+            "medium" => vigie_schemas::Severity::Medium,
+            _ => vigie_schemas::Severity::Low,
+        },
         bounds: HorizonBounds { min: a.min_horizon, max: a.max_horizon },
         periods,
     };

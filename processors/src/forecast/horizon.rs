@@ -23,11 +23,23 @@ impl Default for HorizonBounds {
 /// Density under which a warning is given.
 pub const SPARSE_DENSITY: f64 = 0.20;
 
+/// Who chose the horizon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HorizonMode {
+    /// None was asked: the safe horizon of the history.
+    Auto,
+    /// The caller asked for one.
+    User,
+}
+
 /// What was decided for one series.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HorizonDecision {
-    /// Steps asked for.
-    pub requested: usize,
+    /// `auto` (none asked: the safe horizon) or `user`.
+    pub mode: HorizonMode,
+    /// Steps asked for; `null` in auto mode.
+    pub requested: Option<usize>,
     /// Steps produced.
     pub validated: usize,
     /// Steps the rule allows.
@@ -45,14 +57,44 @@ pub struct HorizonDecision {
 }
 
 /// Applies the rule to `history`. `unit` names one bucket in the plural
-/// ("months", "days"). With `exact`, the requested horizon is produced as is
-/// and the reason still says what the rule would have allowed.
-pub fn decide(history: &[f64], requested: usize, bounds: HorizonBounds, exact: bool, unit: &str) -> HorizonDecision {
+/// ("months", "days"). Without a requested horizon (auto mode) the safe
+/// horizon is used and the reason says how it was found. With `exact`, the
+/// requested horizon is produced as is and the reason still says what the
+/// rule would have allowed.
+pub fn decide(
+    history: &[f64],
+    requested: Option<usize>,
+    bounds: HorizonBounds,
+    exact: bool,
+    unit: &str,
+) -> HorizonDecision {
     let total = history.len();
     let active = history.iter().filter(|v| **v > 0.0).count();
     let density = if total == 0 { 0.0 } else { active as f64 / total as f64 };
-    let allowed = (active / 3).clamp(bounds.min, bounds.max.max(bounds.min));
+    let (min, max) = (bounds.min, bounds.max.max(bounds.min));
+    let allowed = (active / 3).clamp(min, max);
     let facts = format!("{active} active {unit} of {total}; density {:.0}%", density * 100.0);
+    let warning = (density < SPARSE_DENSITY).then(|| {
+        format!(
+            "only {:.0}% of {unit} have a value ({active} of {total}): forecasts of such sparse data are unreliable",
+            density * 100.0
+        )
+    });
+    let Some(requested) = requested else {
+        let reason =
+            format!("no horizon given: {allowed} {unit}, a third of the active {unit} within {min} to {max} ({facts})");
+        return HorizonDecision {
+            mode: HorizonMode::Auto,
+            requested: None,
+            validated: allowed,
+            allowed,
+            active,
+            total,
+            density,
+            reason: Some(reason),
+            warning,
+        };
+    };
     let (validated, reason) = if requested > allowed {
         if exact {
             (requested, Some(format!("{requested} requested and kept (exact horizon), {allowed} allowed: {facts}")))
@@ -62,13 +104,17 @@ pub fn decide(history: &[f64], requested: usize, bounds: HorizonBounds, exact: b
     } else {
         (requested, None)
     };
-    let warning = (density < SPARSE_DENSITY).then(|| {
-        format!(
-            "only {:.0}% of {unit} have a value ({active} of {total}): forecasts of such sparse data are unreliable",
-            density * 100.0
-        )
-    });
-    HorizonDecision { requested, validated, allowed, active, total, density, reason, warning }
+    HorizonDecision {
+        mode: HorizonMode::User,
+        requested: Some(requested),
+        validated,
+        allowed,
+        active,
+        total,
+        density,
+        reason,
+        warning,
+    }
 }
 
 #[cfg(test)]
@@ -81,7 +127,7 @@ mod tests {
         for v in h.iter_mut().step_by(3) {
             *v = 5.0;
         }
-        let d = decide(&h, 36, HorizonBounds::default(), false, "months");
+        let d = decide(&h, Some(36), HorizonBounds::default(), false, "months");
         assert_eq!((d.active, d.allowed, d.validated), (24, 8, 8));
         assert_eq!(d.reason.as_deref(), Some("36 requested, 8 allowed: 24 active months of 72; density 33%"));
         assert!(d.warning.is_none());
@@ -91,7 +137,7 @@ mod tests {
     fn exact_keeps_the_request_and_still_warns() {
         let mut h = vec![0.0; 100];
         h[..10].iter_mut().for_each(|v| *v = 1.0);
-        let d = decide(&h, 48, HorizonBounds::default(), true, "hours");
+        let d = decide(&h, Some(48), HorizonBounds::default(), true, "hours");
         assert_eq!(d.validated, 48);
         assert_eq!(d.allowed, 3);
         assert!(d.reason.unwrap().contains("exact horizon"));
@@ -99,9 +145,25 @@ mod tests {
     }
 
     #[test]
+    fn without_a_horizon_the_safe_one_is_used_and_explained() {
+        let h = vec![1.0; 36];
+        let d = decide(&h, None, HorizonBounds::default(), false, "months");
+        assert_eq!((d.mode, d.requested, d.validated, d.allowed), (HorizonMode::Auto, None, 12, 12));
+        assert_eq!(
+            d.reason.as_deref(),
+            Some(
+                "no horizon given: 12 months, a third of the active months within 3 to 24 (36 active months of 36; density 100%)"
+            )
+        );
+        // Bounded: a long history stops at the largest safe horizon.
+        assert_eq!(decide(&[1.0; 300], None, HorizonBounds::default(), false, "days").validated, 24);
+        assert_eq!(decide(&[1.0; 5], None, HorizonBounds::default(), false, "days").validated, 3);
+    }
+
+    #[test]
     fn within_the_rule_nothing_changes() {
         let h = vec![1.0; 90];
-        let d = decide(&h, 12, HorizonBounds::default(), false, "days");
+        let d = decide(&h, Some(12), HorizonBounds::default(), false, "days");
         assert_eq!((d.validated, d.allowed), (12, 24));
         assert!(d.reason.is_none());
     }

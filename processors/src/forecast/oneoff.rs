@@ -52,12 +52,15 @@ impl Time {
 /// What to produce.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Buckets asked for.
-    pub horizon: usize,
+    /// Buckets asked for; `None`: the safe horizon of each series (auto mode).
+    pub horizon: Option<usize>,
     /// Produce `horizon` buckets even where the rule allows fewer.
     pub exact: bool,
     /// Interval level, e.g. 0.95.
     pub level: f64,
+    /// Lowest severity of the history anomalies reported (LOW from 1σ,
+    /// MEDIUM from 2σ, HIGH from 3σ).
+    pub report_from: Severity,
     /// Bounds of the horizon rule.
     pub bounds: HorizonBounds,
     /// Seasonal periods; `None`: from the bucket, or detected for an index.
@@ -109,10 +112,25 @@ pub struct HistoryAnomaly {
     pub value: f64,
     /// One-step forecast.
     pub expected: f64,
-    /// Error over the robust σ of all errors.
+    /// value − expected.
+    pub residual: f64,
+    /// The residual in σ (the robust σ of all one-step errors): the σ distance.
     pub z: f64,
-    /// MEDIUM from 2σ, HIGH from 3σ.
+    /// LOW from 1σ, MEDIUM from 2σ, HIGH from 3σ.
     pub severity: Severity,
+    /// In words, e.g. "42% above expected (1,420 against 1,000; 2.1σ)".
+    pub description: String,
+}
+
+/// A history anomaly in words.
+pub fn describe_deviation(value: f64, expected: f64, z: f64) -> String {
+    let dir = if value >= expected { "above" } else { "below" };
+    let how = if expected.abs() > f64::EPSILON {
+        format!("{:.0}% {dir} expected", ((value - expected) / expected.abs() * 100.0).abs())
+    } else {
+        format!("{dir} an expected 0")
+    };
+    format!("{how} ({} against {}; {:.1}σ)", human(value), human(expected), z.abs())
 }
 
 /// Model and how it was chosen.
@@ -365,6 +383,9 @@ pub fn forecast_series(
     } else {
         (robust_sigma(&errors), "the median deviation")
     };
+    // One σ of intermittent demand's two clusters is every non-zero bucket:
+    // LOW says nothing there, so such series report from MEDIUM.
+    let report_from = if sparse { opts.report_from.max(Severity::Medium) } else { opts.report_from };
     let mut anomalies = Vec::new();
     if let Some(sigma) = sigma {
         for (i, (v, f)) in y.iter().zip(&fc.fitted).enumerate() {
@@ -373,15 +394,33 @@ pub fn forecast_series(
             let severity = match z.abs() {
                 a if a >= 3.0 => Severity::High,
                 a if a >= 2.0 => Severity::Medium,
+                a if a >= 1.0 => Severity::Low,
                 _ => continue,
             };
-            anomalies.push(HistoryAnomaly { ts: when(time, first + i as i64), value: *v, expected: f, z, severity });
+            if severity < report_from {
+                continue;
+            }
+            anomalies.push(HistoryAnomaly {
+                ts: when(time, first + i as i64),
+                value: *v,
+                expected: f,
+                residual: v - f,
+                z,
+                severity,
+                description: describe_deviation(*v, f, z),
+            });
         }
+        let from = match report_from {
+            Severity::High => 3,
+            Severity::Medium => 2,
+            _ => 1,
+        };
         explanations.push(format!(
-            "{} of {} past {unit} are anomalies: at least 2σ from the model's one-step forecast (σ {} from {how})",
+            "{} of {} past {unit} are anomalies: at least {from}σ from the model's one-step forecast (σ {} from {how}){}",
             anomalies.len(),
             errors.len(),
-            human(sigma)
+            human(sigma),
+            if report_from > opts.report_from { "; intermittent demand reports from 2σ" } else { "" }
         ));
     }
     let history = y
@@ -505,7 +544,14 @@ mod tests {
     use vigie_schemas::time::parse_rfc3339;
 
     fn opts(h: usize) -> Options {
-        Options { horizon: h, exact: false, level: 0.95, bounds: HorizonBounds::default(), periods: None }
+        Options {
+            horizon: Some(h),
+            exact: false,
+            level: 0.95,
+            report_from: Severity::Medium,
+            bounds: HorizonBounds::default(),
+            periods: None,
+        }
     }
 
     #[test]
@@ -545,6 +591,67 @@ mod tests {
         assert!(f.model_info.name == "croston-sba" || f.model_info.name == "tsb", "{}", f.model_info.name);
         let flagged: Vec<&When> = f.anomalies.iter().map(|a| &a.ts).collect();
         assert_eq!(flagged, [&When::Index(30)], "{:?}", f.anomalies);
+        // Asked from LOW, intermittent demand still reports from 2σ (one σ
+        // of its two clusters is every non-zero bucket).
+        let mut o = opts(12);
+        o.report_from = Severity::Low;
+        let f = forecast_series("rare", Time::Index, &points, &o).unwrap();
+        assert_eq!(f.anomalies.len(), 1, "{:?}", f.anomalies);
+        assert!(
+            f.explanations.iter().any(|e| e.contains("intermittent demand reports from 2σ")),
+            "{:?}",
+            f.explanations
+        );
+    }
+
+    #[test]
+    fn low_anomalies_come_with_their_residual_distance_and_description() {
+        // A flat noisy series with one bump far out and one nearer.
+        let mut seed = 7u64;
+        let mut noise = || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((seed >> 33) as f64 / f64::from(1u32 << 31) - 0.5) * 10.0
+        };
+        let mut points: Vec<(i64, f64)> = (0..60).map(|i| (i, 100.0 + noise())).collect();
+        points[20].1 = 130.0;
+        points[40].1 = 108.0;
+        let mut o = opts(6);
+        o.report_from = Severity::Low;
+        let all = forecast_series("s", Time::Index, &points, &o).unwrap();
+        o.report_from = Severity::Medium;
+        let medium = forecast_series("s", Time::Index, &points, &o).unwrap();
+        assert!(all.anomalies.len() > medium.anomalies.len(), "{:?}", all.anomalies);
+        let low: Vec<&HistoryAnomaly> = all.anomalies.iter().filter(|a| a.severity == Severity::Low).collect();
+        assert!(!low.is_empty());
+        for a in &all.anomalies {
+            assert!((a.residual - (a.value - a.expected)).abs() < 1e-9);
+            let want = match a.z.abs() {
+                z if z >= 3.0 => Severity::High,
+                z if z >= 2.0 => Severity::Medium,
+                _ => Severity::Low,
+            };
+            assert_eq!(a.severity, want, "{a:?}");
+            assert!(a.description.contains('σ') && a.description.contains("expected"), "{}", a.description);
+        }
+        let big = all.anomalies.iter().find(|a| a.ts == When::Index(20)).unwrap();
+        assert_eq!(big.severity, Severity::High);
+        assert!(big.description.contains("above expected"), "{}", big.description);
+        assert!(all.explanations.iter().any(|e| e.contains("at least 1σ")), "{:?}", all.explanations);
+    }
+
+    #[test]
+    fn without_a_horizon_each_series_gets_its_safe_one() {
+        let points: Vec<(i64, f64)> = (0..48).map(|i| (i, 50.0 + (i % 12) as f64)).collect();
+        let mut o = opts(1);
+        o.horizon = None;
+        let f = forecast_series("s", Time::Index, &points, &o).unwrap();
+        assert_eq!(f.horizon.mode, crate::forecast::horizon::HorizonMode::Auto);
+        assert_eq!((f.horizon.validated, f.forecast.len()), (16, 16));
+        assert!(
+            f.explanations.iter().any(|e| e.starts_with("horizon: no horizon given: 16 points")),
+            "{:?}",
+            f.explanations
+        );
     }
 
     #[test]
