@@ -20,14 +20,13 @@ fn daily_demand(seed: u64) -> Vec<(String, bool, Vec<f64>)> {
     let cfg = GenConfig { seed, tenants: 3, series: 60, days: 365, ..GenConfig::default() };
     let mut by_series: HashMap<String, Vec<f64>> = HashMap::new();
     let labels = generate(&cfg, |e| {
-        if let Event::Stock(s) = e {
-            if s.movement == Movement::Sale {
-                let day = ((s.ts - cfg.start_ms) / DAY_MS) as usize;
-                let y = by_series
-                    .entry(format!("{}/{}/{}", s.tenant, s.site, s.sku))
-                    .or_insert_with(|| vec![0.0; cfg.days]);
-                y[day] += s.quantity;
-            }
+        if let Event::Stock(s) = e
+            && s.movement == Movement::Sale
+        {
+            let day = ((s.ts - cfg.start_ms) / DAY_MS) as usize;
+            let y =
+                by_series.entry(format!("{}/{}/{}", s.tenant, s.site, s.sku)).or_insert_with(|| vec![0.0; cfg.days]);
+            y[day] += s.quantity;
         }
     });
     labels

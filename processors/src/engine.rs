@@ -541,12 +541,12 @@ impl Engine {
                     }
                 }
             }
-            if i + CLOSE < n {
-                if let Some(c) = near[(i + CLOSE) % NEAR] {
-                    let s = &self.series[c as usize];
-                    s.model.prefetch_state();
-                    prefetch(&*s.name);
-                }
+            if i + CLOSE < n
+                && let Some(c) = near[(i + CLOSE) % NEAR]
+            {
+                let s = &self.series[c as usize];
+                s.model.prefetch_state();
+                prefetch(&*s.name);
             }
             self.process_hashed(&events[i], Some(hashes[i]), out);
         }
@@ -873,7 +873,7 @@ impl Engine {
             }
         }
         let every = cfg.refit_every(bucket);
-        if every > 0 && (s.model.observations() + s.stagger) % every == 0 && s.model.can_refit() {
+        if every > 0 && (s.model.observations() + s.stagger).is_multiple_of(every) && s.model.can_refit() {
             s.model.set_refit_pending(true);
             if let Some(link) = &mut self.refits {
                 link.submit((sidx, s.model.observations()), s.model.refit_input(&cfg.forecast));
@@ -914,23 +914,23 @@ impl Engine {
         ]);
         let id = Id(point_hash);
         let z = step.z;
-        if judged.report {
-            if let (Some(expected), Some(zv)) = (step.forecast, z) {
-                out.anomalies.push(Anomaly {
-                    id,
-                    tenant: Arc::clone(&s.tenant),
-                    series: Arc::clone(&s.name),
-                    kind: s.kind,
-                    ts: start,
-                    actual: open.sum,
-                    expected,
-                    residual: open.sum - expected,
-                    std_deviations: zv,
-                    severity,
-                    description: describe(s.kind, open.sum, expected),
-                });
-                self.stats.anomalies += 1;
-            }
+        if judged.report
+            && let (Some(expected), Some(zv)) = (step.forecast, z)
+        {
+            out.anomalies.push(Anomaly {
+                id,
+                tenant: Arc::clone(&s.tenant),
+                series: Arc::clone(&s.name),
+                kind: s.kind,
+                ts: start,
+                actual: open.sum,
+                expected,
+                residual: open.sum - expected,
+                std_deviations: zv,
+                severity,
+                description: describe(s.kind, open.sum, expected),
+            });
+            self.stats.anomalies += 1;
         }
         // What the stock and spend views read: on hand (stock), and the
         // period's spend, budget and projection as its budget rule last saw
@@ -972,7 +972,7 @@ impl Engine {
         let every = cfg.forecast.publish_every;
         // Series publish on different closes (staggered by series number),
         // so a day on which every series publishes does not come in one burst.
-        if every > 0 && start != end && (s.model.observations() + s.stagger) % every == 0 {
+        if every > 0 && start != end && (s.model.observations() + s.stagger).is_multiple_of(every) {
             let [alpha, beta, gamma, phi] = s.model.shown_params(&cfg.forecast);
             let acc = s.model.accuracy();
             let fitted_at = s.model.fitted_at();

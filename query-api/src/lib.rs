@@ -26,7 +26,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use vigie_schemas::body::{Framing, decode_body};
 use vigie_schemas::notify::{DeliveryStatus, SilenceSpec};
@@ -162,6 +162,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/silences/{id}", delete(expire_silence))
         .route("/v1/deliveries", get(deliveries))
         .route("/v1/tenants/{tenant}/keys", post(create_key))
+        .route("/v1/keys", get(list_keys))
+        .route("/v1/keys/{id}", delete(revoke_key))
         .fallback(|| async { ApiError::not_found("no such route: see /openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError {
@@ -455,20 +457,83 @@ async fn overview(State(s): State<AppState>, p: Principal) -> Result<impl IntoRe
     Ok(Json(s.reader.overview(&p.tenant).await?))
 }
 
+/// What `POST /v1/tenants/{tenant}/keys` may say; an empty body makes a key that never expires.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    /// RFC 3339 time or date after which the key is refused.
+    expires: Option<String>,
+}
+
 async fn create_key(
     State(s): State<AppState>,
     p: Principal,
     tenant: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if !p.admin {
-        return Err(ApiError::forbidden("only an admin key may create keys"));
-    }
     let Path(tenant) = tenant.map_err(|e| ApiError::bad_request("invalid_path", e.to_string()))?;
+    if !p.admin && p.tenant != tenant {
+        return Err(ApiError::forbidden(
+            "a tenant key makes keys for its own tenant only; other tenants need an admin key",
+        ));
+    }
     if tenant.is_empty() || tenant.len() > 256 {
         return Err(ApiError::bad_request("invalid_parameter", "tenant name must be 1 to 256 bytes"));
     }
-    let key = s.keys.create(&tenant, false).map_err(ApiError::internal)?;
-    Ok((StatusCode::CREATED, Json(json!({"tenant": tenant, "key": key}))))
+    let body = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    let spec: NewKey = if body.iter().all(u8::is_ascii_whitespace) {
+        NewKey::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
+    };
+    let expires = match spec.expires.as_deref() {
+        None => None,
+        Some(t) => Some(vigie_schemas::time::parse_flexible(t).ok_or_else(|| {
+            ApiError::bad_request("invalid_parameter", format!("expires \"{t}\" is not an RFC 3339 time or a date"))
+        })?),
+    };
+    let keys = s.keys.clone();
+    let made = tokio::task::spawn_blocking(move || keys.create_until(&tenant, false, expires))
+        .await
+        .map_err(ApiError::internal)?;
+    let (key, info) = match made {
+        Ok(made) => made,
+        Err(e @ keys::KeyError::PastExpiry(_)) => {
+            return Err(ApiError::bad_request("invalid_parameter", e.to_string()));
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    Ok((StatusCode::CREATED, Json(json!({"tenant": info.tenant, "key": key, "id": info.id, "expires": info.expires}))))
+}
+
+/// The caller's tenant's keys (every key for an admin): metadata only.
+async fn list_keys(State(s): State<AppState>, p: Principal) -> Result<impl IntoResponse, ApiError> {
+    let keys = s.keys.clone();
+    let items = tokio::task::spawn_blocking(move || keys.list(&p)).await.map_err(ApiError::internal)?;
+    Ok(Json(json!({ "items": items })))
+}
+
+/// Revokes a key of the caller's tenant (any key for an admin); another
+/// tenant's key answers 404 like a key that does not exist.
+async fn revoke_key(
+    State(s): State<AppState>,
+    p: Principal,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::bad_request("invalid_path", e.to_string()))?;
+    let keys = s.keys.clone();
+    let id2 = id.clone();
+    let by = p.clone();
+    let found = tokio::task::spawn_blocking(move || keys.revoke(&id2, &by))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    if found {
+        tracing::info!(key_id = %format!("vk_{id}"), by_tenant = %p.tenant, "api: key revoked");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no key \"{id}\"")))
+    }
 }
 
 #[derive(Serialize)]

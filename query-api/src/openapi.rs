@@ -26,6 +26,8 @@ pub const PATHS: &[&str] = &[
     "/v1/stock",
     "/v1/spend",
     "/v1/tenants/{tenant}/keys",
+    "/v1/keys",
+    "/v1/keys/{id}",
     "/v1/silences",
     "/v1/silences/{id}",
     "/v1/deliveries",

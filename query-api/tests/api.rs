@@ -50,6 +50,7 @@ struct Fixture {
     app: axum::Router,
     sink: Arc<Sink>,
     keys: Arc<KeyStore>,
+    state: AppState,
     a: String,
     b: String,
     admin: String,
@@ -178,7 +179,7 @@ async fn fixture() -> Fixture {
         metrics: None,
         forecaster: None,
     };
-    Fixture { _dir: dir, app: router(state), sink, keys, a, b, admin }
+    Fixture { _dir: dir, app: router(state.clone()), state, sink, keys, a, b, admin }
 }
 
 async fn call(
@@ -413,6 +414,69 @@ async fn only_admins_make_keys_and_new_keys_work() {
     let (s, v) = get(&f, "/v1/series", key).await;
     assert_eq!(s, StatusCode::OK);
     assert!(v["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn keys_are_listed_expire_and_are_revoked_in_every_api_of_the_instance() {
+    let f = fixture().await;
+    // A second API of the same instance: its own view of the same keys file.
+    let keys_file = f._dir.path().join("keys.json");
+    let other_api = router(AppState { keys: Arc::new(KeyStore::open(&keys_file).unwrap()), ..f.state.clone() });
+    let body = |v: Value| Some(("application/json", v.to_string().into_bytes()));
+
+    // A tenant key makes a key for its own tenant, with an expiry.
+    let (s, made, _) = call(
+        &f.app,
+        "POST",
+        "/v1/tenants/tenant-a/keys",
+        Some(&f.a),
+        body(serde_json::json!({"expires": "2099-01-01T00:00:00Z"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    let new_key = made["key"].as_str().unwrap().to_string();
+    let new_id = made["id"].as_str().unwrap().to_string();
+    assert_eq!(made["expires"], "2099-01-01T00:00:00Z");
+    assert_eq!(call(&other_api, "GET", "/v1/series", Some(&new_key), None).await.0, StatusCode::OK);
+
+    // Listing: metadata of the tenant's keys only, never a hash or a secret.
+    let (s, listed) = get(&f, "/v1/keys", &f.a).await;
+    assert_eq!(s, StatusCode::OK);
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{listed}");
+    assert!(items.iter().all(|k| k["tenant"] == "tenant-a" && k["admin"] == false), "{listed}");
+    let text = listed.to_string();
+    assert!(!text.contains("sha256") && !text.contains(new_key.rsplit('_').next().unwrap()), "{text}");
+    let mine = items.iter().find(|k| k["id"] == new_id.as_str()).unwrap();
+    assert_eq!(mine["expires"], "2099-01-01T00:00:00Z");
+    assert_eq!(mine["expired"], false);
+    assert!(mine["created"].is_string() && mine["last_used"].is_string(), "{mine}");
+    let (_, all) = get(&f, "/v1/keys", &f.admin).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 4, "the admin sees every key: {all}");
+
+    // Another tenant's key is not found, and stays.
+    let b_id = f.b.strip_prefix("vk_").unwrap().split_once('_').unwrap().0;
+    let (s, v, _) = call(&f.app, "DELETE", &format!("/v1/keys/{b_id}"), Some(&f.a), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert_eq!(get(&f, "/v1/series", &f.b).await.0, StatusCode::OK);
+    // Nor can a tenant key make keys for another tenant, or past ones.
+    assert_eq!(call(&f.app, "POST", "/v1/tenants/tenant-b/keys", Some(&f.a), None).await.0, StatusCode::FORBIDDEN);
+    use serde_json::json;
+    for bad in [json!({"expires": "2001-01-01"}), json!({"expires": "tomorrow"}), json!({"admin": true})] {
+        let (s, v, _) = call(&f.app, "POST", "/v1/tenants/tenant-a/keys", Some(&f.a), body(bad.clone())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+
+    // Revoked through one API: refused by both on the next request.
+    let (s, _, _) = call(&f.app, "DELETE", &format!("/v1/keys/{new_id}"), Some(&f.a), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(call(&f.app, "GET", "/v1/series", Some(&new_key), None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&other_api, "GET", "/v1/series", Some(&new_key), None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&f.app, "DELETE", &format!("/v1/keys/{new_id}"), Some(&f.a), None).await.0, StatusCode::NOT_FOUND);
+    // The admin revokes any tenant's key.
+    let (s, _, _) = call(&other_api, "DELETE", &format!("/v1/keys/{b_id}"), Some(&f.admin), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(get(&f, "/v1/series", &f.b).await.0, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

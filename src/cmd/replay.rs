@@ -302,10 +302,10 @@ pub fn run(a: &Args) -> Result<()> {
                 Ok(ev) => engine.process(&ev, &mut out),
                 Err(dl) => out.dead_letters.push(dl),
             }
-            if out.points.len() >= 1024 || out.alerts.len() >= 1024 || out.dead_letters.len() >= 1024 {
-                if let Err(e) = sinks.drain(&mut out) {
-                    failure = Some(e);
-                }
+            if (out.points.len() >= 1024 || out.alerts.len() >= 1024 || out.dead_letters.len() >= 1024)
+                && let Err(e) = sinks.drain(&mut out)
+            {
+                failure = Some(e);
             }
         })
         .with_context(|| format!("cannot read {name}"))?;

@@ -249,11 +249,11 @@ pub fn forecast(y: &[f64], periods: &[usize], h: usize, level: f64) -> Option<Au
     // is the held-out split, already forecast when choosing.
     let mut errors: Vec<f64> = Vec::new();
     let mut first_origin = 1;
-    if let Some((c, _, _, errs)) = trials.first_mut() {
-        if *c == chosen {
-            errors = std::mem::take(errs);
-            first_origin = 2;
-        }
+    if let Some((c, _, _, errs)) = trials.first_mut()
+        && *c == chosen
+    {
+        errors = std::mem::take(errs);
+        first_origin = 2;
     }
     if holdout >= 1 {
         for j in first_origin..=BACKTESTS {

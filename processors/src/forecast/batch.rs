@@ -353,10 +353,10 @@ pub fn fit_auto_from(y: &[f64], m: usize, keep: impl Fn(Form) -> bool, start: Se
                 if !keep(form) {
                     continue;
                 }
-                if let Some(f) = fit_form(data, m, form, start) {
-                    if best.as_ref().is_none_or(|b| f.aicc < b.aicc) {
-                        best = Some(f);
-                    }
+                if let Some(f) = fit_form(data, m, form, start)
+                    && best.as_ref().is_none_or(|b| f.aicc < b.aicc)
+                {
+                    best = Some(f);
                 }
             }
         }

@@ -55,7 +55,7 @@ fn centred_mean(x: &[f64], m: usize) -> Vec<f64> {
     }
     let mf = m as f64;
     for (i, o) in out.iter_mut().enumerate().take(n - half).skip(half) {
-        *o = if m % 2 == 0 {
+        *o = if m.is_multiple_of(2) {
             // Window i-half..=i+half, ends weighted one half.
             let inner = prefix[i + half] - prefix[i + 1 - half];
             (inner + 0.5 * (x[i - half] + x[i + half])) / mf

@@ -358,8 +358,11 @@ impl OnlineEts {
     /// spend).
     pub fn new(m: usize, m2: usize, nonneg: bool, history: usize) -> Self {
         let m = m.clamp(1, u16::MAX as usize / 4) as u16;
-        let m2 =
-            if m > 1 && m2 > m as usize && m2 % m as usize == 0 && m2 <= u16::MAX as usize / 4 { m2 as u16 } else { 0 };
+        let m2 = if m > 1 && m2 > m as usize && m2.is_multiple_of(m as usize) && m2 <= u16::MAX as usize / 4 {
+            m2 as u16
+        } else {
+            0
+        };
         let cap = (2 * m.max(m2) as usize).max(TREND_AFTER as usize).max(history.min(u16::MAX as usize / 2));
         Self {
             level: 0.0,
