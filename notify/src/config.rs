@@ -82,9 +82,14 @@ pub struct ReceiverConfig {
     /// Content-Type for template bodies.
     #[serde(default = "text_plain")]
     pub content_type: String,
-    /// Extra request headers (e.g. an API token for a gateway).
+    /// Extra request headers (e.g. `Authorization = "Bearer ${WHATSAPP_TOKEN}"`);
+    /// `${NAME}` is read from the environment when vigie starts.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// HTTP basic authentication, `user:password` (e.g. `"${TWILIO_ACCOUNT_SID}:${TWILIO_AUTH_TOKEN}"`);
+    /// `${NAME}` is read from the environment when vigie starts.
+    #[serde(default)]
+    pub basic_auth: Option<String>,
     /// Time allowed for one attempt.
     #[serde(default = "ten_s")]
     pub timeout: Duration,
@@ -160,6 +165,7 @@ impl ReceiverConfig {
             escape: Escape::default(),
             content_type: text_plain(),
             headers: BTreeMap::new(),
+            basic_auth: None,
             timeout: ten_s(),
             concurrency: four(),
             group_by: by_alertname(),
@@ -170,6 +176,47 @@ impl ReceiverConfig {
             retry_initial: one_s(),
             retry_max: five_m(),
         }
+    }
+
+    /// The extra headers it sends, `${NAME}`s read from the environment,
+    /// `Authorization: Basic …` from `basic_auth`.
+    ///
+    /// # Errors
+    /// A message naming an unset variable, a bad header or a `basic_auth` without `:`.
+    pub fn resolved_headers(&self) -> Result<Vec<(String, String)>, String> {
+        self.resolved_headers_from(&|name| std::env::var(name).ok())
+    }
+
+    /// [`Self::resolved_headers`] with variables from `env`.
+    ///
+    /// # Errors
+    /// As [`Self::resolved_headers`].
+    pub fn resolved_headers_from(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, String)>, String> {
+        let mut out = Vec::new();
+        for (k, v) in &self.headers {
+            let v = expand(v, env).map_err(|e| format!("header \"{k}\": {e}"))?;
+            if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err()
+                || reqwest::header::HeaderValue::from_str(&v).is_err()
+            {
+                return Err(format!("header \"{k}\" is not a valid HTTP header"));
+            }
+            out.push((k.clone(), v));
+        }
+        if let Some(auth) = &self.basic_auth {
+            use base64::Engine as _;
+            let auth = expand(auth, env).map_err(|e| format!("basic_auth: {e}"))?;
+            if !auth.contains(':') {
+                return Err("basic_auth must read user:password".into());
+            }
+            if out.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+                return Err("basic_auth and an Authorization header: give one".into());
+            }
+            out.push((
+                "Authorization".into(),
+                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(auth)),
+            ));
+        }
+        Ok(out)
     }
 
     /// Whether this receiver takes the alert.
@@ -222,14 +269,56 @@ impl NotifyConfig {
             if r.concurrency == 0 {
                 return Err(at("concurrency must be at least 1"));
             }
-            for (k, v) in &r.headers {
-                if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err()
-                    || reqwest::header::HeaderValue::from_str(v).is_err()
-                {
-                    return Err(at(&format!("header \"{k}\" is not a valid HTTP header")));
-                }
-            }
+            r.resolved_headers().map_err(|e| at(&e))?;
         }
         Ok(())
+    }
+}
+
+/// Replaces each `${NAME}` of `text` with the variable's value.
+///
+/// # Errors
+/// Names a variable that is not set, or a `${` never closed.
+pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| format!("\"${{\" in \"{text}\" is never closed"))?;
+        let name = &after[..end];
+        out.push_str(&env(name).ok_or_else(|| format!("the environment variable {name} is not set"))?);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_from_the_environment_and_basic_auth_is_encoded() {
+        let env = |name: &str| match name {
+            "TOKEN" => Some("abc".to_string()),
+            "SID" => Some("AC1".to_string()),
+            _ => None,
+        };
+        let mut r = ReceiverConfig::new("sms", "t", "https://api.example/", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        r.headers.insert("X-Token".into(), "t-${TOKEN}-${TOKEN}".into());
+        r.basic_auth = Some("${SID}:${TOKEN}".into());
+        let h = r.resolved_headers_from(&env).unwrap();
+        // base64("AC1:abc") = "QUMxOmFiYw=="
+        assert_eq!(h, [("X-Token".into(), "t-abc-abc".into()), ("Authorization".into(), "Basic QUMxOmFiYw==".into())]);
+        r.basic_auth = Some("${SID}:${MISSING}".into());
+        let e = r.resolved_headers_from(&env).unwrap_err();
+        assert!(e.contains("MISSING") && e.contains("basic_auth"), "{e}");
+        r.basic_auth = Some("${SID}".into());
+        assert!(r.resolved_headers_from(&env).unwrap_err().contains("user:password"));
+        r.basic_auth = Some("a:b".into());
+        r.headers.insert("authorization".into(), "Bearer x".into());
+        assert!(r.resolved_headers_from(&env).unwrap_err().contains("give one"));
+        assert!(expand("${OPEN", &env).unwrap_err().contains("never closed"));
     }
 }

@@ -16,10 +16,12 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AF
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use vigie_schemas::AlertRecord;
-use vigie_schemas::notify::{DeliveryInfo, DeliveryQuery, Notifications, NotifyFailure, Silence, SilenceSpec};
+use vigie_schemas::notify::{
+    BoxFuture, DeliveryInfo, DeliveryQuery, Notifications, NotifyFailure, ReceiverTest, Silence, SilenceSpec,
+};
 
 use crate::config::NotifyConfig;
-use crate::outbox::{Answer, Attempt, NotifyError, Outbox};
+use crate::outbox::{Answer, Attempt, NotifyError, Outbox, Receiver};
 use crate::silence::SilenceStore;
 
 /// Wall-clock time, epoch ms.
@@ -219,23 +221,33 @@ fn chrono_like_http_date(v: &str) -> Option<i64> {
     vigie_schemas::time::parse_rfc3339(&iso).ok()
 }
 
-async fn send(client: &reqwest::Client, a: &Attempt) -> Answer {
-    let r = &a.receiver;
+/// The signed request of one attempt.
+fn request(
+    client: &reqwest::Client,
+    r: &Receiver,
+    id: &str,
+    content_type: &str,
+    body: &str,
+) -> reqwest::RequestBuilder {
     let ts = now_ms() / 1_000;
-    let signature = r.secret.sign(&a.id, ts, a.body.as_bytes());
+    let signature = r.secret.sign(id, ts, body.as_bytes());
     let mut req = client
         .post(&r.cfg.url)
         .timeout(Duration::from_millis(r.cfg.timeout.0.max(1) as u64))
-        .header(CONTENT_TYPE, &a.content_type)
-        .header("webhook-id", &a.id)
+        .header(CONTENT_TYPE, content_type)
+        .header("webhook-id", id)
         .header("webhook-timestamp", ts.to_string())
         .header("webhook-signature", signature);
-    for (k, v) in &r.cfg.headers {
+    for (k, v) in &r.headers {
         if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
             req = req.header(k, v);
         }
     }
-    match req.body(a.body.clone()).send().await {
+    req.body(body.to_string())
+}
+
+async fn send(client: &reqwest::Client, a: &Attempt) -> Answer {
+    match request(client, &a.receiver, &a.id, &a.content_type, &a.body).send().await {
         Ok(resp) => {
             let code = resp.status().as_u16();
             let retry_after = retry_after(resp.headers());
@@ -244,6 +256,83 @@ async fn send(client: &reqwest::Client, a: &Attempt) -> Answer {
             Answer::Status { code, retry_after }
         }
         Err(e) => Answer::Error(describe(&e)),
+    }
+}
+
+/// The alert a test notification carries: plainly a test, of the receiver's tenant.
+fn test_alert(tenant: &str, now: i64) -> AlertRecord {
+    AlertRecord {
+        id: vigie_schemas::Id(now as u64),
+        fingerprint: vigie_schemas::Id(0),
+        tenant: tenant.into(),
+        rule: vigie_schemas::Rule::LowStock,
+        series: "TEST/vigie".into(),
+        status: vigie_schemas::AlertStatus::Firing,
+        severity: vigie_schemas::Severity::Low,
+        starts_at: now,
+        ts: now,
+        repeat: 0,
+        seq: 0,
+        value: 1.0,
+        threshold: 2.0,
+        event_id: None,
+        description: "test alert from vigie: this receiver works".into(),
+    }
+}
+
+impl Notifier {
+    /// Sends a test alert through `tenant`'s receiver `name` (see [`Notifications::test_receiver`]).
+    ///
+    /// # Errors
+    /// [`NotifyFailure::NotFound`] when the tenant has no receiver of that name.
+    pub async fn test_receiver(&self, tenant: &str, name: &str) -> Result<ReceiverTest, NotifyFailure> {
+        let (r, external_url) = {
+            let ob = self.outbox();
+            let r = ob
+                .tenant_receiver(tenant, name)
+                .ok_or_else(|| NotifyFailure::NotFound(format!("no receiver \"{name}\" for this tenant")))?;
+            (r, ob.external_url().to_string())
+        };
+        let now = now_ms();
+        let alerts = [test_alert(tenant, now)];
+        let id = format!("msg_test_{now}");
+        let labels = crate::labels::Labels::default();
+        let body = r.channel.render(&crate::channel::Notification {
+            id: &id,
+            receiver: &r.cfg.name,
+            tenant,
+            group_key: "{}:{test}",
+            group_labels: &labels,
+            alerts: &alerts,
+            external_url: &external_url,
+            now,
+        });
+        let started = std::time::Instant::now();
+        let sent = request(&self.inner.client, &r, &id, r.channel.content_type(), &body).send().await;
+        let mut out = ReceiverTest {
+            receiver: r.cfg.name.clone(),
+            id,
+            status: None,
+            delivered: false,
+            answer: String::new(),
+            error: None,
+            elapsed_ms: 0,
+        };
+        match sent {
+            Ok(resp) => {
+                out.status = Some(resp.status().as_u16());
+                out.delivered = resp.status().is_success();
+                let bytes = resp.bytes().await.unwrap_or_default();
+                let mut text = String::from_utf8_lossy(&bytes[..bytes.len().min(4_096)]).into_owned();
+                if bytes.len() > 4_096 {
+                    text.push('…');
+                }
+                out.answer = text;
+            }
+            Err(e) => out.error = Some(describe(&e)),
+        }
+        out.elapsed_ms = started.elapsed().as_millis() as u64;
+        Ok(out)
     }
 }
 
@@ -280,6 +369,14 @@ impl Notifications for Notifier {
 
     fn deliveries(&self, tenant: &str, q: &DeliveryQuery) -> Vec<DeliveryInfo> {
         self.outbox().deliveries(tenant, q.status, q.before, q.limit)
+    }
+
+    fn test_receiver<'a>(
+        &'a self,
+        tenant: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<ReceiverTest, NotifyFailure>> {
+        Box::pin(Notifier::test_receiver(self, tenant, name))
     }
 }
 

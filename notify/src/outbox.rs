@@ -85,6 +85,8 @@ pub struct Receiver {
     pub channel: Box<dyn Channel>,
     /// Its signing secret.
     pub secret: Secret,
+    /// Extra headers, resolved (`${NAME}`s read, basic authentication made).
+    pub headers: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -367,7 +369,8 @@ impl Outbox {
                 crate::channel::build(r).map_err(|e| NotifyError::Config(format!("receiver {}: {e}", r.name)))?;
             let secret =
                 Secret::parse(&r.secret).map_err(|e| NotifyError::Config(format!("receiver {}: {e}", r.name)))?;
-            receivers.push(Arc::new(Receiver { cfg: r.clone(), channel, secret }));
+            let headers = r.resolved_headers().map_err(|e| NotifyError::Config(format!("receiver {}: {e}", r.name)))?;
+            receivers.push(Arc::new(Receiver { cfg: r.clone(), channel, secret, headers }));
         }
         let by_name = receivers.iter().enumerate().map(|(i, r)| (r.cfg.name.clone(), i)).collect();
         let io = |e: std::io::Error| NotifyError::Io { path: path.display().to_string(), message: e.to_string() };
@@ -483,6 +486,16 @@ impl Outbox {
         self.journal.unsynced = false;
         self.journal.since_snapshot = 0;
         Ok(())
+    }
+
+    /// Receiver `name` of `tenant`.
+    pub fn tenant_receiver(&self, tenant: &str, name: &str) -> Option<Arc<Receiver>> {
+        self.receiver(name).filter(|r| r.cfg.tenant == tenant).cloned()
+    }
+
+    /// The external URL links point to.
+    pub fn external_url(&self) -> &str {
+        &self.cfg.external_url
     }
 
     fn receiver(&self, name: &str) -> Option<&Arc<Receiver>> {

@@ -161,6 +161,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/silences", get(list_silences).post(add_silence))
         .route("/v1/silences/{id}", delete(expire_silence))
         .route("/v1/deliveries", get(deliveries))
+        .route("/v1/receivers/{name}/test", post(test_receiver))
         .route("/v1/tenants/{tenant}/keys", post(create_key))
         .route("/v1/keys", get(list_keys))
         .route("/v1/keys/{id}", delete(revoke_key))
@@ -647,8 +648,23 @@ fn notifications(s: &AppState) -> Result<Arc<dyn Notifications>, ApiError> {
 fn notify_error(e: NotifyFailure) -> ApiError {
     match e {
         NotifyFailure::Invalid(m) => ApiError::bad_request("invalid_silence", m),
+        NotifyFailure::NotFound(m) => ApiError::not_found(m),
         NotifyFailure::Unavailable(m) => ApiError::unavailable(m),
     }
+}
+
+/// Sends a test alert through one of the tenant's receivers and answers
+/// what the receiver said (a receiver that refuses is still a 200 here:
+/// the test worked, and its answer says why).
+async fn test_receiver(
+    State(s): State<AppState>,
+    p: Principal,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Path(name) = name.map_err(|e| ApiError::bad_request("invalid_path", e.to_string()))?;
+    let n = notifications(&s)?;
+    let answer = n.test_receiver(&p.tenant, &name).await.map_err(notify_error)?;
+    Ok(Json(answer))
 }
 
 async fn list_silences(State(s): State<AppState>, p: Principal) -> Result<impl IntoResponse, ApiError> {

@@ -31,6 +31,7 @@ pub const PATHS: &[&str] = &[
     "/v1/silences",
     "/v1/silences/{id}",
     "/v1/deliveries",
+    "/v1/receivers/{name}/test",
 ];
 
 const DOCUMENT: &str = include_str!("../openapi.json");

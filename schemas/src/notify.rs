@@ -169,11 +169,35 @@ pub struct DeliveryQuery {
     pub limit: usize,
 }
 
+/// What a receiver answered to a test alert (`POST /v1/receivers/{name}/test`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiverTest {
+    /// Receiver name.
+    pub receiver: String,
+    /// The `webhook-id` of the test notification.
+    pub id: String,
+    /// The HTTP status it answered, if it answered.
+    pub status: Option<u16>,
+    /// True for a 2xx answer.
+    pub delivered: bool,
+    /// The start of its answer's body (at most 4 KiB, as text).
+    pub answer: String,
+    /// Why there was no answer (cannot connect, timed out).
+    pub error: Option<String>,
+    /// Time from sending to the answer, in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// A boxed future, as a trait object's async method returns it.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// Why a notification request failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotifyFailure {
     /// The caller's input is wrong (400), with a message naming what.
     Invalid(String),
+    /// No such thing for this tenant (404), with a message naming it.
+    NotFound(String),
     /// Storage failed (503; a retry may help).
     Unavailable(String),
 }
@@ -195,4 +219,15 @@ pub trait Notifications: Send + Sync {
     fn expire_silence(&self, tenant: &str, id: &str) -> Result<bool, NotifyFailure>;
     /// The delivery log of `tenant`.
     fn deliveries(&self, tenant: &str, q: &DeliveryQuery) -> Vec<DeliveryInfo>;
+    /// Sends a test alert through `tenant`'s receiver `name` now (once,
+    /// outside the outbox: no retry, nothing in the delivery log) and says
+    /// what it answered.
+    ///
+    /// # Errors
+    /// [`NotifyFailure::NotFound`] when the tenant has no receiver of that name.
+    fn test_receiver<'a>(
+        &'a self,
+        tenant: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<ReceiverTest, NotifyFailure>>;
 }

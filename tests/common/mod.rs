@@ -81,9 +81,10 @@ type Lines = std::io::Lines<BufReader<std::process::ChildStderr>>;
 /// Spawns `vigie run --config CONFIG` and reads its stderr up to the line
 /// giving its address; returns the child, the address, the lines before it
 /// and the rest to read.
-fn spawn_run(config: &std::path::Path) -> (Child, SocketAddr, Vec<String>, Lines) {
+fn spawn_run(config: &std::path::Path, env: &[(&str, &str)]) -> (Child, SocketAddr, Vec<String>, Lines) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
         .args(["run", "--config", config.to_str().unwrap()])
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -102,14 +103,22 @@ fn spawn_run(config: &std::path::Path) -> (Child, SocketAddr, Vec<String>, Lines
 /// Starts `vigie run --config CONFIG`; returns the child, the address it
 /// listens on, and a thread collecting its stderr lines.
 pub fn start(config: &std::path::Path) -> (Child, SocketAddr, std::thread::JoinHandle<Vec<String>>) {
-    let (child, addr, before, lines) = spawn_run(config);
+    start_with_env(config, &[])
+}
+
+/// Like [`start`], with these environment variables set for the child.
+pub fn start_with_env(
+    config: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (Child, SocketAddr, std::thread::JoinHandle<Vec<String>>) {
+    let (child, addr, before, lines) = spawn_run(config, env);
     let rest = std::thread::spawn(move || before.into_iter().chain(lines.map_while(Result::ok)).collect());
     (child, addr, rest)
 }
 
 /// Like [`start`], with the lines printed so far readable while it runs.
 pub fn start_watched(config: &std::path::Path) -> (Child, SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    let (child, addr, before, lines) = spawn_run(config);
+    let (child, addr, before, lines) = spawn_run(config, &[]);
     let seen = std::sync::Arc::new(std::sync::Mutex::new(before));
     let sink = std::sync::Arc::clone(&seen);
     std::thread::spawn(move || {
