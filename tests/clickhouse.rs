@@ -188,8 +188,27 @@ async fn every_endpoint_answers_the_same_from_clickhouse_and_parquet() {
             forecaster: None,
         })
     };
-    let parquet = app(std::sync::Arc::new(HistoryReader::open(dir.path()).await.unwrap()));
-    let clickhouse = app(std::sync::Arc::new(ChReader::new(client.clone())));
+    let parquet_reader: History = std::sync::Arc::new(HistoryReader::open(dir.path()).await.unwrap());
+    let clickhouse_reader: History = std::sync::Arc::new(ChReader::new(client.clone()));
+    // Stored one-off forecasts, the same in both (the API saves them where the history is).
+    for (k, tenant) in tenants.iter().enumerate() {
+        for i in 0..3_i64 {
+            let u = vigie_storage::uploads::StoredUpload {
+                id: format!("fc_{k:02}{i:014}"),
+                tenant: tenant.clone(),
+                created: 1_760_000_000_000 + i * 1_000 - (i % 2) * 1_000,
+                file_name: format!("ventes-{i}.csv"),
+                series: 1 + i as u32,
+                mode: if i == 1 { "auto" } else { "user" }.into(),
+                answer: serde_json::json!({"id": format!("fc_{k:02}{i:014}"), "series": [], "mode": "user"})
+                    .to_string(),
+            };
+            parquet_reader.save_upload(&u).await.unwrap();
+            clickhouse_reader.save_upload(&u).await.unwrap();
+        }
+    }
+    let parquet = app(parquet_reader);
+    let clickhouse = app(clickhouse_reader);
 
     let mut compared = 0;
     for tenant in &tenants {
@@ -221,7 +240,12 @@ async fn every_endpoint_answers_the_same_from_clickhouse_and_parquet() {
             "/v1/dead-letters?reason=late&limit=2".to_string(),
             "/v1/stock".to_string(),
             "/v1/spend".to_string(),
+            "/v1/forecasts?limit=2".to_string(),
         ];
+        for i in 0..3 {
+            let k = tenants.iter().position(|t| t == tenant).unwrap();
+            paths.push(format!("/v1/forecasts/fc_{k:02}{i:014}"));
+        }
         // The stock and spend views compare figures, not only empty lists.
         let stock = get(&parquet, "/v1/stock", &key).await.1;
         let covered = stock["sites"].as_array().unwrap().iter().flat_map(|s| s["skus"].as_array().unwrap().clone());

@@ -19,6 +19,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     app: axum::Router,
     key: String,
+    other: String,
 }
 
 async fn fixture() -> Fixture {
@@ -27,6 +28,7 @@ async fn fixture() -> Fixture {
     ParquetWriter::new(&data, WriterConfig::default()).unwrap().flush_all().unwrap();
     let keys = Arc::new(KeyStore::open(&dir.path().join("keys.json")).unwrap());
     let key = keys.create("tresor", false).unwrap();
+    let other = keys.create("boutique", false).unwrap();
     let state = AppState {
         reader: Arc::new(HistoryReader::open(&data).await.unwrap()),
         keys,
@@ -37,7 +39,7 @@ async fn fixture() -> Fixture {
         metrics: None,
         forecaster: Some(Arc::new(vigie::oneoff::Oneoff)),
     };
-    Fixture { _dir: dir, app: router(state), key }
+    Fixture { _dir: dir, app: router(state), key, other }
 }
 
 const BOUNDARY: &str = "vigie-test-boundary-7f3a";
@@ -290,4 +292,55 @@ async fn a_60_mb_file_is_refused_with_413() {
     let (status, v) = upload(&f, "horizon=3", "gros.csv", big.as_bytes()).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     assert_eq!(v["error"]["code"], "body_too_large");
+}
+
+async fn get(f: &Fixture, uri: &str, key: &str) -> (StatusCode, Value) {
+    let req = Request::builder().uri(uri).header("x-api-key", key).body(Body::empty()).unwrap();
+    let resp = f.app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn uploads_are_kept_listed_newest_first_and_read_back_by_their_tenant_only() {
+    let f = fixture().await;
+    let mut answers = Vec::new();
+    for (name, q) in [("janvier.csv", "horizon=3"), ("fevrier.csv", ""), ("mars.csv", "months=2")] {
+        let (s, v) = upload(&f, q, name, french_csv().as_bytes()).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert!(v["id"].as_str().unwrap().starts_with("fc_"), "{v}");
+        assert!(v["created"].is_string(), "{v}");
+        answers.push(v);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let ids: Vec<&str> = answers.iter().rev().map(|a| a["id"].as_str().unwrap()).collect();
+    // Newest first, one page at a time.
+    let (s, page) = get(&f, "/v1/forecasts?limit=2", &f.key).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let listed: Vec<&str> = page["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, ids[..2]);
+    assert_eq!(page["items"][0]["file_name"], "mars.csv");
+    assert_eq!(page["items"][0]["series"], 2);
+    assert_eq!(page["items"][1]["mode"], "auto");
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, rest) = get(&f, &format!("/v1/forecasts?limit=2&cursor={cursor}"), &f.key).await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["items"][0]["id"], ids[2]);
+    assert_eq!(rest["next_cursor"], Value::Null);
+    // Read back: exactly the answer given.
+    for a in &answers {
+        let (s, back) = get(&f, &format!("/v1/forecasts/{}", a["id"].as_str().unwrap()), &f.key).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(&back, a);
+    }
+    // Another tenant sees none of them.
+    let (_, theirs) = get(&f, "/v1/forecasts", &f.other).await;
+    assert_eq!(theirs["items"].as_array().unwrap().len(), 0);
+    let (s, _) = get(&f, &format!("/v1/forecasts/{}", ids[0]), &f.other).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = get(&f, "/v1/forecasts/fc_nothing", &f.key).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, v) = get(&f, "/v1/forecasts?cursor=zz", &f.key).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 }

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::keys::Principal;
+use vigie_storage::uploads::StoredUpload;
 
 /// Largest accepted upload.
 pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
@@ -89,7 +90,7 @@ fn upload_error(e: &MultipartError) -> ApiError {
 /// `POST /v1/forecast`.
 pub async fn forecast_upload(
     State(s): State<AppState>,
-    _p: Principal,
+    p: Principal,
     query: Result<Query<ForecastQuery>, axum::extract::rejection::QueryRejection>,
     mut multipart: Multipart,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -116,9 +117,58 @@ pub async fn forecast_upload(
             "no file: send it as multipart/form-data in the field \"file\"",
         ));
     };
-    let answer = tokio::task::spawn_blocking(move || forecaster.forecast(name, bytes, &q))
+    let file_name = name.clone();
+    let mut answer = tokio::task::spawn_blocking(move || forecaster.forecast(name, bytes, &q))
         .await
         .map_err(|_| ApiError::unavailable("the forecast failed; try again"))?
         .map_err(refused)?;
+    // Kept with its answer, in the history's backend, under a new id.
+    let mut id = [0u8; 8];
+    getrandom::fill(&mut id).map_err(ApiError::internal)?;
+    let id = format!("fc_{}", hex::encode(id));
+    let created =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    if let Some(obj) = answer.as_object_mut() {
+        obj.insert("id".into(), serde_json::Value::from(id.as_str()));
+        obj.insert("created".into(), serde_json::Value::from(vigie_schemas::time::format_rfc3339(created)));
+    }
+    let stored = StoredUpload {
+        id,
+        tenant: p.tenant.clone(),
+        created,
+        file_name,
+        series: answer["series"].as_array().map_or(0, |a| a.len() as u32),
+        mode: answer["mode"].as_str().unwrap_or("user").to_string(),
+        answer: answer.to_string(),
+    };
+    s.reader.save_upload(&stored).await?;
     Ok(Json(answer))
+}
+
+/// `GET /v1/forecasts`: the tenant's one-off forecasts, newest first.
+pub async fn list(
+    State(s): State<AppState>,
+    p: Principal,
+    q: Result<Query<std::collections::BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let mut q = crate::Params::new(q)?;
+    let limit = q.limit()?;
+    let cursor = q.cursor()?;
+    q.finish()?;
+    let items = s.reader.uploads(&p.tenant, cursor.as_ref().map(|(c, id)| (*c, id.as_str())), limit).await?;
+    Ok(crate::page(items, limit, |u| crate::encode_cursor(u.created, &u.id)))
+}
+
+/// `GET /v1/forecasts/{id}`: one of them, as `POST /v1/forecast` answered it.
+pub async fn get_one(
+    State(s): State<AppState>,
+    p: Principal,
+    id: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
+    let axum::extract::Path(id) = id.map_err(|e| ApiError::bad_request("invalid_path", e.to_string()))?;
+    match s.reader.upload(&p.tenant, &id).await? {
+        Some(u) => Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], u.answer).into_response()),
+        None => Err(ApiError::not_found(format!("no forecast \"{id}\""))),
+    }
 }

@@ -148,6 +148,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events", post(ingest).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
         .route("/v1/backfill", post(backfill).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
         .route("/v1/forecast", post(forecast::forecast_upload).layer(DefaultBodyLimit::max(forecast::BODY_LIMIT)))
+        .route("/v1/forecasts", get(forecast::list))
+        .route("/v1/forecasts/{id}", get(forecast::get_one))
         .route("/v1/series", get(series))
         .route("/v1/series/{key}/history", get(history))
         .route("/v1/series/{key}/model", get(model))
@@ -205,10 +207,10 @@ async fn openapi_doc() -> Json<Value> {
 
 /// Query parameters, taken one by one so that a wrong or unknown one gets
 /// an error naming it.
-struct Params(BTreeMap<String, String>);
+pub(crate) struct Params(BTreeMap<String, String>);
 
 impl Params {
-    fn new(q: Result<Query<BTreeMap<String, String>>, QueryRejection>) -> Result<Self, ApiError> {
+    pub(crate) fn new(q: Result<Query<BTreeMap<String, String>>, QueryRejection>) -> Result<Self, ApiError> {
         q.map(|Query(m)| Params(m))
             .map_err(|e| ApiError::bad_request("invalid_query", format!("the query string cannot be read: {e}")))
     }
@@ -230,7 +232,7 @@ impl Params {
             .transpose()
     }
 
-    fn limit(&mut self) -> Result<usize, ApiError> {
+    pub(crate) fn limit(&mut self) -> Result<usize, ApiError> {
         match self.take("limit") {
             None => Ok(DEFAULT_LIMIT),
             Some(v) => match v.parse::<usize>() {
@@ -243,7 +245,7 @@ impl Params {
         }
     }
 
-    fn cursor(&mut self) -> Result<Option<Cursor>, ApiError> {
+    pub(crate) fn cursor(&mut self) -> Result<Option<Cursor>, ApiError> {
         let Some(c) = self.take("cursor") else { return Ok(None) };
         decode_cursor(&c).map(Some).ok_or_else(|| {
             ApiError::bad_request("invalid_cursor", "parameter \"cursor\" is not a cursor this API gave")
@@ -260,7 +262,7 @@ impl Params {
         }
     }
 
-    fn finish(self) -> Result<(), ApiError> {
+    pub(crate) fn finish(self) -> Result<(), ApiError> {
         match self.0.keys().next() {
             Some(k) => Err(ApiError::bad_request("invalid_parameter", format!("unknown parameter \"{k}\""))),
             None => Ok(()),
@@ -268,7 +270,7 @@ impl Params {
     }
 }
 
-fn encode_cursor(ts: i64, id: &str) -> String {
+pub(crate) fn encode_cursor(ts: i64, id: &str) -> String {
     hex::encode(format!("{ts}:{id}"))
 }
 
@@ -279,12 +281,12 @@ fn decode_cursor(c: &str) -> Option<Cursor> {
 }
 
 #[derive(Serialize)]
-struct Page<T: Serialize> {
+pub(crate) struct Page<T: Serialize> {
     items: Vec<T>,
     next_cursor: Option<String>,
 }
 
-fn page<T: Serialize>(items: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Json<Page<T>> {
+pub(crate) fn page<T: Serialize>(items: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Json<Page<T>> {
     let next_cursor = (items.len() == limit).then(|| items.last().map(&key)).flatten();
     Json(Page { items, next_cursor })
 }

@@ -15,6 +15,8 @@ pub const PATHS: &[&str] = &[
     "/v1/events",
     "/v1/backfill",
     "/v1/forecast",
+    "/v1/forecasts",
+    "/v1/forecasts/{id}",
     "/v1/series",
     "/v1/series/{key}/history",
     "/v1/series/{key}/model",

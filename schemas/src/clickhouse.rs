@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "history", sql: include_str!("../clickhouse/0001_history.sql") },
     Migration { version: 2, name: "forecast_models", sql: include_str!("../clickhouse/0002_forecast_models.sql") },
     Migration { version: 3, name: "point_levels", sql: include_str!("../clickhouse/0003_point_levels.sql") },
+    Migration { version: 4, name: "forecast_uploads", sql: include_str!("../clickhouse/0004_forecast_uploads.sql") },
 ];
 
 impl Migration {

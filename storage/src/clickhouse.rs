@@ -1018,6 +1018,115 @@ impl crate::HistoryQuery for ChReader {
             .await?;
         Ok(o)
     }
+
+    async fn save_upload(&self, u: &crate::uploads::StoredUpload) -> Result<(), StorageError> {
+        let mut insert = self
+            .client
+            .insert::<UploadRow<'static>>("forecast_uploads")
+            .await
+            .map_err(|e| ch("cannot insert into forecast_uploads", e))?;
+        insert
+            .write(&UploadRow {
+                tenant: &u.tenant,
+                id: &u.id,
+                created: u.created,
+                file_name: &u.file_name,
+                series: u.series,
+                mode: &u.mode,
+                answer: &u.answer,
+            })
+            .await
+            .map_err(|e| ch("cannot insert an upload", e))?;
+        insert.end().await.map_err(|e| ch("cannot insert an upload", e))
+    }
+
+    async fn uploads(
+        &self,
+        tenant: &str,
+        before: Option<(i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<crate::uploads::UploadSummary>, StorageError> {
+        let (c, id) = before.unwrap_or((i64::MAX, ""));
+        let rows: Vec<UploadSummaryRow> = self
+            .client
+            .query(&format!(
+                "SELECT id, created, file_name, series, mode FROM forecast_uploads FINAL \
+                 WHERE tenant = ? AND (created < ? OR (created = ? AND id < ?) OR ? = 0) \
+                 ORDER BY created DESC, id DESC LIMIT {limit}"
+            ))
+            .bind(tenant)
+            .bind(c)
+            .bind(c)
+            .bind(id)
+            .bind(u8::from(before.is_some()))
+            .fetch_all()
+            .await
+            .map_err(q)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| crate::uploads::UploadSummary {
+                id: r.id,
+                created: r.created,
+                file_name: r.file_name,
+                series: r.series,
+                mode: r.mode,
+            })
+            .collect())
+    }
+
+    async fn upload(&self, tenant: &str, id: &str) -> Result<Option<crate::uploads::StoredUpload>, StorageError> {
+        let rows: Vec<UploadOut> = self
+            .client
+            .query(
+                "SELECT tenant, id, created, file_name, series, mode, answer FROM forecast_uploads FINAL \
+                 WHERE tenant = ? AND id = ? LIMIT 1",
+            )
+            .bind(tenant)
+            .bind(id)
+            .fetch_all()
+            .await
+            .map_err(q)?;
+        Ok(rows.into_iter().next().map(|r| crate::uploads::StoredUpload {
+            id: r.id,
+            tenant: r.tenant,
+            created: r.created,
+            file_name: r.file_name,
+            series: r.series,
+            mode: r.mode,
+            answer: r.answer,
+        }))
+    }
+}
+
+#[derive(Row, Serialize)]
+struct UploadRow<'a> {
+    tenant: &'a str,
+    id: &'a str,
+    created: i64,
+    file_name: &'a str,
+    series: u32,
+    mode: &'a str,
+    answer: &'a str,
+}
+
+#[derive(Row, Deserialize)]
+struct UploadSummaryRow {
+    id: String,
+    created: i64,
+    file_name: String,
+    series: u32,
+    mode: String,
+}
+
+#[derive(Row, Deserialize)]
+struct UploadOut {
+    tenant: String,
+    id: String,
+    created: i64,
+    file_name: String,
+    series: u32,
+    mode: String,
+    answer: String,
 }
 
 impl ChReader {

@@ -11,6 +11,7 @@ pub mod layout;
 pub mod reader;
 pub mod sink;
 pub mod upload;
+pub mod uploads;
 pub mod writer;
 
 pub use reader::HistoryReader;
@@ -140,6 +141,29 @@ pub trait HistoryQuery: Send + Sync {
     /// # Errors
     /// When the backend fails.
     async fn overview(&self, tenant: &str) -> Result<reader::Overview, StorageError>;
+
+    /// Keeps a one-off forecast with its answer (see [`uploads`]).
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn save_upload(&self, upload: &uploads::StoredUpload) -> Result<(), StorageError>;
+
+    /// The tenant's one-off forecasts, newest first, older than `before` (created, id).
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn uploads(
+        &self,
+        tenant: &str,
+        before: Option<(i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<uploads::UploadSummary>, StorageError>;
+
+    /// One of the tenant's one-off forecasts, with its answer.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn upload(&self, tenant: &str, id: &str) -> Result<Option<uploads::StoredUpload>, StorageError>;
 }
 
 /// A history reader shared by the API's handlers.

@@ -228,6 +228,7 @@ pub type Cursor = (i64, String);
 #[derive(Clone)]
 pub struct HistoryReader {
     ctx: SessionContext,
+    root: std::path::PathBuf,
 }
 
 fn str_param(s: &str) -> ScalarValue {
@@ -290,6 +291,13 @@ pub(crate) fn rule(s: &str) -> Option<Rule> {
     Rule::ALL.into_iter().find(|r| r.as_str() == s)
 }
 
+/// Runs file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StorageError::Internal(e.to_string()))?
+}
+
 impl HistoryReader {
     /// Registers the tables under `root` (created if missing).
     ///
@@ -319,7 +327,7 @@ impl HistoryReader {
                 .await
                 .map_err(|e| StorageError::Query(e.to_string()))?;
         }
-        Ok(Self { ctx })
+        Ok(Self { ctx, root: root.to_path_buf() })
     }
 
     /// Runs a constant SQL text with bound parameters.
@@ -663,6 +671,30 @@ impl crate::HistoryQuery for HistoryReader {
             }
         }
         Ok(out)
+    }
+
+    async fn save_upload(&self, upload: &crate::uploads::StoredUpload) -> Result<(), StorageError> {
+        let (root, u) = (self.root.clone(), upload.clone());
+        blocking(move || crate::uploads::save_parquet(&root, &u)).await
+    }
+
+    async fn uploads(
+        &self,
+        tenant: &str,
+        before: Option<(i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<crate::uploads::UploadSummary>, StorageError> {
+        let (root, tenant) = (self.root.clone(), tenant.to_string());
+        let before = before.map(|(c, id)| (c, id.to_string()));
+        blocking(move || {
+            crate::uploads::list_parquet(&root, &tenant, before.as_ref().map(|(c, i)| (*c, i.as_str())), limit)
+        })
+        .await
+    }
+
+    async fn upload(&self, tenant: &str, id: &str) -> Result<Option<crate::uploads::StoredUpload>, StorageError> {
+        let (root, tenant, id) = (self.root.clone(), tenant.to_string(), id.to_string());
+        blocking(move || crate::uploads::get_parquet(&root, &tenant, &id)).await
     }
 
     /// The tenant's totals.
