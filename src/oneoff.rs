@@ -12,6 +12,7 @@ use vigie_processors::forecast::oneoff::{
 };
 use vigie_query_api::forecast::{ForecastFailure, ForecastQuery, Forecaster};
 use vigie_schemas::Severity;
+use vigie_schemas::i18n::{Lang, Msg};
 
 /// Reads an uploaded file of any supported format: CSV, JSON, Excel, Parquet.
 ///
@@ -76,42 +77,54 @@ fn invalid(code: &'static str, message: impl Into<String>) -> ForecastFailure {
     ForecastFailure { code, message: message.into() }
 }
 
-/// The query's horizon, level, bucket, periods and lowest anomaly severity.
-type Settings = (Option<usize>, f64, Option<Bucket>, Option<Vec<usize>>, Severity);
+/// The query's horizon, level, bucket, periods, lowest anomaly severity and language.
+type Settings = (Option<usize>, f64, Option<Bucket>, Option<Vec<usize>>, Severity, Lang);
 
 /// The query's settings, checked.
 fn settings(q: &ForecastQuery) -> Result<Settings, ForecastFailure> {
+    // The language first: the other errors are written in it.
+    let lang = match q.lang.as_deref() {
+        None => Lang::En,
+        Some(l) => Lang::parse(l)
+            .ok_or_else(|| invalid("invalid_query", Msg::UnknownLang { given: l.to_string() }.text(Lang::En)))?,
+    };
     let requested = match (q.horizon, q.months) {
         (Some(h), Some(m)) if h != m => {
-            return Err(invalid("invalid_query", "give horizon or months (its alias), not both"));
+            return Err(invalid("invalid_query", Msg::HorizonAndMonths.text(lang)));
         }
         (Some(h), _) | (None, Some(h)) => Some(h),
         (None, None) => None,
     };
     if requested.is_some_and(|h| h == 0 || h > 10_000) {
-        return Err(invalid("invalid_query", "horizon must be between 1 and 10000 (or left out: the safe horizon)"));
+        return Err(invalid("invalid_query", Msg::HorizonOutOfBounds.text(lang)));
     }
     let level = q.level.unwrap_or(0.95);
     if !(0.5..1.0).contains(&level) {
-        return Err(invalid("invalid_query", "level must be between 0.5 and 1, e.g. 0.95"));
+        return Err(invalid("invalid_query", Msg::LevelOutOfBounds.text(lang)));
     }
-    let bucket =
-        match &q.bucket {
-            Some(b) => Some(Bucket::parse(b).filter(|b| *b != Bucket::Raw).ok_or_else(|| {
-                invalid("invalid_query", format!("bucket \"{b}\" is not one of 5m, 1h, 1d, 1w, 1mo"))
-            })?),
-            None => None,
-        };
-    let periods = q.season.as_deref().map(parse_periods).transpose().map_err(|m| invalid("invalid_query", m))?;
+    let bucket = match &q.bucket {
+        Some(b) => Some(
+            Bucket::parse(b)
+                .filter(|b| *b != Bucket::Raw)
+                .ok_or_else(|| invalid("invalid_query", Msg::UnknownBucket { given: b.clone() }.text(lang)))?,
+        ),
+        None => None,
+    };
+    let periods = q
+        .season
+        .as_deref()
+        .map(parse_periods)
+        .transpose()
+        .map_err(|given| invalid("invalid_query", Msg::BadSeason { given }.text(lang)))?;
     let report_from = match q.anomalies.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("low") => Severity::Low,
         Some("medium") => Severity::Medium,
         Some("high") => Severity::High,
         Some(other) => {
-            return Err(invalid("invalid_query", format!("anomalies \"{other}\" must be low, medium or high")));
+            return Err(invalid("invalid_query", Msg::UnknownAnomalyLevel { given: other.to_string() }.text(lang)));
         }
     };
-    Ok((requested, level, bucket, periods, report_from))
+    Ok((requested, level, bucket, periods, report_from, lang))
 }
 
 impl Forecaster for Oneoff {
@@ -120,7 +133,7 @@ impl Forecaster for Oneoff {
     }
 
     fn forecast(&self, name: String, bytes: Vec<u8>, q: &ForecastQuery) -> Result<serde_json::Value, ForecastFailure> {
-        let (requested, level, bucket, periods, report_from) = settings(q)?;
+        let (requested, level, bucket, periods, report_from, lang) = settings(q)?;
         let opts = CsvOptions {
             ts_column: q.date_column.clone(),
             value_column: q.value_column.clone(),
@@ -145,6 +158,7 @@ impl Forecaster for Oneoff {
             report_from,
             bounds: HorizonBounds::default(),
             periods,
+            lang,
         };
         let mut out = ForecastAnswer {
             file: name.clone(),
@@ -165,10 +179,9 @@ impl Forecaster for Oneoff {
                 Err(e) => out.skipped.push(Skipped { series: e.series, message: e.message }),
             }
         }
-        if out.series.is_empty() {
-            let first =
-                out.skipped.first().map_or_else(String::new, |s| format!("series \"{}\": {}", s.series, s.message));
-            return Err(invalid("invalid_file", format!("{name}: no series can be forecast; {first}")));
+        if let (true, Some(s)) = (out.series.is_empty(), out.skipped.first()) {
+            let why = Msg::NothingForecast { file: name.clone(), series: s.series.clone(), why: s.message.clone() };
+            return Err(invalid("invalid_file", why.text(lang)));
         }
         serde_json::to_value(&out).map_err(|e| invalid("invalid_file", format!("{name}: {e}")))
     }

@@ -183,6 +183,12 @@ fn forecast_applies_the_horizon_rule_and_says_why() {
     let err = ok(&["forecast", "--input", s(&input), "--output", s(&out)]);
     assert!(err.contains("no horizon given: 8 months, a third of the active months within 3 to 24"), "{err}");
     assert_eq!(read(&out).lines().count(), 1 + 8);
+    // The same in French, same output file.
+    let before = read(&out);
+    let err = ok(&["forecast", "--input", s(&input), "--output", s(&out), "--lang", "fr"]);
+    assert!(err.contains("aucun horizon demandé : 8 mois, le tiers des mois actifs, entre 3 et 24"), "{err}");
+    assert!(err.contains("densité 33\u{a0}%"), "{err}");
+    assert_eq!(read(&out), before, "the language changes words, not figures");
 
     let err = ok(&["forecast", "--input", s(&input), "--horizon", "36", "--exact-horizon", "--output", s(&out)]);
     assert!(err.contains("exact horizon"), "{err}");

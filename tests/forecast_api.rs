@@ -55,10 +55,15 @@ fn multipart(field: &str, file_name: &str, bytes: &[u8]) -> Vec<u8> {
 }
 
 async fn upload(f: &Fixture, query: &str, file_name: &str, bytes: &[u8]) -> (StatusCode, Value) {
+    upload_in(f, query, file_name, bytes, "en").await
+}
+
+async fn upload_in(f: &Fixture, query: &str, file_name: &str, bytes: &[u8], lang: &str) -> (StatusCode, Value) {
     let req = Request::builder()
         .method("POST")
         .uri(format!("/v1/forecast?{query}"))
         .header("x-api-key", &f.key)
+        .header("accept-language", lang)
         .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
         .body(Body::from(multipart("file", file_name, bytes)))
         .unwrap();
@@ -343,4 +348,37 @@ async fn uploads_are_kept_listed_newest_first_and_read_back_by_their_tenant_only
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
     let (s, v) = get(&f, "/v1/forecasts?cursor=zz", &f.key).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+}
+
+#[tokio::test]
+async fn a_french_speaker_reads_reasons_explanations_descriptions_and_errors_in_french() {
+    let f = fixture().await;
+    let csv = french_csv();
+    let (s, v) = upload_in(&f, "", "ventes.csv", csv.as_bytes(), "fr-SN,fr;q=0.9,en;q=0.5").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let series = &v["series"][0];
+    let reason = series["horizon"]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("aucun horizon demandé : 12 mois, le tiers des mois actifs"), "{reason}");
+    assert!(reason.contains("densité 100\u{a0}%"), "{reason}");
+    let explanations: Vec<&str> = series["explanations"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert!(explanations.iter().any(|e| e.starts_with("horizon : aucun horizon demandé")), "{explanations:?}");
+    assert!(explanations.iter().any(|e| e.contains("lignes additionnées en 36 mois")), "{explanations:?}");
+    assert!(explanations.iter().any(|e| e.contains("choisi")), "{explanations:?}");
+    // The tripled month is described in French, with the decimal comma.
+    let june = series["anomalies"].as_array().unwrap().iter().find(|a| a["ts"] == "2023-06-01T00:00:00Z").unwrap();
+    let d = june["description"].as_str().unwrap();
+    assert!(d.contains("au-dessus de l’attendu") && d.contains(" contre ") && d.contains(','), "{d}");
+    assert!(!d.contains('.'), "a French number has no decimal point: {d}");
+    // The same upload in English, from the same code.
+    let (_, en) = upload_in(&f, "", "ventes.csv", csv.as_bytes(), "en-US").await;
+    assert!(en["series"][0]["horizon"]["reason"].as_str().unwrap().starts_with("no horizon given: 12 months"));
+    // `lang` in the query wins over the header; errors are in the language asked.
+    let (s, e) = upload_in(&f, "bucket=2h&lang=fr", "ventes.csv", csv.as_bytes(), "en").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(e["error"]["message"], "bucket « 2h » n’est pas l’un de 5m, 1h, 1d, 1w, 1mo", "{e}");
+    let (_, e) = upload_in(&f, "level=2", "ventes.csv", csv.as_bytes(), "fr").await;
+    assert_eq!(e["error"]["message"], "level doit être entre 0,5 et 1, par exemple 0,95", "{e}");
+    let (s, e) = upload_in(&f, "lang=wo", "ventes.csv", csv.as_bytes(), "fr").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(e["error"]["message"].as_str().unwrap().contains("en or fr"), "{e}");
 }

@@ -47,6 +47,9 @@ pub struct ForecastQuery {
     /// Lowest severity of the history anomalies reported: low (1σ, the
     /// default), medium (2σ) or high (3σ).
     pub anomalies: Option<String>,
+    /// Language of reasons, explanations, descriptions and errors: `en` or
+    /// `fr` (default: from `Accept-Language`, else English).
+    pub lang: Option<String>,
 }
 
 /// Why a forecast request is refused (400): `invalid_query` or
@@ -91,10 +94,14 @@ fn upload_error(e: &MultipartError) -> ApiError {
 pub async fn forecast_upload(
     State(s): State<AppState>,
     p: Principal,
+    headers: axum::http::HeaderMap,
     query: Result<Query<ForecastQuery>, axum::extract::rejection::QueryRejection>,
     mut multipart: Multipart,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let Query(mut q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    if q.lang.is_none() {
+        q.lang = crate::request_lang(&headers).map(|l| l.code().to_string());
+    }
     let Some(forecaster) = s.forecaster.clone() else {
         return Err(ApiError::unavailable("this server does not make one-off forecasts"));
     };

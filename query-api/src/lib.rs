@@ -126,6 +126,14 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
+/// The language a request prefers (`Accept-Language`), if vigie speaks it.
+pub(crate) fn request_lang(headers: &HeaderMap) -> Option<vigie_schemas::i18n::Lang> {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(vigie_schemas::i18n::Lang::from_accept_language)
+}
+
 /// The public part of a key as a log may show it: `vk_<id>` (the id is
 /// not secret; the part after it is), or `?` for something else.
 fn key_id(key: &str) -> String {

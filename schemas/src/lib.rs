@@ -11,6 +11,7 @@ pub mod body;
 pub mod clickhouse;
 pub mod event;
 pub mod fault;
+pub mod i18n;
 pub mod notify;
 pub mod output;
 pub mod time;

@@ -62,6 +62,9 @@ pub struct Args {
     /// Threads (default: every core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Language of the explanations on stderr: en or fr.
+    #[arg(long, default_value = "en", value_parser = ["en", "fr"])]
+    lang: String,
 }
 
 /// Runs the command.
@@ -72,7 +75,10 @@ pub fn run(a: &Args) -> Result<()> {
     if !(0.5..1.0).contains(&a.level) {
         bail!("--level must be between 0.5 and 1 (e.g. 0.95)");
     }
-    let periods = a.season.as_deref().map(parse_periods).transpose().map_err(|m| anyhow::anyhow!("--season: {m}"))?;
+    let periods = a.season.as_deref().map(parse_periods).transpose().map_err(|given| {
+        let lang = vigie_schemas::i18n::Lang::parse(&a.lang).unwrap_or_default();
+        anyhow::anyhow!("--season: {}", vigie_schemas::i18n::Msg::BadSeason { given }.text(lang))
+    })?;
     let opts = CsvOptions {
         ts_column: a.ts_column.clone(),
         value_column: a.value_column.clone(),
@@ -102,6 +108,7 @@ pub fn run(a: &Args) -> Result<()> {
         },
         bounds: HorizonBounds { min: a.min_horizon, max: a.max_horizon },
         periods,
+        lang: vigie_schemas::i18n::Lang::parse(&a.lang).unwrap_or_default(),
     };
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let start = Instant::now();

@@ -4,6 +4,7 @@
 //! reason is stated in words people can act on.
 
 use serde::Serialize;
+use vigie_schemas::i18n::{Lang, Msg, Unit};
 
 /// Bounds of the safe horizon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,33 +57,27 @@ pub struct HorizonDecision {
     pub warning: Option<String>,
 }
 
-/// Applies the rule to `history`. `unit` names one bucket in the plural
-/// ("months", "days"). Without a requested horizon (auto mode) the safe
-/// horizon is used and the reason says how it was found. With `exact`, the
-/// requested horizon is produced as is and the reason still says what the
-/// rule would have allowed.
+/// Applies the rule to `history`, `unit` being one bucket. Without a
+/// requested horizon (auto mode) the safe horizon is used and the reason
+/// says how it was found. With `exact`, the requested horizon is produced as
+/// is and the reason still says what the rule would have allowed. Reasons
+/// and warnings are written in `lang`.
 pub fn decide(
     history: &[f64],
     requested: Option<usize>,
     bounds: HorizonBounds,
     exact: bool,
-    unit: &str,
+    unit: Unit,
+    lang: Lang,
 ) -> HorizonDecision {
     let total = history.len();
     let active = history.iter().filter(|v| **v > 0.0).count();
     let density = if total == 0 { 0.0 } else { active as f64 / total as f64 };
     let (min, max) = (bounds.min, bounds.max.max(bounds.min));
     let allowed = (active / 3).clamp(min, max);
-    let facts = format!("{active} active {unit} of {total}; density {:.0}%", density * 100.0);
-    let warning = (density < SPARSE_DENSITY).then(|| {
-        format!(
-            "only {:.0}% of {unit} have a value ({active} of {total}): forecasts of such sparse data are unreliable",
-            density * 100.0
-        )
-    });
+    let warning = (density < SPARSE_DENSITY).then(|| Msg::SparseWarning { unit, active, total, density }.text(lang));
     let Some(requested) = requested else {
-        let reason =
-            format!("no horizon given: {allowed} {unit}, a third of the active {unit} within {min} to {max} ({facts})");
+        let reason = Msg::HorizonAuto { allowed, unit, min, max, active, total, density }.text(lang);
         return HorizonDecision {
             mode: HorizonMode::Auto,
             requested: None,
@@ -97,9 +92,9 @@ pub fn decide(
     };
     let (validated, reason) = if requested > allowed {
         if exact {
-            (requested, Some(format!("{requested} requested and kept (exact horizon), {allowed} allowed: {facts}")))
+            (requested, Some(Msg::HorizonKept { requested, allowed, unit, active, total, density }.text(lang)))
         } else {
-            (allowed, Some(format!("{requested} requested, {allowed} allowed: {facts}")))
+            (allowed, Some(Msg::HorizonReduced { requested, allowed, unit, active, total, density }.text(lang)))
         }
     } else {
         (requested, None)
@@ -127,7 +122,7 @@ mod tests {
         for v in h.iter_mut().step_by(3) {
             *v = 5.0;
         }
-        let d = decide(&h, Some(36), HorizonBounds::default(), false, "months");
+        let d = decide(&h, Some(36), HorizonBounds::default(), false, Unit::Months, Lang::En);
         assert_eq!((d.active, d.allowed, d.validated), (24, 8, 8));
         assert_eq!(d.reason.as_deref(), Some("36 requested, 8 allowed: 24 active months of 72; density 33%"));
         assert!(d.warning.is_none());
@@ -137,7 +132,7 @@ mod tests {
     fn exact_keeps_the_request_and_still_warns() {
         let mut h = vec![0.0; 100];
         h[..10].iter_mut().for_each(|v| *v = 1.0);
-        let d = decide(&h, Some(48), HorizonBounds::default(), true, "hours");
+        let d = decide(&h, Some(48), HorizonBounds::default(), true, Unit::Hours, Lang::En);
         assert_eq!(d.validated, 48);
         assert_eq!(d.allowed, 3);
         assert!(d.reason.unwrap().contains("exact horizon"));
@@ -147,7 +142,7 @@ mod tests {
     #[test]
     fn without_a_horizon_the_safe_one_is_used_and_explained() {
         let h = vec![1.0; 36];
-        let d = decide(&h, None, HorizonBounds::default(), false, "months");
+        let d = decide(&h, None, HorizonBounds::default(), false, Unit::Months, Lang::En);
         assert_eq!((d.mode, d.requested, d.validated, d.allowed), (HorizonMode::Auto, None, 12, 12));
         assert_eq!(
             d.reason.as_deref(),
@@ -156,14 +151,14 @@ mod tests {
             )
         );
         // Bounded: a long history stops at the largest safe horizon.
-        assert_eq!(decide(&[1.0; 300], None, HorizonBounds::default(), false, "days").validated, 24);
-        assert_eq!(decide(&[1.0; 5], None, HorizonBounds::default(), false, "days").validated, 3);
+        assert_eq!(decide(&[1.0; 300], None, HorizonBounds::default(), false, Unit::Days, Lang::En).validated, 24);
+        assert_eq!(decide(&[1.0; 5], None, HorizonBounds::default(), false, Unit::Days, Lang::En).validated, 3);
     }
 
     #[test]
     fn within_the_rule_nothing_changes() {
         let h = vec![1.0; 90];
-        let d = decide(&h, Some(12), HorizonBounds::default(), false, "days");
+        let d = decide(&h, Some(12), HorizonBounds::default(), false, Unit::Days, Lang::En);
         assert_eq!((d.validated, d.allowed), (12, 24));
         assert!(d.reason.is_none());
     }

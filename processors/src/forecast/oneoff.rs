@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 use vigie_schemas::Severity;
+use vigie_schemas::i18n::{Lang, Msg, Unit};
 use vigie_schemas::time::format_rfc3339;
 
 use super::auto::{self, ModelInfo, Trial};
@@ -13,7 +14,6 @@ use super::horizon::{HorizonBounds, HorizonDecision, decide};
 use super::intermittent::DemandClass;
 use super::season::detect;
 use crate::Bucket;
-use crate::score::human;
 
 /// How the rows' times are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,14 +25,14 @@ pub enum Time {
 }
 
 impl Time {
-    fn unit(self) -> &'static str {
+    fn unit(self) -> Unit {
         match self {
-            Time::Index | Time::Bucket(Bucket::Raw) => "points",
-            Time::Bucket(Bucket::FiveMinutes) => "5-minute buckets",
-            Time::Bucket(Bucket::Hour) => "hours",
-            Time::Bucket(Bucket::Day) => "days",
-            Time::Bucket(Bucket::Week) => "weeks",
-            Time::Bucket(Bucket::Month) => "months",
+            Time::Index | Time::Bucket(Bucket::Raw) => Unit::Points,
+            Time::Bucket(Bucket::FiveMinutes) => Unit::FiveMinutes,
+            Time::Bucket(Bucket::Hour) => Unit::Hours,
+            Time::Bucket(Bucket::Day) => Unit::Days,
+            Time::Bucket(Bucket::Week) => Unit::Weeks,
+            Time::Bucket(Bucket::Month) => Unit::Months,
         }
     }
 
@@ -65,6 +65,8 @@ pub struct Options {
     pub bounds: HorizonBounds,
     /// Seasonal periods; `None`: from the bucket, or detected for an index.
     pub periods: Option<Vec<usize>>,
+    /// Language of the reasons, explanations, descriptions and errors.
+    pub lang: Lang,
 }
 
 /// A bucket's time: an index, or the bucket's start.
@@ -122,15 +124,9 @@ pub struct HistoryAnomaly {
     pub description: String,
 }
 
-/// A history anomaly in words.
-pub fn describe_deviation(value: f64, expected: f64, z: f64) -> String {
-    let dir = if value >= expected { "above" } else { "below" };
-    let how = if expected.abs() > f64::EPSILON {
-        format!("{:.0}% {dir} expected", ((value - expected) / expected.abs() * 100.0).abs())
-    } else {
-        format!("{dir} an expected 0")
-    };
-    format!("{how} ({} against {}; {:.1}σ)", human(value), human(expected), z.abs())
+/// A history anomaly in words, in `lang`.
+pub fn describe_deviation(value: f64, expected: f64, z: f64, lang: Lang) -> String {
+    Msg::Deviation { value, expected, z }.text(lang)
 }
 
 /// Model and how it was chosen.
@@ -187,7 +183,12 @@ pub struct SeriesError {
 /// # Errors
 /// When the steps span far more than the rows: a stray index or date would
 /// otherwise make a huge, mostly empty series.
-pub fn aggregate(series: &str, time: Time, points: &[(i64, f64)]) -> Result<(i64, Vec<f64>, usize), SeriesError> {
+pub fn aggregate(
+    series: &str,
+    time: Time,
+    points: &[(i64, f64)],
+    lang: Lang,
+) -> Result<(i64, Vec<f64>, usize), SeriesError> {
     let mut steps: Vec<(i64, f64)> = points
         .iter()
         .map(|&(t, v)| {
@@ -202,20 +203,21 @@ pub fn aggregate(series: &str, time: Time, points: &[(i64, f64)]) -> Result<(i64
         .collect();
     steps.sort_by_key(|p| p.0);
     let (Some(first), Some(last)) = (steps.first(), steps.last()) else {
-        return Err(SeriesError { series: series.into(), message: "no rows".into() });
+        return Err(SeriesError { series: series.into(), message: Msg::NoRows.text(lang) });
     };
     let span = last.0.saturating_sub(first.0).saturating_add(1);
     let limit = 100 * steps.len() as i64 + 10_000;
     if span > limit {
         return Err(SeriesError {
             series: series.into(),
-            message: format!(
-                "its times span {span} {} for {} rows; check for a stray date or index (the first is {}, the last {})",
-                time.unit(),
-                steps.len(),
-                when(time, first.0).label(),
-                when(time, last.0).label()
-            ),
+            message: Msg::SpanTooWide {
+                span,
+                unit: time.unit(),
+                rows: steps.len(),
+                first: when(time, first.0).label(),
+                last: when(time, last.0).label(),
+            }
+            .text(lang),
         });
     }
     let mut out = vec![0.0; span as usize];
@@ -278,27 +280,23 @@ pub fn forecast_series(
     points: &[(i64, f64)],
     opts: &Options,
 ) -> Result<SeriesForecast, SeriesError> {
-    let (first, y, filled) = aggregate(series, time, points)?;
+    let lang = opts.lang;
+    let (first, y, filled) = aggregate(series, time, points, lang)?;
     let unit = time.unit();
     let mut explanations = Vec::new();
-    explanations.push(format!(
-        "{} rows summed into {} {unit}{}",
-        points.len(),
-        y.len(),
-        if filled > 0 { format!("; {filled} {unit} without a row counted as 0") } else { String::new() }
-    ));
+    explanations.push(Msg::RowsSummed { rows: points.len(), buckets: y.len(), unit, filled }.text(lang));
     let periods = match (&opts.periods, time) {
         (Some(p), _) => {
-            explanations.push(format!("seasonal periods given: {}", list(p)));
+            explanations.push(Msg::SeasonGiven { periods: p.clone() }.text(lang));
             p.clone()
         }
         (None, Time::Index) => match detect(&y, 400) {
             Some(m) => {
-                explanations.push(format!("a season of {m} {unit} detected from the autocorrelation"));
+                explanations.push(Msg::SeasonDetected { period: m, unit }.text(lang));
                 vec![m]
             }
             None => {
-                explanations.push("no season detected".into());
+                explanations.push(Msg::NoSeason.text(lang));
                 Vec::new()
             }
         },
@@ -307,56 +305,51 @@ pub fn forecast_series(
     let usable: Vec<usize> = periods.iter().copied().filter(|&m| m >= 2 && y.len() >= 2 * m).collect();
     let dropped: Vec<usize> = periods.iter().copied().filter(|m| !usable.contains(m)).collect();
     if !dropped.is_empty() {
-        explanations.push(format!(
-            "season of {} {unit} not used: it needs two full cycles of history ({} {unit} here)",
-            list(&dropped),
-            y.len()
-        ));
+        explanations.push(Msg::SeasonDropped { periods: dropped, unit, length: y.len() }.text(lang));
     }
-    let decision = decide(&y, opts.horizon, opts.bounds, opts.exact, unit);
-    match &decision.reason {
-        Some(r) => explanations.push(format!("horizon: {r}")),
-        None => explanations.push(format!("horizon: {} {unit} as requested", decision.validated)),
-    }
+    let decision = decide(&y, opts.horizon, opts.bounds, opts.exact, unit, lang);
+    let reason = match &decision.reason {
+        Some(r) => r.clone(),
+        None => Msg::HorizonAsRequested { validated: decision.validated, unit }.text(lang),
+    };
+    explanations.push(Msg::HorizonLine(reason).text(lang));
     if let Some(w) = &decision.warning {
-        explanations.push(format!("warning: {w}"));
+        explanations.push(Msg::WarningLine(w.clone()).text(lang));
     }
     let h = decision.validated;
     let fc = auto::forecast(&y, &usable, h, opts.level).ok_or_else(|| SeriesError {
         series: series.into(),
-        message: format!("only {} {unit} of history; at least 3 are needed", y.len()),
+        message: Msg::TooShort { length: y.len(), unit }.text(lang),
     })?;
     if let Some(c) = fc.class {
-        explanations.push(format!(
-            "demand is {} (one non-zero {} in {:.2} on average, CV² of the sizes {:.2}){}",
-            c.pattern.as_str(),
-            unit.trim_end_matches('s'),
-            c.adi,
-            c.cv2,
-            if c.pattern.is_sparse() { ": Croston-SBA and TSB were tried" } else { "" }
-        ));
+        explanations.push(
+            Msg::DemandClass {
+                pattern: c.pattern.as_str(),
+                unit,
+                adi: c.adi,
+                cv2: c.cv2,
+                sparse: c.pattern.is_sparse(),
+            }
+            .text(lang),
+        );
     }
     match fc.trials.as_slice() {
-        [] => explanations.push(format!("{} chosen by AICc: too little history to hold any out", fc.model.name)),
-        [best, rest @ ..] => {
-            let others: Vec<String> = rest.iter().map(|t| format!("{} {}", t.name, human(t.rmse))).collect();
-            explanations.push(format!(
-                "{} chosen: lowest error (RMSE {}) forecasting the last {} {unit} from the ones before{}",
-                fc.model.name,
-                human(best.rmse),
-                fc.holdout,
-                if others.is_empty() { String::new() } else { format!("; others: {}", others.join(", ")) }
-            ));
-        }
+        [] => explanations.push(Msg::ChosenByAicc { model: fc.model.name.clone() }.text(lang)),
+        [best, rest @ ..] => explanations.push(
+            Msg::Chosen {
+                model: fc.model.name.clone(),
+                rmse: best.rmse,
+                holdout: fc.holdout,
+                unit,
+                others: rest.iter().map(|t| (t.name.clone(), t.rmse)).collect(),
+            }
+            .text(lang),
+        ),
     }
     explanations.push(if fc.interval_errors > 0 {
-        format!(
-            "{:.0}% intervals from the {} errors of the model re-run from earlier points in the history",
-            opts.level * 100.0,
-            fc.interval_errors
-        )
+        Msg::IntervalsEmpirical { level: opts.level, errors: fc.interval_errors }.text(lang)
     } else {
-        format!("{:.0}% intervals from the exponential smoothing model's error variance", opts.level * 100.0)
+        Msg::IntervalsModel { level: opts.level }.text(lang)
     });
     // Non-negative history: non-negative forecasts and bounds.
     let floor = if y.iter().all(|v| *v >= 0.0) { 0.0 } else { f64::NEG_INFINITY };
@@ -378,11 +371,7 @@ pub fn forecast_series(
     // the others), so their median deviation says nothing of the spread:
     // the plain RMS is used for them.
     let sparse = fc.class.is_some_and(|c| c.pattern.is_sparse());
-    let (sigma, how) = if sparse {
-        (rms(&errors), "the root mean square of those errors")
-    } else {
-        (robust_sigma(&errors), "the median deviation")
-    };
+    let sigma = if sparse { rms(&errors) } else { robust_sigma(&errors) };
     // One σ of intermittent demand's two clusters is every non-zero bucket:
     // LOW says nothing there, so such series report from MEDIUM.
     let report_from = if sparse { opts.report_from.max(Severity::Medium) } else { opts.report_from };
@@ -407,7 +396,7 @@ pub fn forecast_series(
                 residual: v - f,
                 z,
                 severity,
-                description: describe_deviation(*v, f, z),
+                description: describe_deviation(*v, f, z, lang),
             });
         }
         let from = match report_from {
@@ -415,13 +404,18 @@ pub fn forecast_series(
             Severity::Medium => 2,
             _ => 1,
         };
-        explanations.push(format!(
-            "{} of {} past {unit} are anomalies: at least {from}σ from the model's one-step forecast (σ {} from {how}){}",
-            anomalies.len(),
-            errors.len(),
-            human(sigma),
-            if report_from > opts.report_from { "; intermittent demand reports from 2σ" } else { "" }
-        ));
+        explanations.push(
+            Msg::AnomalyCount {
+                found: anomalies.len(),
+                of: errors.len(),
+                unit,
+                from,
+                sigma,
+                robust: !sparse,
+                intermittent: report_from > opts.report_from,
+            }
+            .text(lang),
+        );
     }
     let history = y
         .iter()
@@ -450,10 +444,6 @@ pub fn forecast_series(
         anomalies,
         explanations,
     })
-}
-
-fn list(p: &[usize]) -> String {
-    p.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and ")
 }
 
 /// A series' name and its rows' (time, value).
@@ -513,7 +503,7 @@ pub fn forecast_table(
                 h.join().unwrap_or_else(|_| {
                     part.iter()
                         .map(|(n, _)| {
-                            Err(SeriesError { series: n.clone(), message: "internal error while forecasting".into() })
+                            Err(SeriesError { series: n.clone(), message: Msg::InternalForecastError.text(opts.lang) })
                         })
                         .collect()
                 })
@@ -527,14 +517,9 @@ pub fn forecast_table(
 /// # Errors
 /// A message naming the bad part.
 pub fn parse_periods(text: &str) -> Result<Vec<usize>, String> {
+    // The error is the period that is not one (see `Msg::BadSeason`).
     text.split(',')
-        .map(|p| {
-            p.trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|m| *m >= 1)
-                .ok_or_else(|| format!("season \"{}\" is not a whole number of buckets, e.g. 24 or 24,168", p.trim()))
-        })
+        .map(|p| p.trim().parse::<usize>().ok().filter(|m| *m >= 1).ok_or_else(|| p.trim().to_string()))
         .collect()
 }
 
@@ -551,6 +536,7 @@ mod tests {
             report_from: Severity::Medium,
             bounds: HorizonBounds::default(),
             periods: None,
+            lang: Lang::En,
         }
     }
 
@@ -656,10 +642,10 @@ mod tests {
 
     #[test]
     fn gaps_are_zeros_and_stray_dates_are_refused() {
-        let (first, y, filled) = aggregate("s", Time::Index, &[(5, 1.0), (8, 2.0), (5, 1.5)]).unwrap();
+        let (first, y, filled) = aggregate("s", Time::Index, &[(5, 1.0), (8, 2.0), (5, 1.5)], Lang::En).unwrap();
         assert_eq!((first, y), (5, vec![2.5, 0.0, 0.0, 2.0]));
         assert_eq!(filled, 2);
-        let e = aggregate("s", Time::Index, &[(1, 1.0), (9_000_000, 1.0)]).unwrap_err();
+        let e = aggregate("s", Time::Index, &[(1, 1.0), (9_000_000, 1.0)], Lang::En).unwrap_err();
         assert!(e.to_string().contains("check for a stray date or index"), "{e}");
         let e = forecast_series("s", Time::Index, &[(1, 1.0), (2, 1.0)], &opts(3)).unwrap_err();
         assert_eq!(e.to_string(), "series \"s\": only 2 points of history; at least 3 are needed");
