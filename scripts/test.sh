@@ -13,6 +13,7 @@
 #    ClickHouse 18.16 (Debian package clickhouse-server, apt-get) and chdb
 #    (PyPI, pip) for the ClickHouse DDL; Chromium and chromedriver (Debian
 #    packages chromium, chromium-driver) for the console's browser test;
+#    schemathesis 4.32.5 (PyPI, pip) for the API contract test;
 # 4. every test of the workspace (cargo nextest), then the doc tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +75,18 @@ if ! "$VIGIE_PYTHON" -c "import chdb, yaml, jsonschema" >/dev/null 2>&1; then
   "$VIGIE_PYTHON" -m pip install --quiet chdb pyyaml jsonschema 2>/dev/null \
     || "$VIGIE_PYTHON" -m pip install --quiet --break-system-packages chdb pyyaml jsonschema
 fi
+
+# schemathesis checks the API against its OpenAPI document (tests/contract.rs).
+if [ -z "${VIGIE_SCHEMATHESIS:-}" ]; then
+  scripts_dir=$("$VIGIE_PYTHON" -c "import sysconfig; print(sysconfig.get_path('scripts'))")
+  if ! "$scripts_dir/schemathesis" --version 2>/dev/null | grep -q "4.32.5"; then
+    echo "installing schemathesis 4.32.5 (PyPI) for the API contract test"
+    "$VIGIE_PYTHON" -m pip install --quiet "schemathesis==4.32.5" 2>/dev/null \
+      || "$VIGIE_PYTHON" -m pip install --quiet --break-system-packages "schemathesis==4.32.5"
+  fi
+  export VIGIE_SCHEMATHESIS="$scripts_dir/schemathesis"
+fi
+"$VIGIE_SCHEMATHESIS" --version >/dev/null
 
 echo "== tests"
 if command -v cargo-nextest >/dev/null 2>&1; then

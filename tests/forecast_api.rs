@@ -360,7 +360,8 @@ async fn a_french_speaker_reads_reasons_explanations_descriptions_and_errors_in_
     let reason = series["horizon"]["reason"].as_str().unwrap();
     assert!(reason.starts_with("aucun horizon demandé : 12 mois, le tiers des mois actifs"), "{reason}");
     assert!(reason.contains("densité 100\u{a0}%"), "{reason}");
-    let explanations: Vec<&str> = series["explanations"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    let explanations: Vec<&str> =
+        series["explanations"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
     assert!(explanations.iter().any(|e| e.starts_with("horizon : aucun horizon demandé")), "{explanations:?}");
     assert!(explanations.iter().any(|e| e.contains("lignes additionnées en 36 mois")), "{explanations:?}");
     assert!(explanations.iter().any(|e| e.contains("choisi")), "{explanations:?}");

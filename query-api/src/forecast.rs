@@ -96,8 +96,14 @@ pub async fn forecast_upload(
     p: Principal,
     headers: axum::http::HeaderMap,
     query: Result<Query<ForecastQuery>, axum::extract::rejection::QueryRejection>,
-    mut multipart: Multipart,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::bad_request(
+            "invalid_upload",
+            format!("send the file as multipart/form-data in the field \"file\": {}", e.body_text()),
+        )
+    })?;
     let Query(mut q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     if q.lang.is_none() {
         q.lang = crate::request_lang(&headers).map(|l| l.code().to_string());

@@ -373,12 +373,13 @@ async fn anomalies(
     q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let mut q = Params::new(q)?;
-    let min_severity = match q.take("severity").map(|v| v.to_ascii_uppercase()) {
+    // As documented: upper or lower case, not mixed.
+    let min_severity = match q.take("severity") {
         None => None,
         Some(v) => Some(match v.as_str() {
-            "LOW" => Severity::Low,
-            "MEDIUM" => Severity::Medium,
-            "HIGH" => Severity::High,
+            "LOW" | "low" => Severity::Low,
+            "MEDIUM" | "medium" => Severity::Medium,
+            "HIGH" | "high" => Severity::High,
             _ => {
                 return Err(ApiError::bad_request(
                     "invalid_parameter",
