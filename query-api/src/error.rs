@@ -7,6 +7,17 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use vigie_schemas::i18n::{Lang, Msg};
+
+tokio::task_local! {
+    /// The language of the request being answered (set by [`with_lang`]).
+    static LANG: Lang;
+}
+
+/// Runs `f` with `lang` as the language of the errors it answers.
+pub async fn with_lang<F: std::future::Future>(lang: Lang, f: F) -> F::Output {
+    LANG.scope(lang, f).await
+}
 
 /// An API failure.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,37 +30,48 @@ pub struct ApiError {
     pub message: String,
     /// Seconds to wait, for 503.
     pub retry_after: Option<u32>,
+    /// The message from the catalogue, when it has one: sent in the
+    /// request's language (`message` is its English text).
+    pub msg: Option<Msg>,
 }
 
 impl ApiError {
+    /// This error with its message from the catalogue.
+    pub fn says(mut self, msg: Msg) -> Self {
+        self.message = msg.text(Lang::En);
+        self.msg = Some(msg);
+        self
+    }
     /// A 400 naming what is wrong.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code, message: message.into(), retry_after: None }
+        Self { status: StatusCode::BAD_REQUEST, code, message: message.into(), retry_after: None, msg: None }
     }
     /// 401: no key, or a key that matches none.
     pub fn unauthorized() -> Self {
         Self {
             status: StatusCode::UNAUTHORIZED,
             code: "unauthorized",
-            message: "a valid X-API-Key header is required".into(),
+            message: Msg::ApiUnauthorized.text(Lang::En),
             retry_after: None,
+            msg: Some(Msg::ApiUnauthorized),
         }
     }
     /// 403: a key without the needed right.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::FORBIDDEN, code: "forbidden", message: message.into(), retry_after: None }
+        Self { status: StatusCode::FORBIDDEN, code: "forbidden", message: message.into(), retry_after: None, msg: None }
     }
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into(), retry_after: None }
+        Self { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into(), retry_after: None, msg: None }
     }
     /// 413.
     pub fn too_large(limit: usize) -> Self {
         Self {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             code: "body_too_large",
-            message: format!("the body is larger than {} MB", limit / (1024 * 1024)),
+            message: Msg::ApiTooLarge { mb: limit / (1024 * 1024) }.text(Lang::En),
             retry_after: None,
+            msg: Some(Msg::ApiTooLarge { mb: limit / (1024 * 1024) }),
         }
     }
     /// 415.
@@ -57,8 +79,9 @@ impl ApiError {
         Self {
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
             code: "unsupported_media_type",
-            message: format!("content type \"{got}\" is not accepted: use application/json or application/x-ndjson"),
+            message: Msg::ApiUnsupportedMedia { given: got.to_string() }.text(Lang::En),
             retry_after: None,
+            msg: Some(Msg::ApiUnsupportedMedia { given: got.to_string() }),
         }
     }
     /// 503 with Retry-After: the pipeline is full; nothing was accepted.
@@ -66,8 +89,9 @@ impl ApiError {
         Self {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "pipeline_full",
-            message: "the pipeline is full; nothing from this request was accepted; retry after the delay given".into(),
+            message: Msg::ApiPipelineFull.text(Lang::En),
             retry_after: Some(1),
+            msg: Some(Msg::ApiPipelineFull),
         }
     }
     /// 503 with Retry-After: the broker behind the pipeline failed; nothing
@@ -78,10 +102,9 @@ impl ApiError {
         Self {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "broker_unavailable",
-            message: "the event broker did not take the events; nothing from this request was accepted; \
-                      retry after the delay given"
-                .into(),
+            message: Msg::ApiBrokerUnavailable.text(Lang::En),
             retry_after: Some(5),
+            msg: Some(Msg::ApiBrokerUnavailable),
         }
     }
     /// 503 while starting or stopping.
@@ -91,6 +114,7 @@ impl ApiError {
             code: "unavailable",
             message: message.into(),
             retry_after: Some(1),
+            msg: None,
         }
     }
     /// 500; `detail` is logged, not sent.
@@ -99,8 +123,9 @@ impl ApiError {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "internal",
-            message: "internal error; it has been logged".into(),
+            message: Msg::ApiInternal.text(Lang::En),
             retry_after: None,
+            msg: Some(Msg::ApiInternal),
         }
     }
 }
@@ -111,7 +136,12 @@ fn tracing_log(detail: &str) {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        let lang = LANG.try_with(|l| *l).unwrap_or_default();
+        let message = match (&self.msg, lang) {
+            (Some(m), Lang::Fr) => m.text(Lang::Fr),
+            _ => self.message,
+        };
+        let body = Json(json!({"error": {"code": self.code, "message": message}}));
         let mut resp = (self.status, body).into_response();
         if let Some(s) = self.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));

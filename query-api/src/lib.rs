@@ -29,6 +29,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use vigie_schemas::body::{Framing, decode_body};
+use vigie_schemas::i18n::{Lang, Msg};
 use vigie_schemas::notify::{DeliveryStatus, SilenceSpec};
 use vigie_schemas::time::parse_flexible;
 use vigie_schemas::{DeadLetter, Event, Limits, RejectReason, Rejection, Severity};
@@ -175,16 +176,24 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tenants/{tenant}/keys", post(create_key))
         .route("/v1/keys", get(list_keys))
         .route("/v1/keys/{id}", delete(revoke_key))
-        .fallback(|| async { ApiError::not_found("no such route: see /openapi.json") })
+        .fallback(|| async { ApiError::not_found("").says(Msg::ApiNoRoute) })
         .method_not_allowed_fallback(|| async {
             ApiError {
                 status: StatusCode::METHOD_NOT_ALLOWED,
                 code: "method_not_allowed",
-                message: "this route does not take that method: see /openapi.json".into(),
+                message: Msg::ApiMethodNotAllowed.text(Lang::En),
                 retry_after: None,
+                msg: Some(Msg::ApiMethodNotAllowed),
             }
         })
         .with_state(state)
+        .layer(axum::middleware::from_fn(speak_the_request_language))
+}
+
+/// Errors are written in the request's language (`Accept-Language`).
+async fn speak_the_request_language(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let lang = request_lang(req.headers()).unwrap_or_default();
+    error::with_lang(lang, next.run(req)).await
 }
 
 async fn health() -> Json<Value> {
@@ -231,10 +240,8 @@ impl Params {
         self.take(name)
             .map(|v| {
                 parse_flexible(&v).ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_parameter",
-                        format!("parameter \"{name}\": \"{v}\" is not a time like 2025-03-01 or 2025-03-01T08:00:00Z"),
-                    )
+                    ApiError::bad_request("invalid_parameter", "")
+                        .says(Msg::ApiBadTime { name: name.to_string(), given: v.clone() })
                 })
             })
             .transpose()
@@ -245,34 +252,33 @@ impl Params {
             None => Ok(DEFAULT_LIMIT),
             Some(v) => match v.parse::<usize>() {
                 Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-                _ => Err(ApiError::bad_request(
-                    "invalid_parameter",
-                    format!("parameter \"limit\": \"{v}\" must be a whole number from 1 to {MAX_LIMIT}"),
-                )),
+                _ => Err(ApiError::bad_request("invalid_parameter", "")
+                    .says(Msg::ApiBadLimit { given: v.clone(), max: MAX_LIMIT })),
             },
         }
     }
 
     pub(crate) fn cursor(&mut self) -> Result<Option<Cursor>, ApiError> {
         let Some(c) = self.take("cursor") else { return Ok(None) };
-        decode_cursor(&c).map(Some).ok_or_else(|| {
-            ApiError::bad_request("invalid_cursor", "parameter \"cursor\" is not a cursor this API gave")
-        })
+        decode_cursor(&c).map(Some).ok_or_else(|| ApiError::bad_request("invalid_cursor", "").says(Msg::ApiBadCursor))
     }
 
     /// Alert pages are ordered by (ts, seq).
     fn alert_cursor(&mut self) -> Result<Option<(i64, u64)>, ApiError> {
         match self.cursor()? {
             None => Ok(None),
-            Some((ts, seq)) => seq.parse().map(|s| Some((ts, s))).map_err(|_| {
-                ApiError::bad_request("invalid_cursor", "parameter \"cursor\" is not a cursor this API gave")
-            }),
+            Some((ts, seq)) => seq
+                .parse()
+                .map(|s| Some((ts, s)))
+                .map_err(|_| ApiError::bad_request("invalid_cursor", "").says(Msg::ApiBadCursor)),
         }
     }
 
     pub(crate) fn finish(self) -> Result<(), ApiError> {
         match self.0.keys().next() {
-            Some(k) => Err(ApiError::bad_request("invalid_parameter", format!("unknown parameter \"{k}\""))),
+            Some(k) => {
+                Err(ApiError::bad_request("invalid_parameter", "").says(Msg::ApiUnknownParameter { name: k.clone() }))
+            }
             None => Ok(()),
         }
     }
@@ -307,9 +313,10 @@ async fn series(
     let mut q = Params::new(q)?;
     let limit = q.limit()?;
     let after = q.take("cursor").map(|c| {
-        hex::decode(&c).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| {
-            ApiError::bad_request("invalid_cursor", "parameter \"cursor\" is not a cursor this API gave")
-        })
+        hex::decode(&c)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| ApiError::bad_request("invalid_cursor", "").says(Msg::ApiBadCursor))
     });
     let after = after.transpose()?;
     q.finish()?;
@@ -331,7 +338,7 @@ async fn history(
     let points = s.reader.history(&p.tenant, &key, from, to).await?;
     // A series of another tenant gets the same answer as one that never existed.
     if points.is_empty() && s.reader.history(&p.tenant, &key, i64::MIN / 4, i64::MAX / 4).await?.is_empty() {
-        return Err(ApiError::not_found(format!("no series \"{key}\"")));
+        return Err(ApiError::not_found("").says(Msg::ApiNoSeries { key: key.clone() }));
     }
     let anomalies: Vec<_> = points.iter().filter(|x| x.severity == "MEDIUM" || x.severity == "HIGH").cloned().collect();
     let forecast = s.reader.latest_forecast(&p.tenant, &key).await?;
@@ -349,7 +356,7 @@ async fn model(
     let Some(m) = s.reader.model(&p.tenant, &key).await? else {
         // A series of another tenant gets the same answer as one that never existed.
         if s.reader.history(&p.tenant, &key, i64::MIN / 4, i64::MAX / 4).await?.is_empty() {
-            return Err(ApiError::not_found(format!("no series \"{key}\"")));
+            return Err(ApiError::not_found("").says(Msg::ApiNoSeries { key: key.clone() }));
         }
         return Err(ApiError::not_found(format!(
             "series \"{key}\" has published no forecast yet: it publishes every few closed buckets \
@@ -732,9 +739,7 @@ async fn deliveries(
     let before = q
         .take("cursor")
         .map(|c| {
-            u64::from_str_radix(&c, 16).map_err(|_| {
-                ApiError::bad_request("invalid_cursor", "parameter \"cursor\" is not a cursor this API gave")
-            })
+            u64::from_str_radix(&c, 16).map_err(|_| ApiError::bad_request("invalid_cursor", "").says(Msg::ApiBadCursor))
         })
         .transpose()?;
     q.finish()?;

@@ -608,3 +608,43 @@ async fn the_console_and_its_reference_are_served_without_a_key() {
         assert!(h["content-security-policy"].to_str().unwrap().contains("script-src 'self'"), "{uri}");
     }
 }
+
+#[tokio::test]
+async fn errors_are_written_in_the_language_the_request_asks_for() {
+    let f = fixture().await;
+    let ask = |uri: &str, key: Option<&str>, lang: &str| {
+        let mut req = Request::builder().uri(uri).header("accept-language", lang);
+        if let Some(k) = key {
+            req = req.header("x-api-key", k);
+        }
+        let app = f.app.clone();
+        let req = req.body(Body::empty()).unwrap();
+        async move {
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            let v: Value = serde_json::from_slice(&bytes).unwrap();
+            (
+                status,
+                v["error"]["code"].as_str().unwrap().to_string(),
+                v["error"]["message"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let (s, code, m) = ask("/v1/series?limit=0", Some(&f.a), "fr-MA,fr;q=0.9").await;
+    assert_eq!((s, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_parameter"));
+    assert_eq!(m, "paramètre « limit » : « 0 » doit être un nombre entier de 1 à 1000");
+    let (_, _, m) = ask("/v1/series?limit=0", Some(&f.a), "en-GB").await;
+    assert_eq!(m, "parameter \"limit\": \"0\" must be a whole number from 1 to 1000");
+    let (s, _, m) = ask("/v1/series", None, "fr").await;
+    assert_eq!((s, m.as_str()), (StatusCode::UNAUTHORIZED, "un en-tête X-API-Key valide est requis"));
+    let (_, _, m) = ask("/v1/anomalies?from=hier", Some(&f.a), "fr").await;
+    assert!(m.contains("« hier » n’est pas une date"), "{m}");
+    let (_, _, m) = ask("/v1/nothing", Some(&f.a), "fr").await;
+    assert_eq!(m, "cette route n’existe pas : voir /openapi.json");
+    let (s, _, m) = ask("/v1/series/DKR-99%2FX/model", Some(&f.a), "fr").await;
+    assert_eq!((s, m.as_str()), (StatusCode::NOT_FOUND, "aucune série « DKR-99/X »"));
+    // The code stays the same in every language: programs read it, people read the message.
+    let (_, code, _) = ask("/v1/series?cursor=zz", Some(&f.a), "fr").await;
+    assert_eq!(code, "invalid_cursor");
+}

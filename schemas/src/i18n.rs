@@ -195,6 +195,32 @@ pub enum Msg {
     UnknownLang { given: String },
     /// No series of the file could be forecast.
     NothingForecast { file: String, series: String, why: String },
+    /// API: no key, or a key that matches none.
+    ApiUnauthorized,
+    /// API: a time parameter that is not a time.
+    ApiBadTime { name: String, given: String },
+    /// API: a page size out of bounds.
+    ApiBadLimit { given: String, max: usize },
+    /// API: a cursor the API did not give.
+    ApiBadCursor,
+    /// API: a parameter the route does not take.
+    ApiUnknownParameter { name: String },
+    /// API: no such route.
+    ApiNoRoute,
+    /// API: a route without that method.
+    ApiMethodNotAllowed,
+    /// API: a series the tenant does not have.
+    ApiNoSeries { key: String },
+    /// API: a body over the limit.
+    ApiTooLarge { mb: usize },
+    /// API: a content type not taken.
+    ApiUnsupportedMedia { given: String },
+    /// API: the pipeline is full.
+    ApiPipelineFull,
+    /// API: the broker did not take the events.
+    ApiBrokerUnavailable,
+    /// API: an internal error (its detail is in the log).
+    ApiInternal,
     /// An explanation line about the horizon (its reason, already in the language).
     HorizonLine(String),
     /// A warning line (the warning, already in the language).
@@ -455,6 +481,51 @@ impl Msg {
                 format!("{file}: no series can be forecast; series \"{series}\": {why}"),
                 format!("{file} : aucune série ne peut être prévue ; série « {series} » : {why}"),
             ),
+            Msg::ApiUnauthorized => pick(
+                "a valid X-API-Key header is required".into(),
+                "un en-tête X-API-Key valide est requis".into(),
+            ),
+            Msg::ApiBadTime { name, given } => pick(
+                format!("parameter \"{name}\": \"{given}\" is not a time like 2025-03-01 or 2025-03-01T08:00:00Z"),
+                format!("paramètre « {name} » : « {given} » n’est pas une date comme 2025-03-01 ou 2025-03-01T08:00:00Z"),
+            ),
+            Msg::ApiBadLimit { given, max } => pick(
+                format!("parameter \"limit\": \"{given}\" must be a whole number from 1 to {max}"),
+                format!("paramètre « limit » : « {given} » doit être un nombre entier de 1 à {max}"),
+            ),
+            Msg::ApiBadCursor => pick(
+                "parameter \"cursor\" is not a cursor this API gave".into(),
+                "le paramètre « cursor » n’est pas un curseur donné par cette API".into(),
+            ),
+            Msg::ApiUnknownParameter { name } => {
+                pick(format!("unknown parameter \"{name}\""), format!("paramètre inconnu « {name} »"))
+            }
+            Msg::ApiNoRoute => {
+                pick("no such route: see /openapi.json".into(), "cette route n’existe pas : voir /openapi.json".into())
+            }
+            Msg::ApiMethodNotAllowed => pick(
+                "this route does not take that method: see /openapi.json".into(),
+                "cette route n’accepte pas cette méthode : voir /openapi.json".into(),
+            ),
+            Msg::ApiNoSeries { key } => pick(format!("no series \"{key}\""), format!("aucune série « {key} »")),
+            Msg::ApiTooLarge { mb } => {
+                pick(format!("the body is larger than {mb} MB"), format!("le corps de la requête dépasse {mb} Mo"))
+            }
+            Msg::ApiUnsupportedMedia { given } => pick(
+                format!("content type \"{given}\" is not accepted: use application/json or application/x-ndjson"),
+                format!("le type de contenu « {given} » n’est pas accepté : utilisez application/json ou application/x-ndjson"),
+            ),
+            Msg::ApiPipelineFull => pick(
+                "the pipeline is full; nothing from this request was accepted; retry after the delay given".into(),
+                "le traitement est saturé ; rien de cette requête n’a été accepté ; réessayez après le délai indiqué".into(),
+            ),
+            Msg::ApiBrokerUnavailable => pick(
+                "the event broker did not take the events; nothing from this request was accepted; retry after the delay given".into(),
+                "le courtier d’événements n’a pas pris les événements ; rien de cette requête n’a été accepté ; réessayez après le délai indiqué".into(),
+            ),
+            Msg::ApiInternal => {
+                pick("internal error; it has been logged".into(), "erreur interne ; elle a été journalisée".into())
+            }
             Msg::HorizonLine(m) => pick(format!("horizon: {m}"), format!("horizon : {m}")),
             Msg::WarningLine(m) => pick(format!("warning: {m}"), format!("avertissement : {m}")),
         }
@@ -514,6 +585,19 @@ impl Msg {
             Msg::UnknownAnomalyLevel { given: "all".into() },
             Msg::UnknownLang { given: "wo".into() },
             Msg::NothingForecast { file: "d.csv".into(), series: "x".into(), why: "…".into() },
+            Msg::ApiUnauthorized,
+            Msg::ApiBadTime { name: "from".into(), given: "hier".into() },
+            Msg::ApiBadLimit { given: "0".into(), max: 1000 },
+            Msg::ApiBadCursor,
+            Msg::ApiUnknownParameter { name: "sevrity".into() },
+            Msg::ApiNoRoute,
+            Msg::ApiMethodNotAllowed,
+            Msg::ApiNoSeries { key: "DKR-01/RIZ".into() },
+            Msg::ApiTooLarge { mb: 50 },
+            Msg::ApiUnsupportedMedia { given: "text/csv".into() },
+            Msg::ApiPipelineFull,
+            Msg::ApiBrokerUnavailable,
+            Msg::ApiInternal,
             Msg::HorizonLine("3".into()),
             Msg::WarningLine("…".into()),
         ]
@@ -530,7 +614,7 @@ mod tests {
         // One sample of each variant (the discriminants of the list cover the enum).
         let kinds: std::collections::BTreeSet<String> =
             samples.iter().map(|m| format!("{m:?}").split(['{', '(', ' ']).next().unwrap().to_string()).collect();
-        assert_eq!(kinds.len(), 31, "a sample of every message: {kinds:?}");
+        assert_eq!(kinds.len(), 44, "a sample of every message: {kinds:?}");
         for m in &samples {
             let (en, fr) = (m.text(Lang::En), m.text(Lang::Fr));
             assert!(!en.is_empty() && !fr.is_empty(), "{m:?}");
