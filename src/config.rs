@@ -82,11 +82,13 @@ pub struct ApiConfig {
     pub bind: String,
     /// Keys file; default `<data_dir>/keys.json`.
     pub keys_file: Option<PathBuf>,
+    /// Rate limits per key (`[api.rate_limits]`, per tenant under `tenants`).
+    pub rate_limits: vigie_query_api::rate::RateLimits,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { bind: "127.0.0.1:8080".into(), keys_file: None }
+        Self { bind: "127.0.0.1:8080".into(), keys_file: None, rate_limits: Default::default() }
     }
 }
 
@@ -231,6 +233,7 @@ impl RuntimeConfig {
         }
         cfg.engine.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         cfg.notify.validate().map_err(ConfigError::Invalid)?;
+        cfg.api.rate_limits.validate().map_err(ConfigError::Invalid)?;
         cfg.kafka.validate().map_err(ConfigError::Invalid)?;
         if cfg.storage.max_rows_per_file == 0 || cfg.storage.max_pending_rows == 0 {
             return Err(ConfigError::Invalid(

@@ -119,6 +119,7 @@ pub async fn run(
         notify: Some(Arc::new(notifier.clone())),
         metrics: Some(Arc::new(crate::pipeline::MetricsApi { status: Arc::clone(&status), notifier })),
         forecaster: Some(Arc::new(crate::oneoff::Oneoff)),
+        rate: Arc::new(vigie_query_api::rate::RateLimiter::new(cfg.api.rate_limits.clone())),
     });
     ready.store(true, Ordering::Relaxed);
     on_listen(addr, Arc::clone(&status));

@@ -38,6 +38,7 @@ async fn fixture() -> Fixture {
         notify: None,
         metrics: None,
         forecaster: Some(Arc::new(vigie::oneoff::Oneoff)),
+        rate: Default::default(),
     };
     Fixture { _dir: dir, app: router(state), key, other }
 }

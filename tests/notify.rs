@@ -57,6 +57,7 @@ async fn silences_and_deliveries_are_served_per_tenant() {
         notify: Some(Arc::new(notifier)),
         metrics: None,
         forecaster: None,
+        rate: Default::default(),
     });
     let spec = json!({
         "matchers": [{"name": "site", "value": "DKR-.*", "isRegex": true}, {"name": "rule", "value": "low_stock"}],

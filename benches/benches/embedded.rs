@@ -26,6 +26,7 @@ use vigie_ingest::generator::{GenConfig, generate};
 use vigie_processors::Outputs;
 use vigie_processors::config::Duration as VDuration;
 use vigie_query_api::keys::KeyStore;
+use vigie_query_api::rate::{RateConfig, RateLimits};
 use vigie_schemas::time::DAY_MS;
 use vigie_storage::{HistoryQuery, HistoryReader, ParquetWriter, WriterConfig};
 
@@ -63,6 +64,8 @@ fn ingest() {
     let mut cfg = RuntimeConfig::default();
     cfg.storage.data_dir = dir.path().to_path_buf();
     cfg.api.bind = "127.0.0.1:0".into();
+    // Capacity is measured, not the limit of one key.
+    cfg.api.rate_limits = RateLimits::every_key(RateConfig::unlimited());
     cfg.storage.flush_interval = VDuration(1_000);
     let key = KeyStore::open(&cfg.keys_file()).unwrap().create("tenant-01", false).unwrap();
     let mut lines = Vec::new();
@@ -155,6 +158,8 @@ fn history() {
     let mut cfg = RuntimeConfig::default();
     cfg.storage.data_dir = dir.path().to_path_buf();
     cfg.api.bind = "127.0.0.1:0".into();
+    // Capacity is measured, not the limit of one key.
+    cfg.api.rate_limits = RateLimits::every_key(RateConfig::unlimited());
     let key = KeyStore::open(&cfg.keys_file()).unwrap().create("tenant-01", false).unwrap();
     let (addr, _status, stop, h) = start(cfg);
     let mut lat = Vec::new();

@@ -107,6 +107,16 @@ impl ApiError {
             msg: Some(Msg::ApiBrokerUnavailable),
         }
     }
+    /// 429 with Retry-After: the key's rate limit is spent; nothing was accepted.
+    pub fn rate_limited(seconds: u32) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "rate_limited",
+            message: Msg::ApiRateLimited { seconds }.text(Lang::En),
+            retry_after: Some(seconds),
+            msg: Some(Msg::ApiRateLimited { seconds }),
+        }
+    }
     /// 503 while starting or stopping.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self {

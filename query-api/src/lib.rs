@@ -12,6 +12,7 @@ pub mod error;
 pub mod forecast;
 pub mod keys;
 pub mod openapi;
+pub mod rate;
 pub mod views;
 
 use std::collections::BTreeMap;
@@ -109,6 +110,8 @@ pub struct AppState {
     pub metrics: Option<Arc<dyn MetricsSource>>,
     /// One-off forecasts of uploads; `None` answers 503.
     pub forecaster: Option<Arc<dyn forecast::Forecaster>>,
+    /// Rate limits per key.
+    pub rate: Arc<rate::RateLimiter>,
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -119,11 +122,20 @@ impl FromRequestParts<AppState> for Principal {
             tracing::warn!(path = %parts.uri.path(), "api: refused a request without an API key");
             return Err(ApiError::unauthorized());
         };
-        state.keys.verify(key.trim()).ok_or_else(|| {
+        let p = state.keys.verify(key.trim()).ok_or_else(|| {
             // The security log names the key by its public id, never its secret.
             tracing::warn!(key_id = %key_id(key.trim()), path = %parts.uri.path(), "api: refused an API key");
             ApiError::unauthorized()
-        })
+        })?;
+        // Ingest spends events (in its handler, once they are counted); every other request one query.
+        if !matches!(parts.uri.path(), "/v1/events" | "/v1/backfill") {
+            let id = key_id(key.trim());
+            state.rate.take(&id, &p.tenant, rate::Kind::Query, 1.0, std::time::Instant::now()).map_err(|wait| {
+                tracing::info!(key_id = %id, tenant = %p.tenant, "api: query rate limit reached");
+                ApiError::rate_limited(wait)
+            })?;
+        }
+        Ok(p)
     }
 }
 
@@ -204,7 +216,17 @@ async fn health() -> Json<Value> {
 /// a tenant or a series).
 async fn metrics(State(s): State<AppState>) -> Response {
     match &s.metrics {
-        Some(m) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.render()).into_response(),
+        Some(m) => {
+            let mut text = m.render();
+            text.push_str(
+                "# HELP vigie_api_rate_limited_total Requests refused by a key's rate limit (429), by what they spent.\n\
+                 # TYPE vigie_api_rate_limited_total counter\n",
+            );
+            for (kind, n) in s.rate.refused_totals() {
+                text.push_str(&format!("vigie_api_rate_limited_total{{kind=\"{kind}\"}} {n}\n"));
+            }
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -473,7 +495,9 @@ async fn alerts_page(
 }
 
 async fn overview(State(s): State<AppState>, p: Principal) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(s.reader.overview(&p.tenant).await?))
+    let mut v = serde_json::to_value(s.reader.overview(&p.tenant).await?).map_err(ApiError::internal)?;
+    v["rate_limited"] = json!(s.rate.refused_of(&p.tenant));
+    Ok(Json(v))
 }
 
 /// What `POST /v1/tenants/{tenant}/keys` may say; an empty body makes a key that never expires.
@@ -605,6 +629,12 @@ async fn take_events(
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let items = decode_body(&body, framing, &s.limits, now).map_err(|e| ApiError::bad_request("invalid_body", e.0))?;
+    // The key's events per second, before anything is queued: a 429 takes nothing.
+    let id = headers.get("x-api-key").and_then(|v| v.to_str().ok()).map_or_else(String::new, |k| key_id(k.trim()));
+    s.rate.take(&id, &p.tenant, rate::Kind::Ingest, items.len() as f64, std::time::Instant::now()).map_err(|wait| {
+        tracing::info!(key_id = %id, tenant = %p.tenant, events = items.len(), "api: ingest rate limit reached");
+        ApiError::rate_limited(wait)
+    })?;
     let mut batch = IngestBatch::default();
     let mut rejected = Vec::new();
     for item in items {

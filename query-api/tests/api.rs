@@ -178,6 +178,7 @@ async fn fixture() -> Fixture {
         notify: None,
         metrics: None,
         forecaster: None,
+        rate: Default::default(),
     };
     Fixture { _dir: dir, app: router(state.clone()), state, sink, keys, a, b, admin }
 }
@@ -647,4 +648,59 @@ async fn errors_are_written_in_the_language_the_request_asks_for() {
     // The code stays the same in every language: programs read it, people read the message.
     let (_, code, _) = ask("/v1/series?cursor=zz", Some(&f.a), "fr").await;
     assert_eq!(code, "invalid_cursor");
+}
+
+#[tokio::test]
+async fn a_burst_over_the_rate_limit_gets_429_with_retry_after_and_loses_no_accepted_event() {
+    use vigie_query_api::rate::{RateConfig, RateLimiter, RateLimits};
+    let f = fixture().await;
+    let limits = RateLimits::every_key(RateConfig {
+        ingest_per_s: 50.0,
+        ingest_burst: 100.0,
+        queries_per_s: 1.0,
+        query_burst: 5.0,
+    });
+    let app = router(AppState { rate: Arc::new(RateLimiter::new(limits)), ..f.state.clone() });
+    // A producer sends 40 requests of 10 events at once.
+    let (mut accepted, mut refused) = (0, 0);
+    for r in 0..40 {
+        let body: String = (0..10)
+            .map(|i| {
+                format!(
+                    r#"{{"kind":"stock","event_id":"rl-{r}-{i}","tenant":"tenant-a","ts":"2025-01-06T10:00:00Z","site":"S","sku":"K","movement":"sale","quantity":1}}"#
+                ) + "\n"
+            })
+            .collect();
+        let (s, v, retry) =
+            call(&app, "POST", "/v1/events", Some(&f.a), Some(("application/x-ndjson", body.into_bytes()))).await;
+        match s {
+            StatusCode::OK => accepted += v["accepted"].as_u64().unwrap(),
+            StatusCode::TOO_MANY_REQUESTS => {
+                refused += 1;
+                assert!(is_error(&v, "rate_limited"), "{v}");
+                assert!(retry.as_deref().is_some_and(|r| r.parse::<u32>().unwrap() >= 1), "{retry:?}");
+            }
+            other => panic!("{other}: {v}"),
+        }
+    }
+    // The burst (100 events) went through, then refusals; what was accepted is all in the sink.
+    assert!((100..=110).contains(&accepted), "{accepted} accepted");
+    assert!(refused >= 29, "{refused} refused");
+    let queued: usize = f.sink.got.lock().unwrap().iter().map(|b| b.events.len()).sum();
+    assert_eq!(queued as u64, accepted, "every accepted event is queued, no refused one");
+    // Queries: five at once, then 429 until the bucket refills.
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for _ in 0..7 {
+            v.push(call(&app, "GET", "/v1/series", Some(&f.b), None).await.0.as_u16());
+        }
+        v
+    };
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429]);
+    // The other tenant's key still has its own ingest bucket; the counts are per tenant.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let (_, o, _) = call(&app, "GET", "/v1/stats/overview", Some(&f.a), None).await;
+    assert_eq!(o["rate_limited"]["ingest"].as_u64(), Some(refused), "{o}");
+    let (_, o, _) = call(&app, "GET", "/v1/stats/overview", Some(&f.b), None).await;
+    assert_eq!(o["rate_limited"]["query"].as_u64(), Some(2), "{o}");
 }

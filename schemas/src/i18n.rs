@@ -221,6 +221,8 @@ pub enum Msg {
     ApiBrokerUnavailable,
     /// API: an internal error (its detail is in the log).
     ApiInternal,
+    /// API: the key's rate limit is spent.
+    ApiRateLimited { seconds: u32 },
     /// An explanation line about the horizon (its reason, already in the language).
     HorizonLine(String),
     /// A warning line (the warning, already in the language).
@@ -523,6 +525,10 @@ impl Msg {
                 "the event broker did not take the events; nothing from this request was accepted; retry after the delay given".into(),
                 "le courtier d’événements n’a pas pris les événements ; rien de cette requête n’a été accepté ; réessayez après le délai indiqué".into(),
             ),
+            Msg::ApiRateLimited { seconds } => pick(
+                format!("this key's rate limit is reached; nothing from this request was accepted; retry in {seconds} s"),
+                format!("la limite de débit de cette clé est atteinte ; rien de cette requête n’a été accepté ; réessayez dans {seconds} s"),
+            ),
             Msg::ApiInternal => {
                 pick("internal error; it has been logged".into(), "erreur interne ; elle a été journalisée".into())
             }
@@ -598,6 +604,7 @@ impl Msg {
             Msg::ApiPipelineFull,
             Msg::ApiBrokerUnavailable,
             Msg::ApiInternal,
+            Msg::ApiRateLimited { seconds: 3 },
             Msg::HorizonLine("3".into()),
             Msg::WarningLine("…".into()),
         ]
@@ -614,7 +621,7 @@ mod tests {
         // One sample of each variant (the discriminants of the list cover the enum).
         let kinds: std::collections::BTreeSet<String> =
             samples.iter().map(|m| format!("{m:?}").split(['{', '(', ' ']).next().unwrap().to_string()).collect();
-        assert_eq!(kinds.len(), 44, "a sample of every message: {kinds:?}");
+        assert_eq!(kinds.len(), 45, "a sample of every message: {kinds:?}");
         for m in &samples {
             let (en, fr) = (m.text(Lang::En), m.text(Lang::Fr));
             assert!(!en.is_empty() && !fr.is_empty(), "{m:?}");
