@@ -95,3 +95,28 @@ else
   cargo test --workspace --locked --no-fail-fast --lib --bins --tests
 fi
 cargo test --workspace --locked --doc
+
+echo "== fuzz (short)"
+# Each decoder fuzzed for a few seconds when the nightly toolchain is here
+# (fuzz/: cargo fuzz, outside the workspace); a crash fails the run and
+# leaves its input in fuzz/artifacts/. The corpus grows in the target dir.
+if cargo +nightly --version >/dev/null 2>&1; then
+  if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    echo "installing cargo-fuzz 0.13.2 (about 3 minutes on 2 cores)"
+    cargo install cargo-fuzz --version 0.13.2 --locked
+  fi
+  fuzz_target_dir="$CARGO_TARGET_DIR/fuzz"
+  for t in event_body csv_series sheets snapshot; do
+    mkdir -p "$fuzz_target_dir/corpus/$t"
+    log="$fuzz_target_dir/$t.log"
+    if ! (cd fuzz && CARGO_TARGET_DIR="$fuzz_target_dir" cargo +nightly fuzz run "$t" \
+      "$fuzz_target_dir/corpus/$t" "seeds/$t" -- -max_total_time="${VIGIE_FUZZ_SECONDS:-10}" >"$log" 2>&1); then
+      tail -40 "$log" >&2
+      echo "fuzz target $t failed (a crash leaves its input in fuzz/artifacts/$t)" >&2
+      exit 1
+    fi
+    echo "$t: $(grep -E '^Done' "$log")"
+  done
+else
+  echo "no nightly toolchain: fuzzing skipped"
+fi

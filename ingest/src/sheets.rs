@@ -69,6 +69,13 @@ fn cell_text(d: &Data) -> String {
 /// # Errors
 /// When the bytes are not a workbook or it has no sheet.
 pub fn xlsx_grid(bytes: &[u8], file: &str) -> Result<Grid, CsvError> {
+    // The workbook reader can panic on a damaged file (fuzzing found a cell
+    // reference whose column overflows): that is a refused file, not a crash.
+    std::panic::catch_unwind(|| read_xlsx(bytes, file))
+        .unwrap_or_else(|_| Err(bad_file(file, "not a readable Excel (.xlsx) workbook: it is damaged".into())))
+}
+
+fn read_xlsx(bytes: &[u8], file: &str) -> Result<Grid, CsvError> {
     let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(bytes))
         .map_err(|e| bad_file(file, format!("not a readable Excel (.xlsx) workbook: {e}")))?;
     let range = wb
@@ -137,6 +144,24 @@ pub fn json_grid(bytes: &[u8], file: &str) -> Result<Grid, CsvError> {
 mod tests {
     use super::*;
     use crate::csv_series::{CsvOptions, table_from_grid};
+
+    #[test]
+    fn a_damaged_workbook_found_by_fuzzing_is_refused_not_a_crash() {
+        let bytes = include_bytes!("../tests/data/fuzz-xlsx-column-overflow.xlsx");
+        let e = xlsx_grid(bytes, "d.xlsx").unwrap_err().to_string();
+        assert!(e.starts_with("d.xlsx") && e.contains("it is damaged"), "{e}");
+    }
+
+    #[test]
+    fn a_csv_found_by_fuzzing_reads_without_a_panic() {
+        // `date,` then junk: the value column has no name; the reader answers either way.
+        let bytes = include_bytes!("../tests/data/fuzz-csv-unnamed-value-column.csv");
+        let opts = CsvOptions { detect_series: true, ..CsvOptions::default() };
+        match crate::csv_series::parse_csv(bytes, "f.csv", &opts) {
+            Ok(t) => assert_eq!(t.ts_column, "date"),
+            Err(e) => assert!(e.to_string().starts_with("f.csv"), "{e}"),
+        }
+    }
 
     #[test]
     fn formats_by_content_then_name() {
