@@ -60,6 +60,9 @@ pub struct StorageConfig {
     /// stops taking events until the sink has written them (HTTP ingest
     /// answers 503 meanwhile).
     pub max_pending_rows: usize,
+    /// How long the Parquet history keeps each table's rows, per tenant
+    /// (`[storage.retention]`; absent: forever).
+    pub retention: vigie_storage::retention::Retention,
 }
 
 impl Default for StorageConfig {
@@ -70,6 +73,7 @@ impl Default for StorageConfig {
             flush_interval: Duration(5_000),
             max_rows_per_file: 100_000,
             max_pending_rows: 1_000_000,
+            retention: Default::default(),
         }
     }
 }
@@ -234,6 +238,7 @@ impl RuntimeConfig {
         cfg.engine.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         cfg.notify.validate().map_err(ConfigError::Invalid)?;
         cfg.api.rate_limits.validate().map_err(ConfigError::Invalid)?;
+        cfg.storage.retention.validate().map_err(ConfigError::Invalid)?;
         cfg.kafka.validate().map_err(ConfigError::Invalid)?;
         if cfg.storage.max_rows_per_file == 0 || cfg.storage.max_pending_rows == 0 {
             return Err(ConfigError::Invalid(

@@ -110,12 +110,12 @@ pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// A duration written as `30s`, `5m`, `4h`, `1d` or `2w`; stored as milliseconds.
+/// A duration written as `30s`, `5m`, `4h`, `1d`, `2w` or `5y`; stored as milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Duration(pub i64);
 
 impl Duration {
-    /// Parses `<n><unit>` with unit `ms`, `s`, `m`, `h`, `d` or `w`.
+    /// Parses `<n><unit>` with unit `ms`, `s`, `m`, `h`, `d`, `w` or `y` (365 days).
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit())?;
@@ -128,6 +128,7 @@ impl Duration {
             "h" => HOUR_MS,
             "d" => DAY_MS,
             "w" => 7 * DAY_MS,
+            "y" => 365 * DAY_MS,
             _ => return None,
         };
         n.checked_mul(mul).map(Duration)

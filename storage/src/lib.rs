@@ -9,6 +9,7 @@ pub mod clickhouse;
 pub mod columns;
 pub mod layout;
 pub mod reader;
+pub mod retention;
 pub mod sink;
 pub mod upload;
 pub mod uploads;
