@@ -170,7 +170,8 @@ mod tests {
         assert_eq!(Duration::parse("5m"), Some(Duration(300_000)));
         assert_eq!(Duration::parse("1d"), Some(Duration(DAY_MS)));
         assert_eq!(Duration::parse("m5"), None);
-        assert_eq!(Duration::parse("5y"), None);
+        assert_eq!(Duration::parse("5y"), Some(Duration(5 * 365 * DAY_MS)));
+        assert_eq!(Duration::parse("5q"), None);
         assert_eq!(Duration(4 * HOUR_MS).to_string(), "4h");
     }
 
