@@ -13,27 +13,14 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::request;
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use common::{Kill, demo, free_port, request};
 
 fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
@@ -201,26 +188,6 @@ fn base64_decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// `vigie demo` on a free port; returns it, its address and its key.
-fn demo(dir: &Path) -> (Kill, SocketAddr, String) {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["demo", "--port", &port.to_string(), "--rate", "50000", "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    // Read the rest too: a closed pipe would fail the demo's next print.
-    std::thread::spawn(move || lines.for_each(drop));
-    // The console comes first, with the key.
-    let rest = first.strip_prefix("Console: http://").unwrap_or_else(|| panic!("first line: {first}"));
-    let (addr, key) = rest.split_once("/   API key: ").unwrap();
-    (Kill(child), addr.parse().unwrap(), key.trim().to_string())
-}
-
 fn get(addr: SocketAddr, path: &str, key: &str) -> Value {
     let r = request(addr, "GET", path, Some(key), None).unwrap();
     assert_eq!(r.status, 200, "{path}: {}", r.body);
@@ -236,7 +203,7 @@ fn a_person_sees_alerts_series_stock_and_forecasts_of_their_own_tenant_only() {
     std::fs::create_dir_all(&shots).unwrap();
 
     let data = tmp.path().join("demo");
-    let (_demo, addr, key) = demo(&data);
+    let (_demo, addr, key) = demo(&data, 50_000);
     // A year plays in seconds at this rate; wait for what the pages show.
     // Debug build, and the cores shared with the other tests: allow minutes.
     wait_for("firing alerts, anomalies and stock figures", 240, || {

@@ -3,18 +3,9 @@
 //! against a live `vigie demo`, and must report no failure. Revoking keys
 //! runs last, on a key of its own, as it ends the key it is given.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+mod common;
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::Command;
 
 fn schemathesis(addr: &str, key: &str, select: &[&str]) -> (bool, String) {
     let bin = std::env::var("VIGIE_SCHEMATHESIS").unwrap_or_else(|_| "schemathesis".into());
@@ -39,21 +30,8 @@ fn generated(text: &str) -> u64 {
 #[test]
 fn schemathesis_finds_no_failure_in_any_operation() {
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["demo", "--port", &port.to_string(), "--rate", "2000", "--data-dir"])
-        .arg(dir.path().join("demo"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    std::thread::spawn(move || lines.for_each(drop));
-    let _demo = Kill(child);
-    let rest = first.strip_prefix("Console: http://").unwrap_or_else(|| panic!("first line: {first}"));
-    let (addr, key) = rest.split_once("/   API key: ").unwrap();
-    let (addr, key) = (addr.to_string(), key.trim().to_string());
+    let (_demo, addr, key) = common::demo(&dir.path().join("demo"), 2_000);
+    let addr = addr.to_string();
 
     let (ok, text) = schemathesis(&addr, &key, &["--exclude-path", "/v1/keys/{id}"]);
     println!("{text}");

@@ -129,6 +129,42 @@ pub fn start_watched(config: &std::path::Path) -> (Child, SocketAddr, std::sync:
     (child, addr, seen)
 }
 
+/// A child process killed when dropped.
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `vigie demo` at `rate` events per second on a free port with its data
+/// in `dir`; returns it, its address and its key (its first line).
+pub fn demo(dir: &std::path::Path, rate: u32) -> (Kill, SocketAddr, String) {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["demo", "--port", &port.to_string(), "--rate", &rate.to_string(), "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    // Read the rest too: a closed pipe would fail the demo's next print.
+    std::thread::spawn(move || lines.for_each(drop));
+    // The console comes first, with the key.
+    let rest = first.strip_prefix("Console: http://").unwrap_or_else(|| panic!("first line: {first}"));
+    let (addr, key) = rest.split_once("/   API key: ").unwrap();
+    (Kill(child), addr.parse().unwrap(), key.trim().to_string())
+}
+
 pub mod clickhouse;
 pub mod inproc;
 pub mod kafka;
