@@ -36,7 +36,7 @@ pub struct RuntimeConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
-    /// Parquet files under the data directory, read with DataFusion.
+    /// Parquet files under the data directory, read by `vigie_storage::HistoryReader`.
     #[default]
     Parquet,
     /// ClickHouse tables (`[clickhouse]` says where; `vigie migrate` makes them).

@@ -80,6 +80,9 @@ pub async fn run(
     let status = Arc::new(Status::default());
     let ready = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
+    if !cfg.storage.retention.keeps_everything() {
+        start_retention(&cfg, Arc::clone(&stop))?;
+    }
     let (died_tx, died_rx) = tokio::sync::oneshot::channel::<()>();
     let (running, ingest): (Running, Arc<dyn IngestSink>) = if kafka {
         // Each partition has its own stage and snapshot (pipeline::kafka).
@@ -146,5 +149,59 @@ pub async fn run(
     // Every alert is in the outbox; let attempts in flight finish.
     let _ = stop_notify.send(());
     let _ = delivery.await;
+    Ok(())
+}
+
+/// Applies `[storage.retention]` to the history backend at start, then
+/// every hour, until `stop`: Parquet day partitions on a thread of their
+/// own, ClickHouse mutations on the runtime.
+fn start_retention(cfg: &RuntimeConfig, stop: Arc<AtomicBool>) -> Result<()> {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(3_600);
+    let retention = cfg.storage.retention.clone();
+    let now = crate::pipeline::state::now_ms;
+    match cfg.backend() {
+        Backend::Parquet => {
+            let root = cfg.storage.data_dir.clone();
+            std::thread::Builder::new()
+                .name("vigie-retention".into())
+                .spawn(move || {
+                    let mut next = std::time::Instant::now();
+                    while !stop.load(Ordering::Relaxed) {
+                        if std::time::Instant::now() >= next {
+                            match vigie_storage::retention::apply(&root, &retention, now()) {
+                                Ok(r) if !r.partitions.is_empty() => {
+                                    tracing::info!(removed = ?r.partitions, "retention: day partitions past their retention removed");
+                                }
+                                Ok(_) => {}
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "retention: cannot remove old partitions; retried in an hour");
+                                }
+                            }
+                            next += EVERY;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(500));
+                    }
+                })
+                .context("cannot start the retention thread")?;
+        }
+        Backend::ClickHouse => {
+            let client = cfg.clickhouse.client();
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    match vigie_storage::retention::apply_clickhouse(&client, &retention, now()).await {
+                        Ok(r) if !r.is_empty() => {
+                            tracing::info!(rows = ?r, "retention: ClickHouse rows past their retention being deleted");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "retention: ClickHouse refused; retried in an hour"),
+                    }
+                    let next = tokio::time::Instant::now() + EVERY;
+                    while !stop.load(Ordering::Relaxed) && tokio::time::Instant::now() < next {
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                }
+            });
+        }
+    }
     Ok(())
 }

@@ -127,22 +127,13 @@ fn sigterm_under_load_then_restart_keeps_every_accepted_event_once() {
 
     // Every event of every accepted batch has exactly one point.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let points = rt.block_on(async {
-        let reader = HistoryReader::open(&data).await.unwrap();
-        reader
-            .query(
-                "SELECT CAST(ts AS BIGINT) AS ms, count(*) AS n FROM points WHERE tenant = $1 GROUP BY ts",
-                vec![datafusion::scalar::ScalarValue::Utf8(Some("shop".into()))],
-            )
-            .await
-            .unwrap()
-    });
+    let reader = rt.block_on(HistoryReader::open(&data)).unwrap();
+    let points = reader.read(vigie_storage::layout::Table::Points, Some("shop"), &["ts"]).unwrap();
     let mut seen: HashMap<i64, i64> = HashMap::new();
     for b in &points {
-        let ms = b.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().unwrap();
-        let n = b.column(1).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().unwrap();
+        let ms = b.column(0).as_any().downcast_ref::<arrow_array::TimestampMillisecondArray>().unwrap();
         for i in 0..b.num_rows() {
-            seen.insert(ms.value(i), n.value(i));
+            *seen.entry(ms.value(i)).or_default() += 1;
         }
     }
     let mut accepted: Vec<usize> = first.iter().chain(&second).copied().collect();

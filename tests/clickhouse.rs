@@ -403,3 +403,113 @@ fn embedded_history_in_clickhouse_rides_out_an_outage() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// `[storage.retention]` removes the same rows from ClickHouse (mutations)
+/// as from Parquet (day partitions), per table and per tenant, and a second
+/// pass finds nothing more to remove.
+#[test]
+fn retention_removes_the_same_rows_from_clickhouse_as_from_parquet() {
+    use std::collections::{BTreeMap, BTreeSet};
+    use vigie_processors::{Engine, EngineConfig, Outputs};
+    use vigie_schemas::time::{DAY_MS, Duration};
+    use vigie_storage::clickhouse::{ChRows, ClickHouseConfig, insert};
+    use vigie_storage::layout::Table;
+    use vigie_storage::retention::{Retention, TableRetention, apply, apply_clickhouse};
+    use vigie_storage::{HistoryReader, ParquetWriter, Records, WriterConfig};
+
+    let ch = Server::start();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let client = ClickHouseConfig { url: ch.url.clone(), ..ClickHouseConfig::default() }.client();
+    rt.block_on(vigie_storage::clickhouse::migrate(&client)).unwrap();
+
+    let mut events = Vec::new();
+    vigie_ingest::generator::generate(
+        &vigie_ingest::generator::GenConfig { seed: 9, tenants: 2, series: 6, days: 90, ..Default::default() },
+        |e| events.push(e.clone()),
+    );
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut out = Outputs::default();
+    engine.process_batch(&events, &mut out);
+    let tenants: BTreeSet<String> = out.points.iter().map(|p| p.tenant.to_string()).collect();
+    assert_eq!(tenants.len(), 2);
+    let (own, other) = (tenants.first().unwrap().clone(), tenants.last().unwrap().clone());
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = ParquetWriter::new(dir.path(), WriterConfig::default()).unwrap();
+    let mut rows = ChRows::default();
+    for sink in 0..2 {
+        let (mut p, mut a, mut f, mut al, mut d) =
+            (out.points.clone(), out.anomalies.clone(), out.forecasts.clone(), out.alerts.clone(), Vec::new());
+        let recs =
+            Records { points: &mut p, anomalies: &mut a, forecasts: &mut f, alerts: &mut al, dead_letters: &mut d };
+        if sink == 0 { w.add(recs, 0) } else { rows.add(recs, 0) }
+    }
+    w.flush_all().unwrap();
+    rt.block_on(insert(&client, &rows)).unwrap();
+
+    // Now is the day after the last point; points kept 40 days (the first
+    // tenant 15), anomalies 30 days, alerts 60; forecasts forever.
+    let now = out.points.iter().map(|p| p.ts).max().unwrap() + DAY_MS + 3_600_000;
+    let days = |n: i64| Some(Duration(n * DAY_MS));
+    let mut retention = Retention { points: days(40), anomalies: days(30), alerts: days(60), ..Retention::default() };
+    retention.tenants.insert(own.clone(), TableRetention { points: days(15), ..TableRetention::default() });
+
+    let parquet = HistoryReader::open(dir.path());
+    let parquet = rt.block_on(parquet).unwrap();
+    let ids = |table: Table, tenant: &str| -> BTreeSet<String> {
+        let mut s = BTreeSet::new();
+        for b in parquet.read(table, Some(tenant), &["id"]).unwrap() {
+            let c = b.column(0).as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+            s.extend((0..arrow_array::Array::len(c)).map(|i| c.value(i).to_string()));
+        }
+        s
+    };
+    let ch_ids = |table: Table, tenant: &str| -> BTreeSet<String> {
+        let q = format!("SELECT id FROM {} FINAL WHERE tenant = '{tenant}'", table.name());
+        ch.sql(&q).unwrap().lines().map(str::to_string).collect()
+    };
+    let before: BTreeMap<(Table, String), usize> = Table::ALL
+        .iter()
+        .flat_map(|t| tenants.iter().map(move |n| (*t, n.clone())))
+        .map(|(t, n)| ((t, n.clone()), ids(t, &n).len()))
+        .collect();
+
+    apply(dir.path(), &retention, now).unwrap();
+    let found = rt.block_on(apply_clickhouse(&client, &retention, now)).unwrap();
+    assert!(found.contains_key("points") && found.contains_key("anomalies"), "{found:?}");
+    assert!(!found.contains_key("forecasts"), "forecasts are kept forever: {found:?}");
+    // Mutations run in the background.
+    let t = std::time::Instant::now();
+    while ch.sql("SELECT count() FROM system.mutations WHERE is_done = 0").unwrap().trim() != "0" {
+        assert!(t.elapsed() < std::time::Duration::from_secs(60), "mutations did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    for table in Table::ALL {
+        for tenant in &tenants {
+            let (p, c) = (ids(table, tenant), ch_ids(table, tenant));
+            assert_eq!(p, c, "{} of {tenant}: Parquet and ClickHouse keep different rows", table.name());
+            let was = before[&(table, tenant.clone())];
+            match table {
+                Table::Forecasts => assert_eq!(p.len(), was, "forecasts are kept"),
+                Table::Points | Table::Anomalies => {
+                    assert!(p.len() < was && !p.is_empty(), "{} {tenant}", table.name())
+                }
+                _ => assert!(p.len() <= was),
+            }
+        }
+    }
+    // The first tenant's own figure (15 days) keeps fewer points than the general 40.
+    let kept = |tenant: &str| {
+        ch.sql(&format!("SELECT min(ts) FROM points FINAL WHERE tenant = '{tenant}'"))
+            .unwrap()
+            .trim()
+            .parse::<i64>()
+            .unwrap()
+    };
+    let first_kept = |d: i64| (now - d * DAY_MS).div_euclid(DAY_MS) * DAY_MS;
+    assert!(kept(&own) >= first_kept(15) && kept(&own) < first_kept(15) + DAY_MS, "{own}");
+    assert!(kept(&other) >= first_kept(40) && kept(&other) < first_kept(40) + DAY_MS, "{other}");
+    // Nothing is left to remove: a second pass issues no mutation.
+    let again = rt.block_on(apply_clickhouse(&client, &retention, now)).unwrap();
+    assert!(again.is_empty(), "{again:?}");
+}

@@ -235,9 +235,8 @@ async fn json_and_parquet_uploads() {
     assert_eq!(v["columns"]["value"], "quantite");
     assert_eq!(v["series"][0]["series"], "ventes");
 
-    use datafusion::arrow::array::{Float64Array, Int64Array};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::arrow::record_batch::RecordBatch;
+    use arrow_array::{Float64Array, Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
     let schema = Arc::new(Schema::new(vec![
         Field::new("t", DataType::Int64, false),
         Field::new("amount", DataType::Float64, false),

@@ -9,13 +9,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use arrow_array::{Array, Float64Array, StringArray};
 use common::kafka::{Broker, config, produce, rows_by_partition, spend_events, topics};
 use common::{start, start_watched};
-use datafusion::arrow::array::Array;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use vigie_storage::HistoryReader;
+use vigie_storage::layout::Table;
 
 fn sigterm(child: &mut std::process::Child) {
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
@@ -26,19 +27,22 @@ fn sigterm(child: &mut std::process::Child) {
 /// Every id of `table` under `data`, with how many rows carry it.
 fn ids(data: &Path, table: &str) -> HashMap<String, usize> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let batches = rt.block_on(async {
-        let r = HistoryReader::open(data).await.unwrap();
-        // Points are compared with their values: the same ids with other
-        // values would mean events lost or counted twice.
-        let col = if table == "points" { "concat(id, ':', CAST(value AS VARCHAR))" } else { "id" };
-        r.query(&format!("SELECT {col} FROM {table}"), Vec::new()).await.unwrap()
-    });
+    let r = rt.block_on(HistoryReader::open(data)).unwrap();
+    // Points are compared with their values: the same ids with other
+    // values would mean events lost or counted twice.
+    let points = table == "points";
+    let columns: &[&str] = if points { &["id", "value"] } else { &["id"] };
     let mut out = HashMap::new();
-    for b in &batches {
-        let col = datafusion::arrow::compute::cast(b.column(0), &datafusion::arrow::datatypes::DataType::Utf8).unwrap();
-        let col = col.as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap();
-        for i in 0..col.len() {
-            *out.entry(col.value(i).to_string()).or_default() += 1;
+    for b in &r.read(Table::named(table).unwrap(), None, columns).unwrap() {
+        let id = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+        for i in 0..id.len() {
+            let key = if points {
+                let v = b.column(1).as_any().downcast_ref::<Float64Array>().unwrap();
+                format!("{}:{}", id.value(i), v.value(i))
+            } else {
+                id.value(i).to_string()
+            };
+            *out.entry(key).or_default() += 1;
         }
     }
     out
@@ -414,14 +418,10 @@ fn tenant_history(tenant: &str, start: i64, days: i64) -> Vec<Vec<u8>> {
 /// The ids of `table`'s rows of `tenant`.
 fn tenant_ids(data: &Path, table: &str, tenant: &str) -> HashSet<String> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let batches = rt.block_on(async {
-        let r = HistoryReader::open(data).await.unwrap();
-        r.query(&format!("SELECT id FROM {table} WHERE tenant = '{tenant}'"), Vec::new()).await.unwrap()
-    });
+    let r = rt.block_on(HistoryReader::open(data)).unwrap();
     let mut out = HashSet::new();
-    for b in &batches {
-        let col = datafusion::arrow::compute::cast(b.column(0), &datafusion::arrow::datatypes::DataType::Utf8).unwrap();
-        let col = col.as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap();
+    for b in &r.read(Table::named(table).unwrap(), Some(tenant), &["id"]).unwrap() {
+        let col = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
         out.extend((0..col.len()).map(|i| col.value(i).to_string()));
     }
     out

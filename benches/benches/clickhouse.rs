@@ -11,7 +11,7 @@
 //! 1. rows per second written: Parquet (zstd, each day's file synced) and
 //!    ClickHouse (one RowBinary INSERT per day);
 //! 2. one series' 90-day history, 300 random series: p50 and p99 through
-//!    `HistoryReader` (DataFusion over Parquet) and `ChReader` (ClickHouse,
+//!    `HistoryReader` (vigie's Parquet scan) and `ChReader` (ClickHouse,
 //!    `FINAL`).
 
 use std::net::TcpListener;
@@ -154,7 +154,7 @@ fn main() {
     }
     let (p50p, p50c) = (pct(&mut lp, 0.5), pct(&mut lc, 0.5));
     println!(
-        "history: one series' 90 days among {series}: DataFusion/Parquet p50 {p50p:.1} ms p99 {:.1} ms; \
+        "history: one series' 90 days among {series}: Parquet p50 {p50p:.1} ms p99 {:.1} ms; \
          ClickHouse p50 {p50c:.1} ms p99 {:.1} ms (ClickHouse / Parquet p50 = {:.2})",
         pct(&mut lp, 0.99),
         pct(&mut lc, 0.99),

@@ -91,14 +91,6 @@ pub fn start(
         .spawn(move || processor(stage, rx, &state_file, max_pending, idle_ms, &proc_stop))
         .context("cannot start the processor thread")?;
 
-    if cfg.storage.backend == crate::config::Backend::Parquet && !cfg.storage.retention.keeps_everything() {
-        let (root, retention, stop) = (data.clone(), cfg.storage.retention.clone(), Arc::clone(&stop));
-        std::thread::Builder::new()
-            .name("vigie-retention".into())
-            .spawn(move || retention_loop(&root, &retention, &stop))
-            .context("cannot start the retention thread")?;
-    }
-
     let mut sources = Vec::new();
     let mut files = Vec::new();
     let progress = load_progress(&progress_path(&data));
@@ -299,23 +291,5 @@ fn generator_source(cfg: GenConfig, rate: u32, tx: SyncSender<IngestBatch>, stop
     });
     if !closed && !stop.load(Ordering::Relaxed) {
         let _ = tx.send(batch);
-    }
-}
-
-/// Applies the retention at start, then every hour, until `stop`.
-fn retention_loop(root: &std::path::Path, retention: &vigie_storage::retention::Retention, stop: &AtomicBool) {
-    let mut next = std::time::Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        if std::time::Instant::now() >= next {
-            match vigie_storage::retention::apply(root, retention, crate::pipeline::state::now_ms()) {
-                Ok(r) if !r.partitions.is_empty() => {
-                    tracing::info!(removed = ?r.partitions, "retention: day partitions past their retention removed");
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "retention: cannot remove old partitions; retried in an hour"),
-            }
-            next += std::time::Duration::from_secs(3_600);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }

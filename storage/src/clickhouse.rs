@@ -58,6 +58,10 @@ impl ClickHouseConfig {
     }
 }
 
+pub(crate) fn error(what: &str, e: clickhouse::error::Error) -> StorageError {
+    ch(what, e)
+}
+
 fn ch(what: &str, e: clickhouse::error::Error) -> StorageError {
     match e {
         // Not reached, or the connection broke: ClickHouse is away.

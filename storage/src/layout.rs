@@ -4,16 +4,15 @@
 //! DATA_DIR/<table>/tenant=<tenant>/date=<YYYY-MM-DD>/part-<ms>-<seq>.parquet
 //! ```
 //!
-//! Hive-style partitions, so DataFusion (and any other Parquet reader) prunes
-//! by tenant and day from the path alone. Tenant names are producer text, so
+//! Hive-style partitions, so vigie's reader (and any other Parquet reader)
+//! prunes by tenant and day from the path alone. Tenant names are producer text, so
 //! they are encoded: ASCII letters, digits, `-` and `_` stay; every other byte
 //! (`.`, `/`, `=`, `@`, spaces, non-ASCII) becomes `@XX`. No tenant can name a
 //! path outside its own directory, and queries bind the encoded value.
 //!
-//! Why `@` and not `%`: the object store under DataFusion percent-encodes
-//! `%` and `~` in file names, and DataFusion decodes partition values and
-//! encodes them again for prefix pruning, so a name with either would not
-//! come back as it went in. `@` is left alone by both (a test checks it).
+//! Why `@` and not `%`: query engines (DataFusion, Spark) read `%XX` in a
+//! partition value as percent-encoding, so a name with `%` would not come
+//! back as it went in to such a tool; `@` is left alone.
 
 use std::path::{Path, PathBuf};
 
@@ -36,7 +35,12 @@ impl Table {
     /// Every table.
     pub const ALL: [Table; 5] = [Table::Points, Table::Anomalies, Table::Forecasts, Table::Alerts, Table::DeadLetters];
 
-    /// Directory and SQL name.
+    /// The table of that directory name.
+    pub fn named(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Directory name (and ClickHouse table name).
     pub fn name(self) -> &'static str {
         match self {
             Table::Points => "points",

@@ -1,15 +1,14 @@
 //! vigie's history at rest, embedded flavour: Parquet files in Hive
 //! partitions (`tenant=…/date=…`) written by [`writer::ParquetWriter`], read
-//! back with DataFusion by [`reader::HistoryReader`].
-//!
-//! Arrow and Parquet come from DataFusion's re-exports, so there is one copy
-//! of each in the build and the types meet.
+//! back by [`reader::HistoryReader`], which scans them with the Parquet
+//! crate ([`scan`]): no query engine in the build.
 
 pub mod clickhouse;
 pub mod columns;
 pub mod layout;
 pub mod reader;
 pub mod retention;
+pub mod scan;
 pub mod sink;
 pub mod upload;
 pub mod uploads;
@@ -52,7 +51,7 @@ impl StorageError {
     }
 }
 
-/// Where the API reads history: Parquet with DataFusion
+/// Where the API reads history: Parquet files
 /// ([`HistoryReader`], embedded), or ClickHouse ([`clickhouse::ChReader`]).
 /// The same methods and the same answers (a test compares them).
 #[async_trait::async_trait]

@@ -1,34 +1,24 @@
-//! Reading history back with DataFusion.
+//! Reading history back: the fixed questions the API asks, answered by
+//! scanning the Parquet files of the tenant's partitions (see `scan`).
 //!
-//! Each table is a listing table over its directory with the Hive
-//! partitions `tenant` and `date`, so a query that binds the tenant (always)
-//! and a date range (when given) opens only those directories. Queries bind
-//! the tenant's encoded name, as it stands in the path (see `layout`). Every value
-//! that comes from a caller is a bound parameter (`$1`, `$2`, …); the SQL
-//! text is constant but for page sizes, which are numbers the API parsed and
-//! bounded.
+//! Each table is a directory with the Hive partitions `tenant` and `date`,
+//! so a question opens only the tenant's directories (and, for one series'
+//! history, only the days asked for). Nothing a caller sends becomes a path
+//! or a query text: the tenant is encoded (see `layout`), and every other
+//! value is compared with the rows in Rust.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, Float64Array, Int64Array, StringArray, TimestampMillisecondArray, UInt32Array, UInt64Array,
-};
-use datafusion::arrow::datatypes::DataType;
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::ListingOptions;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::scalar::ScalarValue;
+use arrow_array::{Array, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array, UInt64Array};
 use serde::Serialize;
 use vigie_schemas::time::{DAY_MS, format_date, ts_rfc3339};
 use vigie_schemas::{AlertRecord, AlertStatus, Anomaly, DeadLetter, Id, Rule, SeriesKind, Severity};
 
 use crate::StorageError;
-use crate::columns::schema;
 use crate::layout::{Table, encode_tenant};
+use crate::scan::{Scan, column};
 
 /// One series of a tenant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -227,42 +217,38 @@ pub type Cursor = (i64, String);
 /// Queries history under a data directory.
 #[derive(Clone)]
 pub struct HistoryReader {
-    ctx: SessionContext,
     root: std::path::PathBuf,
 }
 
-fn str_param(s: &str) -> ScalarValue {
-    ScalarValue::Utf8(Some(s.to_string()))
+fn strs(b: &RecordBatch, i: usize) -> Result<&StringArray, StorageError> {
+    column::<StringArray>(b, i)
 }
 
-fn ts_param(ms: i64) -> ScalarValue {
-    ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into()))
+fn times(b: &RecordBatch, i: usize) -> Result<&TimestampMillisecondArray, StorageError> {
+    column::<TimestampMillisecondArray>(b, i)
 }
 
-fn date_param(ms: i64) -> ScalarValue {
-    str_param(&format_date(ms.div_euclid(DAY_MS) * DAY_MS))
-}
-
-fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T, StorageError> {
-    let c = b.column_by_name(name).ok_or_else(|| StorageError::Internal(format!("column {name} missing")))?;
-    c.as_any()
-        .downcast_ref::<T>()
-        .ok_or_else(|| StorageError::Internal(format!("column {name} has the unexpected type {}", c.data_type())))
+fn f64s(b: &RecordBatch, i: usize) -> Result<&Float64Array, StorageError> {
+    column::<Float64Array>(b, i)
 }
 
 fn opt(a: &Float64Array, i: usize) -> Option<f64> {
     (!a.is_null(i)).then(|| a.value(i))
 }
 
-fn count(b: &RecordBatch, name: &str, i: usize) -> Result<u64, StorageError> {
-    let c = b.column_by_name(name).ok_or_else(|| StorageError::Internal(format!("column {name} missing")))?;
-    if let Some(a) = c.as_any().downcast_ref::<Int64Array>() {
-        return Ok(if a.is_null(i) { 0 } else { a.value(i).max(0) as u64 });
+fn day(ms: i64) -> String {
+    format_date(ms.div_euclid(DAY_MS) * DAY_MS)
+}
+
+/// The newest `limit` rows by a key, newest first: (key, batch, row).
+fn newest<K: Ord>(mut rows: Vec<(K, usize, usize)>, limit: usize) -> Vec<(K, usize, usize)> {
+    if rows.len() > limit && limit > 0 {
+        rows.select_nth_unstable_by(limit - 1, |a, b| b.0.cmp(&a.0));
+        rows.truncate(limit);
     }
-    if let Some(a) = c.as_any().downcast_ref::<UInt64Array>() {
-        return Ok(if a.is_null(i) { 0 } else { a.value(i) });
-    }
-    Err(StorageError::Internal(format!("column {name}: unexpected type {}", c.data_type())))
+    rows.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    rows.truncate(limit);
+    rows
 }
 
 pub(crate) fn parse_id(s: &str) -> Id {
@@ -298,47 +284,88 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(|e| StorageError::Internal(e.to_string()))?
 }
 
+const ALERT_COLUMNS: [&str; 14] = [
+    "id",
+    "fingerprint",
+    "rule",
+    "series",
+    "status",
+    "severity",
+    "starts_at",
+    "ts",
+    "repeat",
+    "seq",
+    "value",
+    "threshold",
+    "event_id",
+    "description",
+];
+
+/// For each alert (fingerprint), the batch and row of its latest
+/// transition (by time, then emission order).
+fn latest_transitions(
+    batches: &[RecordBatch],
+    fp: usize,
+    ts: usize,
+    seq: usize,
+) -> Result<Vec<(usize, usize)>, StorageError> {
+    let mut latest: HashMap<&str, ((i64, u64), usize, usize)> = HashMap::new();
+    for (bi, b) in batches.iter().enumerate() {
+        let (f, t, s) = (strs(b, fp)?, times(b, ts)?, column::<UInt64Array>(b, seq)?);
+        for i in 0..b.num_rows() {
+            let key = (t.value(i), s.value(i));
+            let e = latest.entry(f.value(i)).or_insert((key, bi, i));
+            if key > e.0 {
+                *e = (key, bi, i);
+            }
+        }
+    }
+    Ok(latest.into_values().map(|(_, b, i)| (b, i)).collect())
+}
+
 impl HistoryReader {
-    /// Registers the tables under `root` (created if missing).
+    /// Reads history under `root` (its table directories are created if missing).
     ///
     /// # Errors
-    /// When the directories cannot be created or registered.
+    /// When the directories cannot be created.
     pub async fn open(root: &Path) -> Result<Self, StorageError> {
-        // DataFusion caches each table's file list forever by default; new
-        // files must show up, so the list is kept for a second at most.
-        let runtime = RuntimeEnvBuilder::new()
-            .with_object_list_cache_ttl(Some(std::time::Duration::from_secs(1)))
-            .build_arc()
-            .map_err(|e| StorageError::Query(e.to_string()))?;
-        // Filters are pushed into the Parquet scan, so only the rows of the
-        // series asked for are decoded (files are sorted by series).
-        let config = SessionConfig::new()
-            .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-            .set_bool("datafusion.execution.parquet.reorder_filters", true);
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
         for t in Table::ALL {
             let dir = root.join(t.name());
             std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
-            let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet")
-                .with_table_partition_cols(vec![("tenant".into(), DataType::Utf8), ("date".into(), DataType::Utf8)]);
-            let url = format!("{}/", dir.canonicalize().map_err(|e| StorageError::io(&dir, e))?.display());
-            ctx.register_listing_table(t.name(), url, opts, Some(schema(t)), None)
-                .await
-                .map_err(|e| StorageError::Query(e.to_string()))?;
         }
-        Ok(Self { ctx, root: root.to_path_buf() })
+        Ok(Self { root: root.to_path_buf() })
     }
 
-    /// Runs a constant SQL text with bound parameters.
+    /// Every row of `table`, the `columns` asked for (in that order), of one
+    /// tenant or of all: for tests and tools that count what was stored.
     ///
     /// # Errors
-    /// When DataFusion fails (a bug in the SQL, or unreadable files).
-    pub async fn query(&self, sql: &str, params: Vec<ScalarValue>) -> Result<Vec<RecordBatch>, StorageError> {
-        let q = |e: datafusion::error::DataFusionError| StorageError::Query(e.to_string());
-        let df = self.ctx.sql(sql).await.map_err(q)?;
-        let df = if params.is_empty() { df } else { df.with_param_values(params).map_err(q)? };
-        df.collect().await.map_err(q)
+    /// When a file cannot be read.
+    pub fn read(&self, table: Table, tenant: Option<&str>, columns: &[&str]) -> Result<Vec<RecordBatch>, StorageError> {
+        let tenant = tenant.map(encode_tenant);
+        Scan { table, tenant: tenant.as_deref(), days: None, columns, series: None }.run(&self.root)
+    }
+
+    fn alert_row(tenant: &Arc<str>, b: &RecordBatch, i: usize) -> Result<Option<AlertRecord>, StorageError> {
+        let Some(rule) = rule(strs(b, 2)?.value(i)) else { return Ok(None) };
+        let event = strs(b, 12)?;
+        Ok(Some(AlertRecord {
+            id: parse_id(strs(b, 0)?.value(i)),
+            fingerprint: parse_id(strs(b, 1)?.value(i)),
+            tenant: Arc::clone(tenant),
+            rule,
+            series: strs(b, 3)?.value(i).into(),
+            status: if strs(b, 4)?.value(i) == "resolved" { AlertStatus::Resolved } else { AlertStatus::Firing },
+            severity: severity(strs(b, 5)?.value(i)),
+            starts_at: times(b, 6)?.value(i),
+            ts: times(b, 7)?.value(i),
+            repeat: column::<UInt32Array>(b, 8)?.value(i),
+            seq: column::<UInt64Array>(b, 9)?.value(i),
+            value: f64s(b, 10)?.value(i),
+            threshold: f64s(b, 11)?.value(i),
+            event_id: (!event.is_null(i)).then(|| event.value(i).to_string()),
+            description: strs(b, 13)?.value(i).to_string(),
+        }))
     }
 }
 
@@ -347,192 +374,251 @@ impl crate::HistoryQuery for HistoryReader {
     /// The tenant's series, ordered by key, `limit` after the key `after`.
     ///
     /// # Errors
-    /// See [`HistoryReader::query`].
+    /// When a file cannot be read.
     async fn series(
         &self,
         tenant: &str,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<SeriesSummary>, StorageError> {
-        // The limit is a number the caller parsed and bounded, not text.
-        let sql = format!(
-            "SELECT series, min(kind) AS kind, count(*) AS points, min(ts) AS first_ts, max(ts) AS last_ts \
-             FROM points WHERE tenant = $1 AND series > $2 GROUP BY series ORDER BY series LIMIT {limit}"
-        );
-        let batches = self.query(&sql, vec![str_param(&encode_tenant(tenant)), str_param(after.unwrap_or(""))]).await?;
-        let mut out = Vec::new();
-        for b in &batches {
-            let (s, k) = (col::<StringArray>(b, "series")?, col::<StringArray>(b, "kind")?);
-            let (f, l) =
-                (col::<TimestampMillisecondArray>(b, "first_ts")?, col::<TimestampMillisecondArray>(b, "last_ts")?);
-            for i in 0..b.num_rows() {
-                out.push(SeriesSummary {
-                    series: s.value(i).to_string(),
-                    kind: k.value(i).to_string(),
-                    points: count(b, "points", i)?,
-                    first_ts: f.value(i),
-                    last_ts: l.value(i),
-                });
+        let (root, t, after) = (self.root.clone(), encode_tenant(tenant), after.unwrap_or("").to_string());
+        blocking(move || {
+            let batches = Scan::new(Table::Points, &t, &["series", "kind", "ts"]).run(&root)?;
+            let mut by: BTreeMap<String, SeriesSummary> = BTreeMap::new();
+            for b in &batches {
+                let (s, k, ts) = (strs(b, 0)?, strs(b, 1)?, times(b, 2)?);
+                for i in 0..b.num_rows() {
+                    let (key, kind, ts) = (s.value(i), k.value(i), ts.value(i));
+                    if key <= after.as_str() {
+                        continue;
+                    }
+                    match by.get_mut(key) {
+                        Some(e) => {
+                            e.points += 1;
+                            e.first_ts = e.first_ts.min(ts);
+                            e.last_ts = e.last_ts.max(ts);
+                            if kind < e.kind.as_str() {
+                                e.kind = kind.to_string();
+                            }
+                        }
+                        None => {
+                            let e = SeriesSummary {
+                                series: key.to_string(),
+                                kind: kind.to_string(),
+                                points: 1,
+                                first_ts: ts,
+                                last_ts: ts,
+                            };
+                            by.insert(key.to_string(), e);
+                        }
+                    }
+                }
             }
-        }
-        Ok(out)
+            Ok(by.into_values().take(limit).collect())
+        })
+        .await
     }
 
     /// One series' points in [from, to), oldest first.
     ///
     /// # Errors
-    /// See [`HistoryReader::query`].
+    /// When a file cannot be read.
     async fn history(&self, tenant: &str, series: &str, from: i64, to: i64) -> Result<Vec<HistoryPoint>, StorageError> {
-        let sql = "SELECT ts, value, forecast, lower, upper, z, anomaly_score, severity FROM points \
-                   WHERE tenant = $1 AND series = $2 AND date >= $3 AND date <= $4 AND ts >= $5 AND ts < $6 \
-                   ORDER BY ts";
-        let params = vec![
-            str_param(&encode_tenant(tenant)),
-            str_param(series),
-            date_param(from),
-            date_param(to),
-            ts_param(from),
-            ts_param(to),
-        ];
-        let batches = self.query(sql, params).await?;
-        let mut out = Vec::new();
-        for b in &batches {
-            let ts = col::<TimestampMillisecondArray>(b, "ts")?;
-            let (v, fc) = (col::<Float64Array>(b, "value")?, col::<Float64Array>(b, "forecast")?);
-            let (lo, hi) = (col::<Float64Array>(b, "lower")?, col::<Float64Array>(b, "upper")?);
-            let (z, score) = (col::<Float64Array>(b, "z")?, col::<Float64Array>(b, "anomaly_score")?);
-            let sev = col::<StringArray>(b, "severity")?;
-            for i in 0..b.num_rows() {
-                out.push(HistoryPoint {
-                    ts: ts.value(i),
-                    value: v.value(i),
-                    forecast: opt(fc, i),
-                    lower: opt(lo, i),
-                    upper: opt(hi, i),
-                    z: opt(z, i),
-                    anomaly_score: score.value(i),
-                    severity: sev.value(i).to_string(),
-                });
+        let (root, t, series) = (self.root.clone(), encode_tenant(tenant), series.to_string());
+        blocking(move || {
+            const COLUMNS: &[&str] = &["ts", "value", "forecast", "lower", "upper", "z", "anomaly_score", "severity"];
+            let scan = Scan::new(Table::Points, &t, COLUMNS).series(&series).days(day(from), day(to));
+            let mut out = Vec::new();
+            for b in &scan.run(&root)? {
+                let (ts, v, fc, lo, hi) = (times(b, 0)?, f64s(b, 1)?, f64s(b, 2)?, f64s(b, 3)?, f64s(b, 4)?);
+                let (z, score, sev) = (f64s(b, 5)?, f64s(b, 6)?, strs(b, 7)?);
+                for i in 0..b.num_rows() {
+                    if !(from..to).contains(&ts.value(i)) {
+                        continue;
+                    }
+                    out.push(HistoryPoint {
+                        ts: ts.value(i),
+                        value: v.value(i),
+                        forecast: opt(fc, i),
+                        lower: opt(lo, i),
+                        upper: opt(hi, i),
+                        z: opt(z, i),
+                        anomaly_score: score.value(i),
+                        severity: sev.value(i).to_string(),
+                    });
+                }
             }
-        }
-        Ok(out)
+            out.sort_by_key(|p| p.ts);
+            Ok(out)
+        })
+        .await
     }
 
     /// Every series of one kind: its newest point and forecast.
     ///
     /// # Errors
-    /// See [`HistoryReader::query`].
+    /// When a file cannot be read.
     async fn latest(&self, tenant: &str, kind: &str) -> Result<Vec<Latest>, StorageError> {
-        let params = || vec![str_param(&encode_tenant(tenant)), str_param(kind)];
-        let sql = "SELECT series, max(ts) AS ts, last_value(value ORDER BY ts) AS value, \
-                   last_value(level ORDER BY ts) AS level, last_value(budget ORDER BY ts) AS budget, \
-                   last_value(projected ORDER BY ts) AS projected \
-                   FROM points WHERE tenant = $1 AND kind = $2 GROUP BY series ORDER BY series";
-        let mut points = Vec::new();
-        for b in &self.query(sql, params()).await? {
-            let (s, ts) = (col::<StringArray>(b, "series")?, col::<TimestampMillisecondArray>(b, "ts")?);
-            let (v, l) = (col::<Float64Array>(b, "value")?, col::<Float64Array>(b, "level")?);
-            let (bu, pr) = (col::<Float64Array>(b, "budget")?, col::<Float64Array>(b, "projected")?);
-            for i in 0..b.num_rows() {
-                points.push(Latest {
-                    series: s.value(i).to_string(),
-                    ts: ts.value(i),
-                    value: v.value(i),
-                    level: opt(l, i),
-                    budget: opt(bu, i),
-                    projected: opt(pr, i),
-                    forecast: None,
-                });
+        let (root, t, kind) = (self.root.clone(), encode_tenant(tenant), kind.to_string());
+        blocking(move || {
+            const POINTS: &[&str] = &["series", "kind", "ts", "value", "level", "budget", "projected"];
+            let mut by: BTreeMap<String, Latest> = BTreeMap::new();
+            for b in &Scan::new(Table::Points, &t, POINTS).run(&root)? {
+                let (s, k, ts, v) = (strs(b, 0)?, strs(b, 1)?, times(b, 2)?, f64s(b, 3)?);
+                let (l, bu, pr) = (f64s(b, 4)?, f64s(b, 5)?, f64s(b, 6)?);
+                for i in 0..b.num_rows() {
+                    if k.value(i) != kind {
+                        continue;
+                    }
+                    let row = || Latest {
+                        series: s.value(i).to_string(),
+                        ts: ts.value(i),
+                        value: v.value(i),
+                        level: opt(l, i),
+                        budget: opt(bu, i),
+                        projected: opt(pr, i),
+                        forecast: None,
+                    };
+                    match by.get_mut(s.value(i)) {
+                        Some(e) if e.ts < ts.value(i) => *e = row(),
+                        Some(_) => {}
+                        None => {
+                            by.insert(s.value(i).to_string(), row());
+                        }
+                    }
+                }
             }
-        }
-        let sql = "SELECT f.series AS series, count(*) AS steps, sum(f.forecast) AS total, \
-                   min(f.ts) AS first_ts, max(f.ts) AS last_ts FROM forecasts f \
-                   JOIN (SELECT series, max(made_at) AS newest FROM forecasts \
-                         WHERE tenant = $1 AND kind = $2 GROUP BY series) n \
-                   ON f.series = n.series AND f.made_at = n.newest \
-                   WHERE f.tenant = $1 AND f.kind = $2 GROUP BY f.series";
-        let mut sums = Vec::new();
-        for b in &self.query(sql, params()).await? {
-            let (s, t) = (col::<StringArray>(b, "series")?, col::<Float64Array>(b, "total")?);
-            let (f, l) =
-                (col::<TimestampMillisecondArray>(b, "first_ts")?, col::<TimestampMillisecondArray>(b, "last_ts")?);
-            for i in 0..b.num_rows() {
-                let sum = ForecastSum {
-                    steps: count(b, "steps", i)? as u32,
-                    total: t.value(i),
-                    first_ts: f.value(i),
-                    last_ts: l.value(i),
-                };
-                sums.push((s.value(i).to_string(), sum));
+            let forecasts =
+                Scan::new(Table::Forecasts, &t, &["series", "kind", "made_at", "ts", "forecast"]).run(&root)?;
+            let mut newest: HashMap<&str, i64> = HashMap::new();
+            for b in &forecasts {
+                let (s, k, made) = (strs(b, 0)?, strs(b, 1)?, times(b, 2)?);
+                for i in 0..b.num_rows() {
+                    if k.value(i) == kind {
+                        let e = newest.entry(s.value(i)).or_insert(i64::MIN);
+                        *e = (*e).max(made.value(i));
+                    }
+                }
             }
-        }
-        Ok(join_latest(points, sums))
+            let mut sums: BTreeMap<String, ForecastSum> = BTreeMap::new();
+            for b in &forecasts {
+                let (s, k, made, ts, f) = (strs(b, 0)?, strs(b, 1)?, times(b, 2)?, times(b, 3)?, f64s(b, 4)?);
+                for i in 0..b.num_rows() {
+                    if k.value(i) != kind || newest.get(s.value(i)) != Some(&made.value(i)) {
+                        continue;
+                    }
+                    let (ts, f) = (ts.value(i), f.value(i));
+                    match sums.get_mut(s.value(i)) {
+                        Some(e) => {
+                            e.steps += 1;
+                            e.total += f;
+                            e.first_ts = e.first_ts.min(ts);
+                            e.last_ts = e.last_ts.max(ts);
+                        }
+                        None => {
+                            let sum = ForecastSum { steps: 1, total: f, first_ts: ts, last_ts: ts };
+                            sums.insert(s.value(i).to_string(), sum);
+                        }
+                    }
+                }
+            }
+            Ok(join_latest(by.into_values().collect(), sums.into_iter().collect()))
+        })
+        .await
     }
 
     /// The latest published forecast of one series (every step of it).
     ///
     /// # Errors
-    /// See [`HistoryReader::query`].
+    /// When a file cannot be read.
     async fn latest_forecast(&self, tenant: &str, series: &str) -> Result<Vec<ForecastPoint>, StorageError> {
-        let sql = "SELECT ts, step, forecast, lower, upper, model, made_at FROM forecasts \
-                   WHERE tenant = $1 AND series = $2 AND made_at = \
-                   (SELECT max(made_at) FROM forecasts WHERE tenant = $1 AND series = $2) ORDER BY step";
-        let batches = self.query(sql, vec![str_param(&encode_tenant(tenant)), str_param(series)]).await?;
-        let mut out = Vec::new();
-        for b in &batches {
-            let (ts, made) =
-                (col::<TimestampMillisecondArray>(b, "ts")?, col::<TimestampMillisecondArray>(b, "made_at")?);
-            let step = col::<UInt32Array>(b, "step")?;
-            let (f, lo, hi) = (
-                col::<Float64Array>(b, "forecast")?,
-                col::<Float64Array>(b, "lower")?,
-                col::<Float64Array>(b, "upper")?,
-            );
-            let model = col::<StringArray>(b, "model")?;
-            for i in 0..b.num_rows() {
-                out.push(ForecastPoint {
-                    ts: ts.value(i),
-                    step: step.value(i),
-                    forecast: f.value(i),
-                    lower: lo.value(i),
-                    upper: hi.value(i),
-                    model: model.value(i).to_string(),
-                    made_at: made.value(i),
-                });
+        let (root, t, series) = (self.root.clone(), encode_tenant(tenant), series.to_string());
+        blocking(move || {
+            const COLUMNS: &[&str] = &["ts", "step", "forecast", "lower", "upper", "model", "made_at"];
+            let batches = Scan::new(Table::Forecasts, &t, COLUMNS).series(&series).run(&root)?;
+            let mut newest = None;
+            for b in &batches {
+                let made = times(b, 6)?;
+                newest = (0..b.num_rows()).map(|i| made.value(i)).chain(newest).max();
             }
-        }
-        Ok(out)
+            let mut out = Vec::new();
+            for b in &batches {
+                let (ts, step, f, lo, hi) =
+                    (times(b, 0)?, column::<UInt32Array>(b, 1)?, f64s(b, 2)?, f64s(b, 3)?, f64s(b, 4)?);
+                let (model, made) = (strs(b, 5)?, times(b, 6)?);
+                for i in 0..b.num_rows() {
+                    if Some(made.value(i)) != newest {
+                        continue;
+                    }
+                    out.push(ForecastPoint {
+                        ts: ts.value(i),
+                        step: step.value(i),
+                        forecast: f.value(i),
+                        lower: lo.value(i),
+                        upper: hi.value(i),
+                        model: model.value(i).to_string(),
+                        made_at: made.value(i),
+                    });
+                }
+            }
+            out.sort_by_key(|p| p.step);
+            Ok(out)
+        })
+        .await
     }
 
     /// The model of one series as of its latest published forecast, or
     /// `None` when it has published none.
     ///
     /// # Errors
-    /// See [`HistoryReader::query`].
+    /// When a file cannot be read.
     async fn model(&self, tenant: &str, series: &str) -> Result<Option<ModelCard>, StorageError> {
-        let sql = "SELECT model, made_at, alpha, beta, gamma, phi, fitted_at, mase, coverage, scored \
-                   FROM forecasts WHERE tenant = $1 AND series = $2 AND step = 1 \
-                   ORDER BY made_at DESC LIMIT 1";
-        let batches = self.query(sql, vec![str_param(&encode_tenant(tenant)), str_param(series)]).await?;
-        let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
-        let f = |name: &str| -> Result<Option<f64>, StorageError> { Ok(opt(col::<Float64Array>(b, name)?, 0)) };
-        let fitted = col::<TimestampMillisecondArray>(b, "fitted_at")?;
-        let scored = col::<UInt32Array>(b, "scored")?;
-        Ok(Some(ModelCard {
-            model: col::<StringArray>(b, "model")?.value(0).to_string(),
-            made_at: col::<TimestampMillisecondArray>(b, "made_at")?.value(0),
-            parameters: Parameters { alpha: f("alpha")?, beta: f("beta")?, gamma: f("gamma")?, phi: f("phi")? },
-            fitted_at: fitted.is_valid(0).then(|| fitted.value(0)),
-            mase: f("mase")?,
-            coverage: f("coverage")?,
-            scored: if scored.is_valid(0) { scored.value(0) } else { 0 },
-        }))
+        let (root, t, series) = (self.root.clone(), encode_tenant(tenant), series.to_string());
+        blocking(move || {
+            const COLUMNS: &[&str] = &[
+                "model",
+                "made_at",
+                "alpha",
+                "beta",
+                "gamma",
+                "phi",
+                "fitted_at",
+                "mase",
+                "coverage",
+                "scored",
+                "step",
+            ];
+            let batches = Scan::new(Table::Forecasts, &t, COLUMNS).series(&series).run(&root)?;
+            let mut best: Option<(i64, usize, usize)> = None;
+            for (bi, b) in batches.iter().enumerate() {
+                let (made, step) = (times(b, 1)?, column::<UInt32Array>(b, 10)?);
+                for i in 0..b.num_rows() {
+                    if step.value(i) == 1 && best.is_none_or(|(m, _, _)| made.value(i) > m) {
+                        best = Some((made.value(i), bi, i));
+                    }
+                }
+            }
+            let Some((made_at, bi, i)) = best else { return Ok(None) };
+            let b = &batches[bi];
+            let f = |c: usize| -> Result<Option<f64>, StorageError> { Ok(opt(f64s(b, c)?, i)) };
+            let (fitted, scored) = (times(b, 6)?, column::<UInt32Array>(b, 9)?);
+            Ok(Some(ModelCard {
+                model: strs(b, 0)?.value(i).to_string(),
+                made_at,
+                parameters: Parameters { alpha: f(2)?, beta: f(3)?, gamma: f(4)?, phi: f(5)? },
+                fitted_at: fitted.is_valid(i).then(|| fitted.value(i)),
+                mase: f(7)?,
+                coverage: f(8)?,
+                scored: if scored.is_valid(i) { scored.value(i) } else { 0 },
+            }))
+        })
+        .await
     }
 
     /// Anomalies, newest first, `limit` after `cursor`.
     ///
     /// # Errors
-    /// See [`HistoryReader::query`].
+    /// When a file cannot be read.
     async fn anomalies(
         &self,
         tenant: &str,
@@ -540,59 +626,63 @@ impl crate::HistoryQuery for HistoryReader {
         cursor: Option<&Cursor>,
         limit: usize,
     ) -> Result<Vec<Anomaly>, StorageError> {
-        let severities: Vec<&str> = match filter.min_severity {
-            Some(Severity::High) => vec!["HIGH"],
-            Some(Severity::Medium) => vec!["MEDIUM", "HIGH"],
-            _ => vec!["LOW", "MEDIUM", "HIGH"],
-        };
-        let (from, to) = (filter.from.unwrap_or(i64::MIN / 4), filter.to.unwrap_or(i64::MAX / 4));
-        let (c_ts, c_id) = cursor.map_or((i64::MAX / 4, String::new()), |(t, i)| (*t, i.clone()));
-        let sql = format!(
-            "SELECT id, series, kind, ts, actual, expected, residual, std_deviations, severity, description \
-             FROM anomalies WHERE tenant = $1 AND ($2 = '' OR series = $2) \
-             AND severity IN ($3, $4, $5) AND ts >= $6 AND ts < $7 \
-             AND (ts < $8 OR (ts = $8 AND $9 <> '' AND id < $9)) \
-             ORDER BY ts DESC, id DESC LIMIT {limit}"
-        );
-        let sev = |k: usize| str_param(severities.get(k).copied().unwrap_or(severities[0]));
-        let params = vec![
-            str_param(&encode_tenant(tenant)),
-            str_param(filter.series.as_deref().unwrap_or("")),
-            sev(0),
-            sev(1),
-            sev(2),
-            ts_param(from),
-            ts_param(to),
-            ts_param(c_ts),
-            str_param(&c_id),
-        ];
-        let batches = self.query(&sql, params).await?;
+        let (root, t, filter) = (self.root.clone(), encode_tenant(tenant), filter.clone());
+        let cursor = cursor.cloned();
         let tenant: Arc<str> = tenant.into();
-        let mut out = Vec::new();
-        for b in &batches {
-            let (id, s, k) =
-                (col::<StringArray>(b, "id")?, col::<StringArray>(b, "series")?, col::<StringArray>(b, "kind")?);
-            let ts = col::<TimestampMillisecondArray>(b, "ts")?;
-            let (a, e) = (col::<Float64Array>(b, "actual")?, col::<Float64Array>(b, "expected")?);
-            let (r, z) = (col::<Float64Array>(b, "residual")?, col::<Float64Array>(b, "std_deviations")?);
-            let (sev, d) = (col::<StringArray>(b, "severity")?, col::<StringArray>(b, "description")?);
-            for i in 0..b.num_rows() {
+        blocking(move || {
+            const COLUMNS: &[&str] = &[
+                "id",
+                "series",
+                "kind",
+                "ts",
+                "actual",
+                "expected",
+                "residual",
+                "std_deviations",
+                "severity",
+                "description",
+            ];
+            let lowest = filter.min_severity.unwrap_or(Severity::Low).max(Severity::Low);
+            let (from, to) = (filter.from.unwrap_or(i64::MIN), filter.to.unwrap_or(i64::MAX));
+            let mut scan = Scan::new(Table::Anomalies, &t, COLUMNS);
+            if let Some(s) = filter.series.as_deref().filter(|s| !s.is_empty()) {
+                scan = scan.series(s);
+            }
+            let batches = scan.run(&root)?;
+            let mut rows = Vec::new();
+            for (bi, b) in batches.iter().enumerate() {
+                let (id, ts, sev) = (strs(b, 0)?, times(b, 3)?, strs(b, 8)?);
+                for i in 0..b.num_rows() {
+                    let (ts, id) = (ts.value(i), id.value(i));
+                    let s = severity(sev.value(i));
+                    let after = cursor.as_ref().is_none_or(|(c_ts, c_id)| {
+                        ts < *c_ts || (ts == *c_ts && !c_id.is_empty() && id < c_id.as_str())
+                    });
+                    if s >= lowest && (from..to).contains(&ts) && after {
+                        rows.push(((ts, id), bi, i));
+                    }
+                }
+            }
+            let mut out = Vec::new();
+            for (_, bi, i) in newest(rows, limit) {
+                let b = &batches[bi];
                 out.push(Anomaly {
-                    id: parse_id(id.value(i)),
+                    id: parse_id(strs(b, 0)?.value(i)),
                     tenant: Arc::clone(&tenant),
-                    series: s.value(i).into(),
-                    kind: kind(k.value(i)),
-                    ts: ts.value(i),
-                    actual: a.value(i),
-                    expected: e.value(i),
-                    residual: r.value(i),
-                    std_deviations: z.value(i),
-                    severity: severity(sev.value(i)),
-                    description: d.value(i).to_string(),
+                    series: strs(b, 1)?.value(i).into(),
+                    kind: kind(strs(b, 2)?.value(i)),
+                    ts: times(b, 3)?.value(i),
+                    actual: f64s(b, 4)?.value(i),
+                    expected: f64s(b, 5)?.value(i),
+                    residual: f64s(b, 6)?.value(i),
+                    std_deviations: f64s(b, 7)?.value(i),
+                    severity: severity(strs(b, 8)?.value(i)),
+                    description: strs(b, 9)?.value(i).to_string(),
                 });
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
+        .await
     }
 
     /// Alert records, newest first (by time, then emission order), `limit`
@@ -600,7 +690,7 @@ impl crate::HistoryQuery for HistoryReader {
     /// the latest transition of each alert when it is `firing`.
     ///
     /// # Errors
-    /// See [`HistoryReader::query`].
+    /// When a file cannot be read.
     async fn alerts(
         &self,
         tenant: &str,
@@ -608,23 +698,33 @@ impl crate::HistoryQuery for HistoryReader {
         cursor: Option<(i64, u64)>,
         limit: usize,
     ) -> Result<Vec<AlertRecord>, StorageError> {
-        let (c_ts, c_seq) = cursor.unwrap_or((i64::MAX / 4, u64::MAX));
-        let source = if active_only {
-            format!(
-                "(SELECT {cols}, row_number() OVER (PARTITION BY fingerprint ORDER BY ts DESC, seq DESC) AS rn \
-                 FROM alerts WHERE tenant = $1) AS latest WHERE rn = 1 AND status = 'firing' AND",
-                cols = Self::ALERT_COLUMNS
-            )
-        } else {
-            "alerts WHERE tenant = $1 AND".to_string()
-        };
-        let sql = format!(
-            "SELECT {} FROM {source} (ts < $2 OR (ts = $2 AND seq < $3)) ORDER BY ts DESC, seq DESC LIMIT {limit}",
-            Self::ALERT_COLUMNS
-        );
-        let params = vec![str_param(&encode_tenant(tenant)), ts_param(c_ts), ScalarValue::UInt64(Some(c_seq))];
-        let batches = self.query(&sql, params).await?;
-        Self::alert_rows(&tenant.into(), &batches)
+        let (root, t) = (self.root.clone(), encode_tenant(tenant));
+        let tenant: Arc<str> = tenant.into();
+        blocking(move || {
+            let batches = Scan::new(Table::Alerts, &t, &ALERT_COLUMNS).run(&root)?;
+            let candidates: Vec<(usize, usize)> = if active_only {
+                latest_transitions(&batches, 1, 7, 9)?
+                    .into_iter()
+                    .filter(|&(b, i)| strs(&batches[b], 4).is_ok_and(|s| s.value(i) == "firing"))
+                    .collect()
+            } else {
+                batches.iter().enumerate().flat_map(|(b, batch)| (0..batch.num_rows()).map(move |i| (b, i))).collect()
+            };
+            let (c_ts, c_seq) = cursor.unwrap_or((i64::MAX, u64::MAX));
+            let mut rows = Vec::new();
+            for (bi, i) in candidates {
+                let key = (times(&batches[bi], 7)?.value(i), column::<UInt64Array>(&batches[bi], 9)?.value(i));
+                if key.0 < c_ts || (key.0 == c_ts && key.1 < c_seq) {
+                    rows.push((key, bi, i));
+                }
+            }
+            let mut out = Vec::new();
+            for (_, bi, i) in newest(rows, limit) {
+                out.extend(Self::alert_row(&tenant, &batches[bi], i)?);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn dead_letters(
@@ -634,43 +734,45 @@ impl crate::HistoryQuery for HistoryReader {
         cursor: Option<&Cursor>,
         limit: usize,
     ) -> Result<Vec<(i64, DeadLetter)>, StorageError> {
-        let (from, to) = (filter.from.unwrap_or(i64::MIN / 4), filter.to.unwrap_or(i64::MAX / 4));
-        let (c_ts, c_id) = cursor.map_or((i64::MAX / 4, String::new()), |(t, i)| (*t, i.clone()));
-        let sql = format!(
-            "SELECT id, received_at, reason, message, source, raw FROM dead_letters \
-             WHERE tenant = $1 AND ($2 = '' OR reason = $2) AND received_at >= $3 AND received_at < $4 \
-             AND (received_at < $5 OR (received_at = $5 AND $6 <> '' AND id < $6)) \
-             ORDER BY received_at DESC, id DESC LIMIT {limit}"
-        );
-        let params = vec![
-            str_param(&encode_tenant(tenant)),
-            str_param(filter.reason.as_deref().unwrap_or("")),
-            ts_param(from),
-            ts_param(to),
-            ts_param(c_ts),
-            str_param(&c_id),
-        ];
+        let (root, t, filter) = (self.root.clone(), encode_tenant(tenant), filter.clone());
+        let cursor = cursor.cloned();
         let tenant: Arc<str> = tenant.into();
-        let mut out = Vec::new();
-        for b in &self.query(&sql, params).await? {
-            let (id, ts) = (col::<StringArray>(b, "id")?, col::<TimestampMillisecondArray>(b, "received_at")?);
-            let (r, m) = (col::<StringArray>(b, "reason")?, col::<StringArray>(b, "message")?);
-            let (src, raw) = (col::<StringArray>(b, "source")?, col::<StringArray>(b, "raw")?);
-            for i in 0..b.num_rows() {
+        blocking(move || {
+            const COLUMNS: &[&str] = &["id", "received_at", "reason", "message", "source", "raw"];
+            let (from, to) = (filter.from.unwrap_or(i64::MIN), filter.to.unwrap_or(i64::MAX));
+            let batches = Scan::new(Table::DeadLetters, &t, COLUMNS).run(&root)?;
+            let mut rows = Vec::new();
+            for (bi, b) in batches.iter().enumerate() {
+                let (id, at, reason) = (strs(b, 0)?, times(b, 1)?, strs(b, 2)?);
+                for i in 0..b.num_rows() {
+                    let (at, id) = (at.value(i), id.value(i));
+                    let after = cursor.as_ref().is_none_or(|(c_ts, c_id)| {
+                        at < *c_ts || (at == *c_ts && !c_id.is_empty() && id < c_id.as_str())
+                    });
+                    let reason_ok = filter.reason.as_deref().is_none_or(|r| r.is_empty() || r == reason.value(i));
+                    if reason_ok && (from..to).contains(&at) && after {
+                        rows.push(((at, id), bi, i));
+                    }
+                }
+            }
+            let mut out = Vec::new();
+            for ((at, _), bi, i) in newest(rows, limit) {
+                let b = &batches[bi];
                 out.push((
-                    ts.value(i),
+                    at,
                     DeadLetter {
-                        id: id.value(i).to_string(),
+                        id: strs(b, 0)?.value(i).to_string(),
                         tenant: Some(Arc::clone(&tenant)),
-                        reason: r.value(i).to_string(),
-                        message: m.value(i).to_string(),
-                        source: src.value(i).to_string(),
-                        raw: raw.value(i).to_string(),
+                        reason: strs(b, 2)?.value(i).to_string(),
+                        message: strs(b, 3)?.value(i).to_string(),
+                        source: strs(b, 4)?.value(i).to_string(),
+                        raw: strs(b, 5)?.value(i).to_string(),
                     },
                 ));
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
+        .await
     }
 
     async fn save_upload(&self, upload: &crate::uploads::StoredUpload) -> Result<(), StorageError> {
@@ -700,92 +802,53 @@ impl crate::HistoryQuery for HistoryReader {
     /// The tenant's totals.
     ///
     /// # Errors
-    /// See [`HistoryReader::query`].
+    /// When a file cannot be read.
     async fn overview(&self, tenant: &str) -> Result<Overview, StorageError> {
-        let t = encode_tenant(tenant);
-        let mut o = Overview::default();
-        let b = self
-            .query(
-                "SELECT count(*) AS points, count(DISTINCT series) AS series, sum(CAST(events AS BIGINT)) AS events \
-                 FROM points WHERE tenant = $1",
-                vec![str_param(&t)],
-            )
-            .await?;
-        if let Some(b) = b.first().filter(|b| b.num_rows() > 0) {
-            o.points = count(b, "points", 0)?;
-            o.series = count(b, "series", 0)?;
-            o.events = count(b, "events", 0)?;
-        }
-        let grouped = |sql: &'static str| {
-            let t = t.clone();
-            async move {
+        let (root, t) = (self.root.clone(), encode_tenant(tenant));
+        blocking(move || {
+            let mut o = Overview::default();
+            let mut series: HashSet<String> = HashSet::new();
+            for b in &Scan::new(Table::Points, &t, &["series", "events"]).run(&root)? {
+                let (s, e) = (strs(b, 0)?, column::<UInt32Array>(b, 1)?);
+                for i in 0..b.num_rows() {
+                    if !series.contains(s.value(i)) {
+                        series.insert(s.value(i).to_string());
+                    }
+                    o.events += u64::from(e.value(i));
+                }
+                o.points += b.num_rows() as u64;
+            }
+            o.series = series.len() as u64;
+            let grouped = |table: Table, column: &str| -> Result<BTreeMap<String, u64>, StorageError> {
                 let mut m = BTreeMap::new();
-                for b in self.query(sql, vec![str_param(&t)]).await? {
-                    let k = col::<StringArray>(&b, "k")?;
+                for b in &Scan::new(table, &t, &[column]).run(&root)? {
+                    let k = strs(b, 0)?;
                     for i in 0..b.num_rows() {
-                        m.insert(k.value(i).to_string(), count(&b, "n", i)?);
+                        *m.entry(k.value(i).to_string()).or_default() += 1;
                     }
                 }
-                Ok::<_, StorageError>(m)
+                Ok(m)
+            };
+            o.anomalies_by_severity = grouped(Table::Anomalies, "severity")?;
+            o.dead_letters_by_reason = grouped(Table::DeadLetters, "reason")?;
+            let alerts =
+                Scan::new(Table::Alerts, &t, &["rule", "status", "repeat", "fingerprint", "ts", "seq"]).run(&root)?;
+            for b in &alerts {
+                let (r, st, rep) = (strs(b, 0)?, strs(b, 1)?, column::<UInt32Array>(b, 2)?);
+                for i in 0..b.num_rows() {
+                    if st.value(i) == "firing" && rep.value(i) == 0 {
+                        *o.alerts_by_rule.entry(r.value(i).to_string()).or_default() += 1;
+                    }
+                }
             }
-        };
-        o.anomalies_by_severity =
-            grouped("SELECT severity AS k, count(*) AS n FROM anomalies WHERE tenant = $1 GROUP BY severity").await?;
-        o.dead_letters_by_reason =
-            grouped("SELECT reason AS k, count(*) AS n FROM dead_letters WHERE tenant = $1 GROUP BY reason").await?;
-        o.alerts_by_rule = grouped(
-            "SELECT rule AS k, count(*) AS n FROM alerts WHERE tenant = $1 AND status = 'firing' AND repeat = 0 GROUP BY rule",
-        )
-        .await?;
-        o.firing_by_rule = grouped(
-            "SELECT rule AS k, count(*) AS n FROM (SELECT rule, status, row_number() OVER (PARTITION BY fingerprint ORDER BY ts DESC, seq DESC) AS rn \
-             FROM alerts WHERE tenant = $1) AS latest WHERE rn = 1 AND status = 'firing' GROUP BY rule",
-        )
-        .await?;
-        Ok(o)
-    }
-}
-
-impl HistoryReader {
-    fn alert_rows(tenant: &Arc<str>, batches: &[RecordBatch]) -> Result<Vec<AlertRecord>, StorageError> {
-        let mut out = Vec::new();
-        for b in batches {
-            let (id, fp, r) =
-                (col::<StringArray>(b, "id")?, col::<StringArray>(b, "fingerprint")?, col::<StringArray>(b, "rule")?);
-            let (s, st, sev) = (
-                col::<StringArray>(b, "series")?,
-                col::<StringArray>(b, "status")?,
-                col::<StringArray>(b, "severity")?,
-            );
-            let (start, ts) =
-                (col::<TimestampMillisecondArray>(b, "starts_at")?, col::<TimestampMillisecondArray>(b, "ts")?);
-            let rep = col::<UInt32Array>(b, "repeat")?;
-            let seq = col::<UInt64Array>(b, "seq")?;
-            let (v, th) = (col::<Float64Array>(b, "value")?, col::<Float64Array>(b, "threshold")?);
-            let (ev, d) = (col::<StringArray>(b, "event_id")?, col::<StringArray>(b, "description")?);
-            for i in 0..b.num_rows() {
-                let Some(rule) = rule(r.value(i)) else { continue };
-                out.push(AlertRecord {
-                    id: parse_id(id.value(i)),
-                    fingerprint: parse_id(fp.value(i)),
-                    tenant: Arc::clone(tenant),
-                    rule,
-                    series: s.value(i).into(),
-                    status: if st.value(i) == "resolved" { AlertStatus::Resolved } else { AlertStatus::Firing },
-                    severity: severity(sev.value(i)),
-                    starts_at: start.value(i),
-                    ts: ts.value(i),
-                    repeat: rep.value(i),
-                    seq: seq.value(i),
-                    value: v.value(i),
-                    threshold: th.value(i),
-                    event_id: (!ev.is_null(i)).then(|| ev.value(i).to_string()),
-                    description: d.value(i).to_string(),
-                });
+            for (bi, i) in latest_transitions(&alerts, 3, 4, 5)? {
+                let b = &alerts[bi];
+                if strs(b, 1)?.value(i) == "firing" {
+                    *o.firing_by_rule.entry(strs(b, 0)?.value(i).to_string()).or_default() += 1;
+                }
             }
-        }
-        Ok(out)
+            Ok(o)
+        })
+        .await
     }
-
-    const ALERT_COLUMNS: &'static str = "id, fingerprint, rule, series, status, severity, starts_at, ts, repeat, seq, value, threshold, event_id, description";
 }

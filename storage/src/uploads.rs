@@ -8,11 +8,11 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, UInt32Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use arrow_array::{Array, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::StorageError;
@@ -133,7 +133,7 @@ pub fn save_parquet(root: &Path, u: &StoredUpload) -> Result<(), StorageError> {
 /// Reads one stored file; `with_answer` false skips the answer column.
 fn read(path: &Path, with_answer: bool) -> Result<StoredUpload, StorageError> {
     let file = File::open(path).map_err(|e| StorageError::io(path, e))?;
-    let q = |e: datafusion::parquet::errors::ParquetError| StorageError::Query(format!("{}: {e}", path.display()));
+    let q = |e: parquet::errors::ParquetError| StorageError::Query(format!("{}: {e}", path.display()));
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(q)?;
     let columns: &[usize] = if with_answer { &[0, 1, 2, 3, 4, 5, 6] } else { &[0, 1, 2, 3, 4, 5] };
     let mask = ProjectionMask::roots(builder.parquet_schema(), columns.iter().copied());

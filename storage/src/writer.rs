@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use arrow_array::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use vigie_schemas::time::{DAY_MS, format_date};
 use vigie_schemas::{AlertRecord, Anomaly, DeadLetter, Forecast, Point};
 
@@ -286,9 +286,9 @@ impl ParquetWriter {
             w.write(&batch)?;
             let file = w.into_inner()?;
             if self.cfg.sync_files {
-                file.sync_all().map_err(|e| datafusion::parquet::errors::ParquetError::External(Box::new(e)))?;
+                file.sync_all().map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))?;
             }
-            Ok::<(), datafusion::parquet::errors::ParquetError>(())
+            Ok::<(), parquet::errors::ParquetError>(())
         })();
         if let Err(e) = result {
             let _ = std::fs::remove_file(&tmp);

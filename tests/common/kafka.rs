@@ -204,7 +204,7 @@ pub fn produce(broker: &Broker, n: u64, seed: u64, series: usize) {
 /// Rows of each Parquet file of `table`, summed per Kafka partition (from
 /// the file names).
 pub fn rows_by_partition(data: &Path, table: &str) -> HashMap<i32, i64> {
-    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
     let mut out = HashMap::new();
     let mut stack = vec![data.join(table)];
     while let Some(d) = stack.pop() {
