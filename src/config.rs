@@ -63,6 +63,8 @@ pub struct StorageConfig {
     /// How long the Parquet history keeps each table's rows, per tenant
     /// (`[storage.retention]`; absent: forever).
     pub retention: vigie_storage::retention::Retention,
+    /// Merging each closed day's small Parquet files (`[storage.compaction]`).
+    pub compaction: vigie_storage::compact::CompactionConfig,
 }
 
 impl Default for StorageConfig {
@@ -74,6 +76,7 @@ impl Default for StorageConfig {
             max_rows_per_file: 100_000,
             max_pending_rows: 1_000_000,
             retention: Default::default(),
+            compaction: Default::default(),
         }
     }
 }

@@ -40,6 +40,8 @@ enum Command {
     Keys(cmd::keys::Command),
     /// Create or update the ClickHouse tables (versioned, idempotent).
     Migrate(cmd::migrate::Args),
+    /// Merge each closed day's small Parquet files into one sorted file (vigie run does it hourly).
+    Compact(cmd::compact::Args),
     /// Send generated events to a Kafka topic (load tests, demos).
     Produce(cmd::produce::Args),
     /// Alert delivery: webhook signing secrets.
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd::run::run(&a),
         Command::Keys(c) => cmd::keys::run(&c),
         Command::Migrate(a) => cmd::migrate::run(&a),
+        Command::Compact(a) => cmd::compact::run(&a),
         Command::Notify(c) => cmd::notify::run(&c),
         Command::Produce(a) => cmd::produce::run(&a),
         Command::Generate(a) => cmd::generate::run(&a),

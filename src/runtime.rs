@@ -80,8 +80,9 @@ pub async fn run(
     let status = Arc::new(Status::default());
     let ready = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
-    if !cfg.storage.retention.keeps_everything() {
-        start_retention(&cfg, Arc::clone(&stop))?;
+    let compacts = cfg.backend() == Backend::Parquet && cfg.storage.compaction.enabled;
+    if !cfg.storage.retention.keeps_everything() || compacts {
+        start_upkeep(&cfg, Arc::clone(&stop))?;
     }
     let (died_tx, died_rx) = tokio::sync::oneshot::channel::<()>();
     let (running, ingest): (Running, Arc<dyn IngestSink>) = if kafka {
@@ -152,21 +153,36 @@ pub async fn run(
     Ok(())
 }
 
-/// Applies `[storage.retention]` to the history backend at start, then
-/// every hour, until `stop`: Parquet day partitions on a thread of their
-/// own, ClickHouse mutations on the runtime.
-fn start_retention(cfg: &RuntimeConfig, stop: Arc<AtomicBool>) -> Result<()> {
+/// Upkeep of the history at start, then every hour, until `stop`:
+/// `[storage.retention]` (Parquet day partitions, or ClickHouse mutations
+/// on the runtime) and, for Parquet, compaction of closed days (after
+/// finishing or undoing one a crash interrupted), on a thread of its own.
+fn start_upkeep(cfg: &RuntimeConfig, stop: Arc<AtomicBool>) -> Result<()> {
     const EVERY: std::time::Duration = std::time::Duration::from_secs(3_600);
     let retention = cfg.storage.retention.clone();
     let now = crate::pipeline::state::now_ms;
     match cfg.backend() {
         Backend::Parquet => {
-            let root = cfg.storage.data_dir.clone();
+            let (root, compaction) = (cfg.storage.data_dir.clone(), cfg.storage.compaction);
             std::thread::Builder::new()
-                .name("vigie-retention".into())
+                .name("vigie-upkeep".into())
                 .spawn(move || {
                     let mut next = std::time::Instant::now();
+                    if compaction.enabled
+                        && let Err(e) = vigie_storage::compact::recover(&root)
+                    {
+                        tracing::warn!(error = %e, "compaction: cannot recover an interrupted compaction");
+                    }
                     while !stop.load(Ordering::Relaxed) {
+                        if std::time::Instant::now() >= next && compaction.enabled {
+                            match vigie_storage::compact::compact(&root, &compaction, now()) {
+                                Ok(c) if c.days > 0 => {
+                                    tracing::info!(days = c.days, files = c.files_in, rows = c.rows, "compaction: closed days merged");
+                                }
+                                Ok(_) => {}
+                                Err(e) => tracing::warn!(error = %e, "compaction failed; retried in an hour"),
+                            }
+                        }
                         if std::time::Instant::now() >= next {
                             match vigie_storage::retention::apply(&root, &retention, now()) {
                                 Ok(r) if !r.partitions.is_empty() => {
@@ -182,7 +198,7 @@ fn start_retention(cfg: &RuntimeConfig, stop: Arc<AtomicBool>) -> Result<()> {
                         std::thread::sleep(std::time::Duration::from_millis(500));
                     }
                 })
-                .context("cannot start the retention thread")?;
+                .context("cannot start the upkeep thread")?;
         }
         Backend::ClickHouse => {
             let client = cfg.clickhouse.client();

@@ -10,8 +10,13 @@
 //!    series' 90-day history fetched 300 times (random series), through the
 //!    reader and through the HTTP API; p50 and p99.
 //!
+//! 3. Compaction: a simulated year (10,000 series × 365 days) written as
+//!    small files (20 per day, as checkpoints and flushes leave them), one
+//!    series' 90 days fetched 300 times before and after compacting the
+//!    closed days; p50 and p99, files, and the compaction's time.
+//!
 //! Prints its figures; BENCHMARKS.md keeps them with the machine.
-//! `VIGIE_BENCH=ingest` or `VIGIE_BENCH=history` runs one part only.
+//! `VIGIE_BENCH=ingest`, `history` or `compaction` runs one part only.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -177,6 +182,77 @@ fn history() {
     h.join().unwrap();
 }
 
+/// p50 and p99 of 300 fetches of one random series' 90 days (after 20 to warm up).
+fn fetch_90_days(reader: &HistoryReader, names: &[Arc<str>], t0: i64) -> (f64, f64) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (from, to) = (t0 + 200 * DAY_MS, t0 + 290 * DAY_MS);
+    let mut x: u64 = 11;
+    let mut lat = Vec::new();
+    for k in 0..320 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let s = &names[(x >> 33) as usize % names.len()];
+        let t = Instant::now();
+        let rows = rt.block_on(reader.history("tenant-01", s, from, to)).unwrap();
+        assert_eq!(rows.len(), 90);
+        if k >= 20 {
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    (pct(&mut lat, 0.5), pct(&mut lat, 0.99))
+}
+
+fn compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let (series, days, per_day) = (10_000, 365, 20);
+    let t0: i64 = 1_735_689_600_000;
+    let mut w = ParquetWriter::new(
+        dir.path(),
+        WriterConfig { max_rows: 1_000_000, max_age: Duration::from_secs(3600), sync_files: false },
+    )
+    .unwrap();
+    let names = series_names(series);
+    let tenant: Arc<str> = "tenant-01".into();
+    let started = Instant::now();
+    for d in 0..days {
+        let points = daily_points(&names, &tenant, t0, d);
+        for chunk in points.chunks(series / per_day) {
+            let mut out = Outputs { points: chunk.to_vec(), ..Outputs::default() };
+            w.add(records(&mut out), t0);
+            w.flush_all().unwrap();
+        }
+    }
+    vigie_storage::sync_filesystem(dir.path()).unwrap();
+    let files = |root: &std::path::Path| {
+        std::fs::read_dir(root.join("points/tenant=tenant-01"))
+            .unwrap()
+            .flatten()
+            .map(|d| std::fs::read_dir(d.path()).unwrap().count())
+            .sum::<usize>()
+    };
+    println!(
+        "compaction: {series} series × {days} days written as {} files in {:.0} s",
+        files(dir.path()),
+        started.elapsed().as_secs_f64()
+    );
+    let reader = tokio::runtime::Runtime::new().unwrap().block_on(HistoryReader::open(dir.path())).unwrap();
+    let (p50, p99) = fetch_90_days(&reader, &names, t0);
+    println!("compaction: before, one series' 90 days: p50 {p50:.1} ms, p99 {p99:.1} ms");
+    let t = Instant::now();
+    let cfg = vigie_storage::compact::CompactionConfig::default();
+    let done = vigie_storage::compact::compact(dir.path(), &cfg, t0 + (days + 3) * DAY_MS).unwrap();
+    println!(
+        "compaction: {} days, {} files into {}, {} rows in {:.1} s ({:.0} rows/s)",
+        done.days,
+        done.files_in,
+        files(dir.path()),
+        done.rows,
+        t.elapsed().as_secs_f64(),
+        done.rows as f64 / t.elapsed().as_secs_f64()
+    );
+    let (p50, p99) = fetch_90_days(&reader, &names, t0);
+    println!("compaction: after, one series' 90 days: p50 {p50:.1} ms, p99 {p99:.1} ms");
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -187,5 +263,8 @@ fn main() {
     }
     if only.is_empty() || only == "history" {
         history();
+    }
+    if only.is_empty() || only == "compaction" {
+        compaction();
     }
 }

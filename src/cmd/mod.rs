@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod compact;
 pub mod demo;
 pub mod forecast;
 pub mod generate;

@@ -75,6 +75,6 @@ pub fn load_state(path: &Path, cfg: &EngineConfig) -> Result<Option<Engine>> {
 }
 
 /// The wall clock in epoch milliseconds.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

@@ -5,6 +5,7 @@
 
 pub mod clickhouse;
 pub mod columns;
+pub mod compact;
 pub mod layout;
 pub mod reader;
 pub mod retention;

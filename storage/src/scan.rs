@@ -148,7 +148,7 @@ impl<'a> Scan<'a> {
         Ok(self.decode(path, file))
     }
 
-    fn decode(&self, path: &Path, file: File) -> Result<Vec<RecordBatch>, StorageError> {
+    pub(crate) fn decode(&self, path: &Path, file: File) -> Result<Vec<RecordBatch>, StorageError> {
         let bad = |e: ParquetError| StorageError::Query(format!("{}: {e}", path.display()));
         let table_schema = schema(self.table);
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(bad)?;

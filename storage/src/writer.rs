@@ -119,6 +119,15 @@ pub struct ParquetWriter {
     origin: Option<(String, u64)>,
 }
 
+/// How history files are written: zstd, row groups of 8,192 rows, page statistics.
+pub(crate) fn file_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(8_192))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .build()
+}
+
 fn day(ts: i64) -> String {
     format_date(ts.div_euclid(DAY_MS) * DAY_MS)
 }
@@ -132,12 +141,7 @@ impl ParquetWriter {
         for t in Table::ALL {
             std::fs::create_dir_all(root.join(t.name())).map_err(|e| StorageError::io(root, e))?;
         }
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_max_row_group_row_count(Some(8_192))
-            .set_statistics_enabled(EnabledStatistics::Page)
-            .build();
-        Ok(Self { root: root.to_path_buf(), cfg, buffers: BTreeMap::new(), props, origin: None })
+        Ok(Self { root: root.to_path_buf(), cfg, buffers: BTreeMap::new(), props: file_properties(), origin: None })
     }
 
     /// Names the files written from now on after a stream (a Kafka
@@ -268,6 +272,8 @@ impl ParquetWriter {
         }
         .map_err(|e| StorageError::Internal(e.to_string()))?;
         let dir = partition_dir(&self.root, *table, tenant, date);
+        // Compaction does not swap a day's directory while a file goes in.
+        let _files = crate::compact::FILES.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
         let seq = SEQ.fetch_add(1, Ordering::Relaxed) + 1;
         let now_ms =
