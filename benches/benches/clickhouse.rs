@@ -8,7 +8,7 @@
 //! tenant (1.2 million rows, written one day at a time as a checkpoint
 //! would):
 //!
-//! 1. rows per second written: Parquet (zstd, each day's file synced) and
+//! 1. rows per second written: Parquet (LZ4, each day's file synced) and
 //!    ClickHouse (one RowBinary INSERT per day);
 //! 2. one series' 90-day history, 300 random series: p50 and p99 through
 //!    `HistoryReader` (vigie's Parquet scan) and `ChReader` (ClickHouse,

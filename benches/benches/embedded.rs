@@ -133,6 +133,7 @@ fn history() {
         w.add(records(&mut out), t0);
         w.flush_all().unwrap();
     }
+    println!("history: {} bytes of Parquet on disk for {} points", bytes(dir.path()), series * days as usize);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let reader = rt.block_on(HistoryReader::open(dir.path())).unwrap();
     let (from, to) = (t0 + 30 * DAY_MS, t0 + 120 * DAY_MS);
@@ -180,6 +181,16 @@ fn history() {
     println!("history (HTTP API): p50 {:.1} ms, p99 {:.1} ms", pct(&mut lat, 0.5), pct(&mut lat, 0.99));
     stop.send(()).unwrap();
     h.join().unwrap();
+}
+
+/// Bytes of the files under `dir`.
+fn bytes(dir: &std::path::Path) -> u64 {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let m = e.metadata().unwrap();
+        n += if m.is_dir() { bytes(&e.path()) } else { m.len() };
+    }
+    n
 }
 
 /// p50 and p99 of 300 fetches of one random series' 90 days (after 20 to warm up).

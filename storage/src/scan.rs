@@ -22,7 +22,9 @@ use std::sync::Arc;
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, new_null_array};
 use arrow_schema::{Field, Schema};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
+use parquet::arrow::arrow_reader::{
+    ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowFilter,
+};
 use parquet::errors::ParquetError;
 
 use crate::StorageError;
@@ -151,9 +153,10 @@ impl<'a> Scan<'a> {
     pub(crate) fn decode(&self, path: &Path, file: File) -> Result<Vec<RecordBatch>, StorageError> {
         let bad = |e: ParquetError| StorageError::Query(format!("{}: {e}", path.display()));
         let table_schema = schema(self.table);
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(bad)?;
+        let meta = footer(path, &file).map_err(bad)?;
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
         let file_schema = builder.schema().clone();
-        let meta = Arc::clone(builder.metadata());
+        let meta = Arc::clone(builder.metadata()); // the parsed footer
         let descr = meta.file_metadata().schema_descr();
         let present: Vec<&str> =
             self.columns.iter().copied().filter(|c| file_schema.field_with_name(c).is_ok()).collect();
@@ -228,6 +231,35 @@ impl<'a> Scan<'a> {
 
 /// A file listed was gone when opened.
 struct Gone;
+
+/// Footers already read, by path, with the length and modification time
+/// they were read at. History files never change once in place (a new
+/// name for every write and every compaction), so a footer is read once:
+/// a query for one series over 90 days otherwise spends most of its time
+/// decoding 90 footers. Cleared when it holds `FOOTERS` files.
+static FOOTER_CACHE: std::sync::LazyLock<std::sync::Mutex<Footers>> = std::sync::LazyLock::new(Default::default);
+type Footers = std::collections::HashMap<PathBuf, (u64, std::time::SystemTime, ArrowReaderMetadata)>;
+const FOOTERS: usize = 8_192;
+
+fn footer(path: &Path, file: &File) -> Result<ArrowReaderMetadata, ParquetError> {
+    let stamp = file.metadata().ok().map(|m| (m.len(), m.modified().unwrap_or(std::time::UNIX_EPOCH)));
+    let cache = || FOOTER_CACHE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((len, at)) = stamp
+        && let Some((l, a, meta)) = cache().get(path)
+        && (*l, *a) == (len, at)
+    {
+        return Ok(meta.clone());
+    }
+    let meta = ArrowReaderMetadata::load(file, ArrowReaderOptions::new())?;
+    if let Some((len, at)) = stamp {
+        let mut c = cache();
+        if c.len() >= FOOTERS {
+            c.clear();
+        }
+        c.insert(path.to_path_buf(), (len, at, meta.clone()));
+    }
+    Ok(meta)
+}
 
 fn internal(what: &str) -> StorageError {
     StorageError::Internal(what.to_string())
