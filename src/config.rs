@@ -30,6 +30,17 @@ pub struct RuntimeConfig {
     pub kafka: vigie_kafka::KafkaConfig,
     /// ClickHouse: where its tables are (`vigie migrate`, `storage.backend = "clickhouse"`).
     pub clickhouse: vigie_storage::clickhouse::ClickHouseConfig,
+    /// Per tenant (`[tenants."name"]`): its language.
+    pub tenants: std::collections::BTreeMap<String, TenantSettings>,
+}
+
+/// One tenant's settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantSettings {
+    /// The language of its alert and anomaly descriptions, webhooks and API
+    /// answers when a request names none: `en` (default) or `fr`.
+    pub language: Option<vigie_schemas::i18n::Lang>,
 }
 
 /// Where history goes (`storage.backend`).
@@ -229,7 +240,7 @@ impl RuntimeConfig {
             None => toml::Table::new(),
         };
         apply_env(&mut doc, vars)?;
-        let cfg: RuntimeConfig = toml::Value::Table(doc).try_into().map_err(|e: toml::de::Error| {
+        let mut cfg: RuntimeConfig = toml::Value::Table(doc).try_into().map_err(|e: toml::de::Error| {
             ConfigError::Invalid(match path {
                 Some(p) => format!("{}: {e}", p.display()),
                 None => e.to_string(),
@@ -239,6 +250,8 @@ impl RuntimeConfig {
             return Err(ConfigError::Invalid("ingest.queue_batches must be at least 1".into()));
         }
         cfg.engine.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        cfg.engine.languages =
+            cfg.tenants.iter().filter_map(|(name, t)| t.language.map(|l| (name.clone(), l))).collect();
         cfg.notify.validate().map_err(ConfigError::Invalid)?;
         cfg.api.rate_limits.validate().map_err(ConfigError::Invalid)?;
         cfg.storage.retention.validate().map_err(ConfigError::Invalid)?;

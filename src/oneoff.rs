@@ -140,15 +140,8 @@ impl Forecaster for Oneoff {
             series_column: q.series_column.clone(),
             detect_series: true,
         };
-        let table = read_table(bytes, &name, &opts).map_err(|e| {
-            // The CLI's flags, as this route's query parameters.
-            let msg = e
-                .to_string()
-                .replace("--ts-column", "the date_column query parameter")
-                .replace("--value-column", "the value_column query parameter")
-                .replace("--series-column", "the series_column query parameter");
-            invalid("invalid_file", msg)
-        })?;
+        // The CLI's flags named as this route's query parameters.
+        let table = read_table(bytes, &name, &opts).map_err(|e| invalid("invalid_file", e.says(true).text(lang)))?;
         let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s).to_string();
         let (time, series) = series_of(&table, bucket, &stem);
         let options = Options {

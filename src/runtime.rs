@@ -124,6 +124,7 @@ pub async fn run(
         metrics: Some(Arc::new(crate::pipeline::MetricsApi { status: Arc::clone(&status), notifier })),
         forecaster: Some(Arc::new(crate::oneoff::Oneoff)),
         rate: Arc::new(vigie_query_api::rate::RateLimiter::new(cfg.api.rate_limits.clone())),
+        languages: Arc::new(cfg.engine.languages.clone()),
     });
     ready.store(true, Ordering::Relaxed);
     on_listen(addr, Arc::clone(&status));

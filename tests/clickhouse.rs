@@ -187,6 +187,7 @@ async fn every_endpoint_answers_the_same_from_clickhouse_and_parquet() {
             metrics: None,
             forecaster: None,
             rate: Default::default(),
+            languages: Default::default(),
         })
     };
     let parquet_reader: History = std::sync::Arc::new(HistoryReader::open(dir.path()).await.unwrap());

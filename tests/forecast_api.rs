@@ -39,6 +39,7 @@ async fn fixture() -> Fixture {
         metrics: None,
         forecaster: Some(Arc::new(vigie::oneoff::Oneoff)),
         rate: Default::default(),
+        languages: Default::default(),
     };
     Fixture { _dir: dir, app: router(state), key, other }
 }
@@ -273,6 +274,16 @@ async fn errors_name_the_column_or_row() {
     let (status, v) = upload(&f, "horizon=3", "d.csv", b"date;montant\n01/02/2025;3\n02/02/2025;trois\n").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(v["error"]["message"], "d.csv, line 3, column \"montant\": \"trois\" is not a number");
+    // The same in French, column and row named the same way.
+    let (_, v) = upload_in(&f, "horizon=3", "d.csv", b"date;montant\n01/02/2025;3\n02/02/2025;trois\n", "fr").await;
+    assert_eq!(v["error"]["message"], "d.csv, ligne 3, colonne « montant » : « trois » n’est pas un nombre");
+    let (_, v) = upload_in(&f, "horizon=3", "sans_date.csv", b"Entite;Montant\nA;12,5\n", "fr").await;
+    assert_eq!(
+        v["error"]["message"],
+        "sans_date.csv : aucune colonne de date/heure trouvée ; les colonnes sont \"Entite\", \"Montant\". Nommez-la avec le paramètre date_column"
+    );
+    let (_, v) = upload_in(&f, "horizon=3", "d.csv", b"date;montant\n31/13/2025;3\n", "fr").await;
+    assert!(v["error"]["message"].as_str().unwrap().contains("n’est pas une date"), "{v}");
     let (status, v) = upload(&f, "horizon=0", "d.csv", b"date;montant\n01/02/2025;3\n").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(v["error"]["message"], "horizon must be between 1 and 10000 (or left out: the safe horizon)");

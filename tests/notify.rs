@@ -58,6 +58,7 @@ async fn silences_and_deliveries_are_served_per_tenant() {
         metrics: None,
         forecaster: None,
         rate: Default::default(),
+        languages: Default::default(),
     });
     let spec = json!({
         "matchers": [{"name": "site", "value": "DKR-.*", "isRegex": true}, {"name": "rule", "value": "low_stock"}],

@@ -27,11 +27,11 @@
 //! `echo` parts 2 and 3.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use vigie_benches::broker;
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -42,43 +42,6 @@ use vigie_benches::start;
 use vigie_ingest::generator::{GenConfig, generate};
 use vigie_kafka::KafkaConfig;
 use vigie_schemas::Event;
-
-/// The broker process, its address and its working directory (where a
-/// `sqlite://` storage engine keeps its file).
-struct Broker {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn broker() -> Broker {
-    let bin = std::env::var("VIGIE_TANSU")
-        .unwrap_or_else(|_| format!("{}/.cargo/bin/tansu", std::env::var("HOME").unwrap_or_default()));
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let storage = std::env::var("VIGIE_TANSU_STORAGE").unwrap_or_else(|_| "memory://tansu/".into());
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(bin)
-        .current_dir(dir.path())
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-        .args(["--storage-engine", &storage])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tansu (scripts/test.sh installs it)");
-    let addr = format!("127.0.0.1:{port}");
-    while std::net::TcpStream::connect(&addr).is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Broker { child, addr, _dir: dir }
-}
 
 fn events(seed: u64, days: usize) -> Vec<Event> {
     let mut v = Vec::new();

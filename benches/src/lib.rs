@@ -68,3 +68,46 @@ pub fn daily_points(
         })
         .collect()
 }
+
+/// The broker process, its address and its working directory (where a
+/// `sqlite://` storage engine keeps its file).
+pub struct Broker {
+    child: std::process::Child,
+    /// `host:port`.
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts tansu (`VIGIE_TANSU` or `~/.cargo/bin/tansu`; storage
+/// `VIGIE_TANSU_STORAGE` or `memory://tansu/`) on a free loopback port.
+///
+/// # Panics
+/// When tansu cannot be started.
+pub fn broker() -> Broker {
+    let bin = std::env::var("VIGIE_TANSU")
+        .unwrap_or_else(|_| format!("{}/.cargo/bin/tansu", std::env::var("HOME").unwrap_or_default()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let storage = std::env::var("VIGIE_TANSU_STORAGE").unwrap_or_else(|_| "memory://tansu/".into());
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(bin)
+        .current_dir(dir.path())
+        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args(["--storage-engine", &storage])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tansu (scripts/test.sh installs it)");
+    let addr = format!("127.0.0.1:{port}");
+    while std::net::TcpStream::connect(&addr).is_err() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Broker { child, addr, _dir: dir }
+}

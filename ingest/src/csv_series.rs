@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use vigie_schemas::i18n::{FileProblem, Lang, Msg};
 use vigie_schemas::time::parse_flexible;
 
 /// Which columns to read.
@@ -51,11 +52,11 @@ pub struct Table {
     pub rows: Vec<Row>,
 }
 
-/// What went wrong, and where.
-#[derive(Debug, thiserror::Error)]
+/// What went wrong, and where. Its text is the catalogue's
+/// ([`CsvError::says`]), English by `Display`.
+#[derive(Debug)]
 pub enum CsvError {
     /// The file could not be read (outside problem; retrying may help).
-    #[error("{file}: cannot read: {source}")]
     Io {
         /// File.
         file: String,
@@ -63,7 +64,6 @@ pub enum CsvError {
         source: std::io::Error,
     },
     /// A needed column is missing (the user's file).
-    #[error("{file}: no {what} column found; the columns are {columns}. Name it with {flag}")]
     NoColumn {
         /// File.
         file: String,
@@ -75,7 +75,6 @@ pub enum CsvError {
         flag: &'static str,
     },
     /// A cell cannot be read (the user's file).
-    #[error("{file}, {unit} {line}, column \"{column}\": {message}")]
     Cell {
         /// File.
         file: String,
@@ -86,14 +85,48 @@ pub enum CsvError {
         /// Column name.
         column: String,
         /// What is wrong.
-        message: String,
+        problem: FileProblem,
     },
     /// The file has no data rows (the user's file).
-    #[error("{file}: no data rows")]
     Empty {
         /// File.
         file: String,
     },
+}
+
+impl CsvError {
+    /// The message; `api`: flags named as `POST /v1/forecast`'s query parameters.
+    pub fn says(&self, api: bool) -> Msg {
+        match self {
+            CsvError::Io { file, source } => Msg::FileUnreadable { file: file.clone(), detail: source.to_string() },
+            CsvError::NoColumn { file, what, columns, flag } => {
+                Msg::FileNoColumn { file: file.clone(), what, columns: columns.clone(), flag, api }
+            }
+            CsvError::Cell { file, unit, line, column, problem } => Msg::FileCell {
+                file: file.clone(),
+                unit,
+                line: *line,
+                column: column.clone(),
+                problem: problem.clone(),
+            },
+            CsvError::Empty { file } => Msg::FileEmpty { file: file.clone() },
+        }
+    }
+}
+
+impl std::fmt::Display for CsvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.says(false).text(Lang::En))
+    }
+}
+
+impl std::error::Error for CsvError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CsvError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 const TS_NAMES: &[&str] = &[
@@ -238,23 +271,23 @@ pub fn parse_csv(bytes: &[u8], file: &str, opts: &CsvOptions) -> Result<Table, C
     let header_line = text.lines().next().unwrap_or("");
     let delimiter = detect_delimiter(header_line);
     let mut rdr = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
-    let cell_err = |line: u64, column: &str, message: String| CsvError::Cell {
+    let cell_err = |line: u64, column: &str, problem: FileProblem| CsvError::Cell {
         file: file.to_string(),
         unit: "line",
         line,
         column: column.to_string(),
-        message,
+        problem,
     };
     let headers: Vec<String> = rdr
         .headers()
-        .map_err(|e| cell_err(1, "(header)", e.to_string()))?
+        .map_err(|e| cell_err(1, "(header)", FileProblem::Csv(e.to_string())))?
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
         .collect();
     let mut rows = Vec::new();
     for (k, rec) in rdr.records().enumerate() {
         let line = rec.as_ref().ok().and_then(|r| r.position()).map_or(k as u64 + 2, |p| p.line());
-        let rec = rec.map_err(|e| cell_err(line, "(row)", e.to_string()))?;
+        let rec = rec.map_err(|e| cell_err(line, "(row)", FileProblem::Csv(e.to_string())))?;
         rows.push((line, rec.iter().map(str::to_string).collect()));
     }
     table_from_grid(Grid { headers, unit: "line", rows }, file, opts)
@@ -267,12 +300,12 @@ pub fn parse_csv(bytes: &[u8], file: &str, opts: &CsvOptions) -> Result<Table, C
 pub fn table_from_grid(grid: Grid, file: &str, opts: &CsvOptions) -> Result<Table, CsvError> {
     let Grid { headers, unit, rows: records } = grid;
     let headers: Vec<String> = headers.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_string()).collect();
-    let cell_err = |line: u64, column: &str, message: String| CsvError::Cell {
+    let cell_err = |line: u64, column: &str, problem: FileProblem| CsvError::Cell {
         file: file.to_string(),
         unit,
         line,
         column: column.to_string(),
-        message,
+        problem,
     };
     let columns = headers.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", ");
     let no_column = |what, flag| CsvError::NoColumn { file: file.to_string(), what, columns: columns.clone(), flag };
@@ -304,21 +337,16 @@ pub fn table_from_grid(grid: Grid, file: &str, opts: &CsvOptions) -> Result<Tabl
         let ts_text = get(ts_i);
         let is_index = *index_ts.get_or_insert_with(|| ts_text.parse::<i64>().is_ok());
         let ts = if is_index {
-            ts_text.parse::<i64>().map_err(|_| {
-                cell_err(line, &headers[ts_i], format!("\"{ts_text}\" is not an integer index like the rows above"))
-            })?
+            ts_text
+                .parse::<i64>()
+                .map_err(|_| cell_err(line, &headers[ts_i], FileProblem::NotIndex(ts_text.to_string())))?
         } else {
-            parse_flexible(ts_text).ok_or_else(|| {
-                cell_err(
-                    line,
-                    &headers[ts_i],
-                    format!("\"{ts_text}\" is not a date: use 2025-03-31, 31/03/2025 or 2025-03-31T08:00:00Z"),
-                )
-            })?
+            parse_flexible(ts_text)
+                .ok_or_else(|| cell_err(line, &headers[ts_i], FileProblem::NotDate(ts_text.to_string())))?
         };
         let v_text = get(value_i);
         let value = parse_number(v_text)
-            .ok_or_else(|| cell_err(line, &headers[value_i], format!("\"{v_text}\" is not a number")))?;
+            .ok_or_else(|| cell_err(line, &headers[value_i], FileProblem::NotNumber(v_text.to_string())))?;
         let series = series_i.map(|i| get(i).to_string()).unwrap_or_default();
         rows.push(Row { line, series, ts, value });
     }

@@ -11,6 +11,7 @@ use std::io::Cursor;
 use calamine::{Data, Reader, Xlsx};
 
 use crate::csv_series::{CsvError, Grid};
+use vigie_schemas::i18n::FileProblem;
 
 /// File formats of one-off forecast uploads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +43,8 @@ impl Format {
     }
 }
 
-fn bad_file(file: &str, message: String) -> CsvError {
-    CsvError::Cell { file: file.to_string(), unit: "row", line: 1, column: "(file)".into(), message }
+fn bad_file(file: &str, problem: FileProblem) -> CsvError {
+    CsvError::Cell { file: file.to_string(), unit: "row", line: 1, column: "(file)".into(), problem }
 }
 
 /// Excel's day count (days since 1899-12-30) as an RFC 3339 time.
@@ -72,16 +73,16 @@ pub fn xlsx_grid(bytes: &[u8], file: &str) -> Result<Grid, CsvError> {
     // The workbook reader can panic on a damaged file (fuzzing found a cell
     // reference whose column overflows): that is a refused file, not a crash.
     std::panic::catch_unwind(|| read_xlsx(bytes, file))
-        .unwrap_or_else(|_| Err(bad_file(file, "not a readable Excel (.xlsx) workbook: it is damaged".into())))
+        .unwrap_or_else(|_| Err(bad_file(file, FileProblem::DamagedWorkbook)))
 }
 
 fn read_xlsx(bytes: &[u8], file: &str) -> Result<Grid, CsvError> {
-    let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(bytes))
-        .map_err(|e| bad_file(file, format!("not a readable Excel (.xlsx) workbook: {e}")))?;
+    let mut wb: Xlsx<_> =
+        Xlsx::new(Cursor::new(bytes)).map_err(|e| bad_file(file, FileProblem::NotWorkbook(e.to_string())))?;
     let range = wb
         .worksheet_range_at(0)
-        .ok_or_else(|| bad_file(file, "the workbook has no sheet".into()))?
-        .map_err(|e| bad_file(file, format!("cannot read the first sheet: {e}")))?;
+        .ok_or_else(|| bad_file(file, FileProblem::NoSheet))?
+        .map_err(|e| bad_file(file, FileProblem::SheetUnreadable(e.to_string())))?;
     let first_row = range.start().map_or(0, |(r, _)| u64::from(r));
     let mut rows = range.rows().enumerate().filter(|(_, r)| r.iter().any(|c| !matches!(c, Data::Empty)));
     let Some((_, header)) = rows.next() else { return Ok(Grid { unit: "row", ..Grid::default() }) };
@@ -96,14 +97,15 @@ fn read_xlsx(bytes: &[u8], file: &str) -> Result<Grid, CsvError> {
 /// # Errors
 /// When the text is not JSON of that shape.
 pub fn json_grid(bytes: &[u8], file: &str) -> Result<Grid, CsvError> {
-    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad_file(file, format!("not JSON: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| bad_file(file, FileProblem::NotJson(e.to_string())))?;
     let items = match &v {
         serde_json::Value::Array(a) => a,
         serde_json::Value::Object(o) => match o.get("rows").or_else(|| o.get("data")) {
             Some(serde_json::Value::Array(a)) => a,
-            _ => return Err(bad_file(file, "expected an array of rows, or an object with one under \"rows\"".into())),
+            _ => return Err(bad_file(file, FileProblem::NoRowsArray)),
         },
-        _ => return Err(bad_file(file, "expected an array of rows".into())),
+        _ => return Err(bad_file(file, FileProblem::NotAnArray)),
     };
     let mut headers: Vec<String> = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -113,7 +115,7 @@ pub fn json_grid(bytes: &[u8], file: &str) -> Result<Grid, CsvError> {
                 unit: "record",
                 line: i as u64 + 1,
                 column: "(record)".into(),
-                message: "expected an object like {\"date\": \"2025-01-31\", \"montant\": 12.5}".into(),
+                problem: FileProblem::NotARowObject,
             });
         };
         for k in obj.keys() {

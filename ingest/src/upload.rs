@@ -24,7 +24,7 @@ pub fn read_table(bytes: Vec<u8>, name: &str, opts: &CsvOptions, parquet: Parque
                 unit: "row",
                 line: 1,
                 column: "(file)".into(),
-                message,
+                problem: vigie_schemas::i18n::FileProblem::Parquet(message),
             })?;
             let rows = rows.into_iter().enumerate().map(|(i, r)| (i as u64 + 1, r)).collect();
             Grid { headers, unit: "row", rows }

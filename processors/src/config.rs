@@ -49,6 +49,21 @@ pub struct EngineConfig {
     pub alerts: AlertConfig,
     /// The `no_data` rule: active series that go quiet.
     pub no_data: NoDataConfig,
+    /// The language of each tenant's alert and anomaly descriptions (from
+    /// `[tenants."name"] language`; absent: English).
+    #[serde(skip)]
+    pub languages: std::collections::BTreeMap<String, vigie_schemas::i18n::Lang>,
+}
+
+impl EngineConfig {
+    /// The language `tenant`'s descriptions are written in.
+    pub fn language(&self, tenant: &str) -> vigie_schemas::i18n::Lang {
+        if self.languages.is_empty() {
+            Default::default()
+        } else {
+            self.languages.get(tenant).copied().unwrap_or_default()
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -67,6 +82,7 @@ impl Default for EngineConfig {
             spend: SpendConfig::default(),
             alerts: AlertConfig::default(),
             no_data: NoDataConfig::default(),
+            languages: Default::default(),
         }
     }
 }

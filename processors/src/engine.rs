@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
+use vigie_schemas::i18n::Msg;
 use vigie_schemas::time::format_date;
 use vigie_schemas::{
     AlertRecord, Anomaly, DeadLetter, Event, Forecast, Id, Movement, Point, RejectReason, Rule, SeriesKind, Severity,
@@ -39,7 +40,6 @@ use crate::ids::{hash_parts, hex};
 use crate::index::{SeriesIndex, prefetch, prefetch_addr};
 use crate::likelihood::{Likelihood, Observed};
 use crate::refit::{RefitLink, RefitPool, refit_guarded};
-use crate::score::{describe, human};
 use crate::yearly::MonthProfile;
 
 /// Longest run of empty buckets filled with zeros when a series resumes;
@@ -765,16 +765,15 @@ impl Engine {
                 event_id: None,
             },
             || {
-                format!(
-                    "{name}: no {} after the {} bucket of {} ({missed} buckets missed)",
-                    match kind {
-                        SeriesKind::Stock => "sales",
-                        SeriesKind::Spend => "spend",
-                        SeriesKind::Metric => "values",
-                    },
-                    bucket.as_str(),
-                    vigie_schemas::time::format_rfc3339(since)
-                )
+                let lang = self.cfg.language(&s.tenant);
+                Msg::AlertNoData {
+                    series: name.to_string(),
+                    kind,
+                    bucket: bucket.as_str().to_string(),
+                    since: vigie_schemas::time::format_rfc3339(since),
+                    missed,
+                }
+                .text(lang)
             },
             &mut out.alerts,
         );
@@ -796,7 +795,7 @@ impl Engine {
             Rule::NoData,
             false,
             Observation { ts: ts.max(wm), value: 0.0, threshold: 0.0, severity: Severity::Medium, event_id: None },
-            || format!("{name}: data again"),
+            || Msg::AlertDataAgain { series: name.to_string() }.text(self.cfg.language(&s.tenant)),
             &mut out.alerts,
         );
         self.stats.alert_records += (out.alerts.len() - before) as u64;
@@ -928,7 +927,8 @@ impl Engine {
                 residual: open.sum - expected,
                 std_deviations: zv,
                 severity,
-                description: describe(s.kind, open.sum, expected),
+                description: Msg::Anomaly { kind: s.kind, actual: open.sum, expected }
+                    .text(self.cfg.language(&s.tenant)),
             });
             self.stats.anomalies += 1;
         }
@@ -1040,19 +1040,11 @@ impl Engine {
                         fire,
                         Observation { ts: at, value: actual, threshold: expected, severity, event_id: None },
                         || {
+                            let (series, lang) = (s.name.to_string(), cfg.language(&s.tenant));
                             if fire {
-                                format!(
-                                    "{}: {} ({}σ)",
-                                    s.name,
-                                    describe(kind, actual, expected),
-                                    if zv.abs() > 99.0 {
-                                        format!("{:.0}", zv.clamp(-1e6, 1e6))
-                                    } else {
-                                        format!("{zv:.1}")
-                                    }
-                                )
+                                Msg::AlertSpendAnomaly { series, kind, actual, expected, sigma: zv }.text(lang)
                             } else {
-                                format!("{}: spend back within expectations", s.name)
+                                Msg::AlertSpendBack { series }.text(lang)
                             }
                         },
                         &mut out.alerts,
@@ -1156,10 +1148,11 @@ impl Engine {
             on_hand <= 0.0,
             Observation { ts, value: on_hand, threshold: 0.0, severity: Severity::High, event_id },
             || {
+                let (series, lang) = (name.to_string(), cfg.language(&s.tenant));
                 if on_hand <= 0.0 {
-                    format!("{name} is out of stock (on hand {})", human(on_hand))
+                    Msg::AlertOutOfStock { series, on_hand }.text(lang)
                 } else {
-                    format!("{name} is back in stock (on hand {})", human(on_hand))
+                    Msg::AlertBackInStock { series, on_hand }.text(lang)
                 }
             },
             alerts,
@@ -1167,7 +1160,7 @@ impl Engine {
         let reorder = st.reorder_point.or(cfg.stock.reorder_point);
         let low_threshold = reorder.or_else(|| st.lt_sigma.map(|sd| st.lt_demand + cfg.stock.safety_z * sd));
         if let Some(th) = low_threshold {
-            let how = if reorder.is_some() { "reorder point" } else { "safety level" };
+            let is_reorder = reorder.is_some();
             book.evaluate(
                 &mut s.mask,
                 &s.tenant,
@@ -1176,10 +1169,11 @@ impl Engine {
                 on_hand <= th,
                 Observation { ts, value: on_hand, threshold: th, severity: Severity::Medium, event_id },
                 || {
+                    let (series, lang) = (name.to_string(), cfg.language(&s.tenant));
                     if on_hand <= th {
-                        format!("{name} is low: {} on hand, {how} {}", human(on_hand), human(th))
+                        Msg::AlertLowStock { series, on_hand, reorder: is_reorder, threshold: th }.text(lang)
                     } else {
-                        format!("{name} is above its {how} again: {} on hand", human(on_hand))
+                        Msg::AlertStockAboveAgain { series, on_hand, reorder: is_reorder }.text(lang)
                     }
                 },
                 alerts,
@@ -1211,30 +1205,15 @@ impl Engine {
                     event_id,
                 },
                 || {
-                    let pct = format!("{:.0}%", probability * 100.0);
+                    let (series, lang) = (name.to_string(), cfg.language(&s.tenant));
                     if cond {
                         let days_left = if rate > 0.0 { on_hand.max(0.0) / rate } else { f64::INFINITY };
-                        let when = if days_left.is_finite() {
-                            format!(
-                                "; at about {} a day it runs out around {}",
-                                human(rate),
-                                format_date(ts + (days_left * 86_400_000.0) as i64)
-                            )
-                        } else {
-                            String::new()
-                        };
-                        format!(
-                            "{name}: {pct} likely to run out before the {}-day lead time ends: {} on hand, \
-                             about {} expected to be asked for{when}",
-                            human(lead_days),
-                            human(on_hand),
-                            human(expected)
-                        )
+                        let runs_out =
+                            days_left.is_finite().then(|| (rate, format_date(ts + (days_left * 86_400_000.0) as i64)));
+                        Msg::AlertPredictedStockout { series, probability, lead_days, on_hand, expected, runs_out }
+                            .text(lang)
                     } else {
-                        format!(
-                            "{name}: on hand now covers the {}-day lead time ({pct} risk of running out)",
-                            human(lead_days)
-                        )
+                        Msg::AlertStockCovers { series, probability, lead_days }.text(lang)
                     }
                 },
                 alerts,
@@ -1256,12 +1235,8 @@ impl Engine {
                 cond,
                 Observation { ts, value: rate, threshold: th, severity: Severity::Medium, event_id },
                 || {
-                    format!(
-                        "{name}: {:.0}% of requested units served over the last {} buckets (threshold {:.0}%)",
-                        rate * 100.0,
-                        cfg.stock.service_window,
-                        th * 100.0
-                    )
+                    let (window, lang) = (cfg.stock.service_window, cfg.language(&s.tenant));
+                    Msg::AlertServiceRate { series: name.to_string(), rate, window, threshold: th }.text(lang)
                 },
                 alerts,
             );
@@ -1332,15 +1307,11 @@ impl Engine {
             cond,
             Observation { ts: e.ts, value: projection, threshold: budget, severity, event_id: Some(&e.event_id) },
             || {
+                let (series, lang) = (name.to_string(), self.cfg.language(&s.tenant));
                 if cond {
-                    format!(
-                        "{name}: {} spent so far this period, {} projected against a budget of {}",
-                        human(ptd),
-                        human(projection),
-                        human(budget)
-                    )
+                    Msg::AlertBudgetOverrun { series, spent: ptd, projected: projection, budget }.text(lang)
                 } else {
-                    format!("{name}: projected spend {} is within the budget of {}", human(projection), human(budget))
+                    Msg::AlertBudgetWithin { series, projected: projection, budget }.text(lang)
                 }
             },
             &mut out.alerts,

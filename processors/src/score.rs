@@ -5,23 +5,13 @@ use vigie_schemas::SeriesKind;
 
 /// Formats a number for people: no trailing zeros, at most two decimals.
 pub fn human(x: f64) -> String {
-    let r = (x * 100.0).round() / 100.0;
-    if r == r.trunc() && r.abs() < 1e15 {
-        format!("{}", r as i64)
-    } else {
-        format!("{r:.2}").trim_end_matches('0').to_string()
-    }
+    vigie_schemas::i18n::plain(vigie_schemas::i18n::Lang::En, x)
 }
 
-/// "spend 67% above expected: 5000 against 3000 expected".
+/// "spend 67% above expected: 5000 against 3000 expected" (the catalogue's
+/// [`vigie_schemas::i18n::Msg::Anomaly`] in English).
 pub fn describe(kind: SeriesKind, actual: f64, expected: f64) -> String {
-    let noun = kind.noun();
-    if expected.abs() < 1e-9 {
-        return format!("{noun} {} where about 0 was expected", human(actual));
-    }
-    let pct = (actual - expected) / expected.abs() * 100.0;
-    let dir = if pct >= 0.0 { "above" } else { "below" };
-    format!("{noun} {:.0}% {dir} expected: {} against {} expected", pct.abs(), human(actual), human(expected))
+    vigie_schemas::i18n::Msg::Anomaly { kind, actual, expected }.text(vigie_schemas::i18n::Lang::En)
 }
 
 #[cfg(test)]

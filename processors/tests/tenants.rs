@@ -306,3 +306,34 @@ fn intermittent_series_do_not_flap() {
     let fired: Vec<_> = no_data(&out).into_iter().filter(|f| f.0 == AlertStatus::Firing).collect();
     assert!(fired.len() <= 1, "the rare item's usual silences raise nothing: {fired:?}");
 }
+
+#[test]
+fn a_french_tenant_reads_its_alerts_and_anomalies_in_french_and_nothing_else_changes() {
+    let b = history("shop-b", T0, 57);
+    let english = run(&b, &cfg());
+    let mut fr = cfg();
+    fr.languages.insert("shop-b".into(), vigie_schemas::i18n::Lang::Fr);
+    let french = run(&b, &fr);
+    // The same records, ids and figures; only the descriptions differ.
+    assert_eq!(english.alerts.len(), french.alerts.len());
+    assert_eq!(english.anomalies.len(), french.anomalies.len());
+    assert_eq!(english.points, french.points);
+    for (e, f) in english.alerts.iter().zip(&french.alerts) {
+        assert_eq!((e.id, e.rule, e.value, e.status), (f.id, f.rule, f.value, f.status));
+        assert_ne!(e.description, f.description, "{} is not in French", f.description);
+    }
+    let out = french.alerts.iter().find(|a| a.rule == Rule::StockOut).expect("a stock-out");
+    assert!(out.description.contains("est en rupture (en stock : 0)"), "{}", out.description);
+    let spend = french.alerts.iter().find(|a| a.rule == Rule::SpendAnomaly).expect("a spend anomaly");
+    assert!(spend.description.contains("au-dessus de l’attendu"), "{}", spend.description);
+    let e = english.alerts.iter().find(|a| a.rule == Rule::StockOut).unwrap();
+    assert!(e.description.contains("is out of stock (on hand 0)"), "{}", e.description);
+    for (e, f) in english.anomalies.iter().zip(&french.anomalies) {
+        assert_eq!((e.id, e.actual), (f.id, f.actual));
+        assert!(f.description.contains("attendu"), "{}", f.description);
+    }
+    // Another tenant of the same engine keeps English.
+    let a = history("shop-a", T0, 57);
+    let mixed = run(&[a.clone(), b].concat(), &fr);
+    assert!(mixed.alerts.iter().filter(|x| &*x.tenant == "shop-a").all(|x| !x.description.contains(" est ")));
+}

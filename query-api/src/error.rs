@@ -9,14 +9,36 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use vigie_schemas::i18n::{Lang, Msg};
 
-tokio::task_local! {
-    /// The language of the request being answered (set by [`with_lang`]).
-    static LANG: Lang;
+/// The language of a request: the one it asked for, or else its tenant's.
+struct Speech {
+    lang: std::cell::Cell<Lang>,
+    asked: bool,
 }
 
-/// Runs `f` with `lang` as the language of the errors it answers.
-pub async fn with_lang<F: std::future::Future>(lang: Lang, f: F) -> F::Output {
-    LANG.scope(lang, f).await
+tokio::task_local! {
+    /// The language of the request being answered (set by [`with_lang`]).
+    static LANG: Speech;
+}
+
+/// Runs `f` answering in `lang` when the request asked for one; else in
+/// English until [`tenant_speaks`] names the tenant's.
+pub async fn with_lang<F: std::future::Future>(lang: Option<Lang>, f: F) -> F::Output {
+    LANG.scope(Speech { lang: std::cell::Cell::new(lang.unwrap_or_default()), asked: lang.is_some() }, f).await
+}
+
+/// The caller's tenant speaks `lang`: the answer uses it unless the
+/// request asked for a language.
+pub fn tenant_speaks(lang: Lang) {
+    let _ = LANG.try_with(|s| {
+        if !s.asked {
+            s.lang.set(lang);
+        }
+    });
+}
+
+/// The language of the request being answered (English outside one).
+pub fn current_lang() -> Lang {
+    LANG.try_with(|s| s.lang.get()).unwrap_or_default()
 }
 
 /// An API failure.
@@ -146,7 +168,7 @@ fn tracing_log(detail: &str) {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let lang = LANG.try_with(|l| *l).unwrap_or_default();
+        let lang = current_lang();
         let message = match (&self.msg, lang) {
             (Some(m), Lang::Fr) => m.text(Lang::Fr),
             _ => self.message,

@@ -106,7 +106,8 @@ pub async fn forecast_upload(
     })?;
     let Query(mut q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     if q.lang.is_none() {
-        q.lang = crate::request_lang(&headers).map(|l| l.code().to_string());
+        // The header's language, else the tenant's (English when neither).
+        q.lang = crate::request_lang(&headers).or(Some(crate::error::current_lang())).map(|l| l.code().to_string());
     }
     let Some(forecaster) = s.forecaster.clone() else {
         return Err(ApiError::unavailable("this server does not make one-off forecasts"));

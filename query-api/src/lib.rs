@@ -112,6 +112,9 @@ pub struct AppState {
     pub forecaster: Option<Arc<dyn forecast::Forecaster>>,
     /// Rate limits per key.
     pub rate: Arc<rate::RateLimiter>,
+    /// Each tenant's language (`[tenants."name"] language`), spoken when a
+    /// request names none (`?lang=`, `Accept-Language`).
+    pub languages: Arc<std::collections::BTreeMap<String, vigie_schemas::i18n::Lang>>,
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -127,6 +130,9 @@ impl FromRequestParts<AppState> for Principal {
             tracing::warn!(key_id = %key_id(key.trim()), path = %parts.uri.path(), "api: refused an API key");
             ApiError::unauthorized()
         })?;
+        if let Some(lang) = state.languages.get(&*p.tenant) {
+            error::tenant_speaks(*lang);
+        }
         // Ingest spends events (in its handler, once they are counted); every other request one query.
         if !matches!(parts.uri.path(), "/v1/events" | "/v1/backfill") {
             let id = key_id(key.trim());
@@ -202,9 +208,15 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(speak_the_request_language))
 }
 
-/// Errors are written in the request's language (`Accept-Language`).
+/// Errors are written in the request's language (`?lang=`, then
+/// `Accept-Language`, then the tenant's once its key is known).
 async fn speak_the_request_language(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let lang = request_lang(req.headers()).unwrap_or_default();
+    let asked = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("lang=")))
+        .and_then(vigie_schemas::i18n::Lang::parse);
+    let lang = asked.or_else(|| request_lang(req.headers()));
     error::with_lang(lang, next.run(req)).await
 }
 
@@ -655,12 +667,11 @@ async fn take_events(
                 let mut dl = DeadLetter::refused(&rej, &format!("http:{}", item.index), item.raw.as_bytes());
                 dl.tenant = Some(p.tenant.as_str().into());
                 batch.dead_letters.push(dl);
-                rejected.push(Rejected {
-                    index: item.index,
-                    reason: rej.reason.as_str(),
-                    field: rej.field,
-                    message: rej.message,
-                });
+                let message = match error::current_lang() {
+                    Lang::En => rej.message,
+                    lang => Msg::Rejected { reason: rej.reason, field: rej.field.clone() }.text(lang),
+                };
+                rejected.push(Rejected { index: item.index, reason: rej.reason.as_str(), field: rej.field, message });
             }
         }
     }

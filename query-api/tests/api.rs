@@ -179,6 +179,7 @@ async fn fixture() -> Fixture {
         metrics: None,
         forecaster: None,
         rate: Default::default(),
+        languages: Default::default(),
     };
     Fixture { _dir: dir, app: router(state.clone()), state, sink, keys, a, b, admin }
 }
@@ -648,6 +649,39 @@ async fn errors_are_written_in_the_language_the_request_asks_for() {
     // The code stays the same in every language: programs read it, people read the message.
     let (_, code, _) = ask("/v1/series?cursor=zz", Some(&f.a), "fr").await;
     assert_eq!(code, "invalid_cursor");
+}
+
+#[tokio::test]
+async fn a_tenant_configured_in_french_is_answered_in_french_unless_the_request_names_a_language() {
+    let f = fixture().await;
+    let langs = [("tenant-a".to_string(), vigie_schemas::i18n::Lang::Fr)].into_iter().collect();
+    let app = router(AppState { languages: Arc::new(langs), ..f.state.clone() });
+    let message = |v: &Value| v["error"]["message"].as_str().unwrap_or_default().to_string();
+    let (s, v, _) = call(&app, "GET", "/v1/series?limit=0", Some(&f.a), None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(message(&v), "paramètre « limit » : « 0 » doit être un nombre entier de 1 à 1000");
+    // The request's own language wins, by header or by ?lang=.
+    let req = Request::builder()
+        .uri("/v1/series?limit=0")
+        .header("x-api-key", &f.a)
+        .header("accept-language", "en")
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let v: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(message(&v), "parameter \"limit\": \"0\" must be a whole number from 1 to 1000");
+    let (_, v, _) = call(&app, "GET", "/v1/series?limit=0&lang=en", Some(&f.a), None).await;
+    assert!(message(&v).starts_with("parameter"), "{v}");
+    // Another tenant keeps English.
+    let (_, v, _) = call(&app, "GET", "/v1/series?limit=0", Some(&f.b), None).await;
+    assert!(message(&v).starts_with("parameter"), "{v}");
+    // Each refused event is explained in French, its code unchanged.
+    let body = r#"{"kind":"stock","event_id":"x1","tenant":"tenant-a","ts":"2025-01-03T10:00:00Z","site":"S","movement":"sale","quantity":1}"#;
+    let (s, v, _) =
+        call(&app, "POST", "/v1/events", Some(&f.a), Some(("application/json", body.as_bytes().to_vec()))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["errors"][0]["reason"], "missing_field");
+    assert_eq!(v["errors"][0]["message"], "refusé (missing_field) : le champ « sku » manque");
 }
 
 #[tokio::test]

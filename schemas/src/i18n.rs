@@ -6,8 +6,11 @@
 //! sentence. French numbers take the decimal comma and a narrow no-break
 //! space between thousands ([`number`]).
 
-/// A language vigie speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+use crate::{RejectReason, SeriesKind};
+
+/// A language vigie speaks (`"en"` or `"fr"` in configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Lang {
     /// English (the default).
     #[default]
@@ -227,6 +230,159 @@ pub enum Msg {
     HorizonLine(String),
     /// A warning line (the warning, already in the language).
     WarningLine(String),
+    /// An anomaly: a value against its expected one.
+    Anomaly { kind: SeriesKind, actual: f64, expected: f64 },
+    /// Alert `spend_anomaly` firing: the anomaly and its σ distance (text).
+    AlertSpendAnomaly { series: String, kind: SeriesKind, actual: f64, expected: f64, sigma: f64 },
+    /// Alert `spend_anomaly` resolved.
+    AlertSpendBack { series: String },
+    /// Alert `stock_out` firing.
+    AlertOutOfStock { series: String, on_hand: f64 },
+    /// Alert `stock_out` resolved.
+    AlertBackInStock { series: String, on_hand: f64 },
+    /// Alert `low_stock` firing (`reorder`: the threshold is a reorder point, else a safety level).
+    AlertLowStock { series: String, on_hand: f64, reorder: bool, threshold: f64 },
+    /// Alert `low_stock` resolved.
+    AlertStockAboveAgain { series: String, on_hand: f64, reorder: bool },
+    /// Alert `predicted_stockout` firing; `runs_out`: the daily rate and the date it runs out.
+    AlertPredictedStockout {
+        series: String,
+        probability: f64,
+        lead_days: f64,
+        on_hand: f64,
+        expected: f64,
+        runs_out: Option<(f64, String)>,
+    },
+    /// Alert `predicted_stockout` resolved.
+    AlertStockCovers { series: String, probability: f64, lead_days: f64 },
+    /// Alert `service_rate_drop`.
+    AlertServiceRate { series: String, rate: f64, window: usize, threshold: f64 },
+    /// Alert `budget_overrun` firing.
+    AlertBudgetOverrun { series: String, spent: f64, projected: f64, budget: f64 },
+    /// Alert `budget_overrun` resolved.
+    AlertBudgetWithin { series: String, projected: f64, budget: f64 },
+    /// Alert `no_data` firing: no values after a bucket (`bucket` its size, `since` its start).
+    AlertNoData { series: String, kind: SeriesKind, bucket: String, since: String, missed: u32 },
+    /// Alert `no_data` resolved.
+    AlertDataAgain { series: String },
+    /// An event refused, with the field at fault (the English `detail` says more).
+    Rejected { reason: RejectReason, field: Option<String> },
+    /// An uploaded or read file that cannot be read at all.
+    FileUnreadable { file: String, detail: String },
+    /// No column for a role (`date/time`, `series`, `value`); `flag` names
+    /// how to name it (`--ts-column`; with `api`, its query parameter).
+    FileNoColumn { file: String, what: &'static str, columns: String, flag: &'static str, api: bool },
+    /// A cell (or the file, at `(file)`) that cannot be read; `unit` is `line`, `row` or `record`.
+    FileCell { file: String, unit: &'static str, line: u64, column: String, problem: FileProblem },
+    /// A file without data rows.
+    FileEmpty { file: String },
+}
+
+/// What is wrong with a cell or a file (see [`Msg::FileCell`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileProblem {
+    /// The CSV reader's own words.
+    Csv(String),
+    /// Not an integer index, when the rows above are.
+    NotIndex(String),
+    /// Not a date.
+    NotDate(String),
+    /// Not a number.
+    NotNumber(String),
+    /// A workbook whose reader gave up (it panicked: damaged).
+    DamagedWorkbook,
+    /// Not a workbook (the reader's words).
+    NotWorkbook(String),
+    /// A workbook without sheets.
+    NoSheet,
+    /// The first sheet cannot be read (the reader's words).
+    SheetUnreadable(String),
+    /// Not JSON (the parser's words).
+    NotJson(String),
+    /// JSON, but neither an array of rows nor an object with `rows`.
+    NoRowsArray,
+    /// `rows` is not an array.
+    NotAnArray,
+    /// A row that is not an object.
+    NotARowObject,
+    /// A Parquet file the reader refused (its words).
+    Parquet(String),
+}
+
+impl FileProblem {
+    fn text(&self, lang: Lang) -> String {
+        let en = lang == Lang::En;
+        let pick = |e: String, f: String| if en { e } else { f };
+        match self {
+            FileProblem::Csv(d) => pick(d.clone(), format!("CSV illisible : {d}")),
+            FileProblem::NotIndex(t) => pick(
+                format!("\"{t}\" is not an integer index like the rows above"),
+                format!("« {t} » n’est pas un index entier comme les lignes au-dessus"),
+            ),
+            FileProblem::NotDate(t) => pick(
+                format!("\"{t}\" is not a date: use 2025-03-31, 31/03/2025 or 2025-03-31T08:00:00Z"),
+                format!("« {t} » n’est pas une date : écrivez 2025-03-31, 31/03/2025 ou 2025-03-31T08:00:00Z"),
+            ),
+            FileProblem::NotNumber(t) => {
+                pick(format!("\"{t}\" is not a number"), format!("« {t} » n’est pas un nombre"))
+            }
+            FileProblem::DamagedWorkbook => pick(
+                "not a readable Excel (.xlsx) workbook: it is damaged".into(),
+                "ce n’est pas un classeur Excel (.xlsx) lisible : il est endommagé".into(),
+            ),
+            FileProblem::NotWorkbook(d) => pick(
+                format!("not a readable Excel (.xlsx) workbook: {d}"),
+                format!("ce n’est pas un classeur Excel (.xlsx) lisible : {d}"),
+            ),
+            FileProblem::NoSheet => pick("the workbook has no sheet".into(), "le classeur n’a aucune feuille".into()),
+            FileProblem::SheetUnreadable(d) => pick(
+                format!("cannot read the first sheet: {d}"),
+                format!("impossible de lire la première feuille : {d}"),
+            ),
+            FileProblem::NotJson(d) => pick(format!("not JSON: {d}"), format!("ce n’est pas du JSON : {d}")),
+            FileProblem::NoRowsArray => pick(
+                "expected an array of rows, or an object with one under \"rows\"".into(),
+                "attendu : un tableau de lignes, ou un objet qui en a un sous « rows »".into(),
+            ),
+            FileProblem::NotAnArray => {
+                pick("expected an array of rows".into(), "attendu : un tableau de lignes".into())
+            }
+            FileProblem::NotARowObject => pick(
+                "expected an object like {\"date\": \"2025-01-31\", \"montant\": 12.5}".into(),
+                "attendu : un objet comme {\"date\": \"2025-01-31\", \"montant\": 12.5}".into(),
+            ),
+            FileProblem::Parquet(d) => pick(d.clone(), format!("fichier Parquet illisible : {d}")),
+        }
+    }
+}
+
+/// A figure as vigie writes it in descriptions: rounded to two decimals,
+/// no trailing zeros (`35.5`, `5000`); French with the decimal comma.
+pub fn plain(lang: Lang, x: f64) -> String {
+    let r = (x * 100.0).round() / 100.0;
+    let text = if r == r.trunc() && r.abs() < 1e15 {
+        format!("{}", r as i64)
+    } else {
+        format!("{r:.2}").trim_end_matches('0').to_string()
+    };
+    localize(lang, text)
+}
+
+fn noun(kind: SeriesKind, lang: Lang) -> &'static str {
+    match (kind, lang) {
+        (_, Lang::En) => kind.noun(),
+        (SeriesKind::Stock, Lang::Fr) => "demande",
+        (SeriesKind::Spend, Lang::Fr) => "dépense",
+        (SeriesKind::Metric, Lang::Fr) => "valeur",
+    }
+}
+
+/// A share as a whole percentage (`67%`; French `67 %`).
+fn whole_pct(lang: Lang, share: f64) -> String {
+    match lang {
+        Lang::En => format!("{:.0}%", share * 100.0),
+        Lang::Fr => format!("{}\u{a0}%", localize(lang, format!("{:.0}", share * 100.0))),
+    }
 }
 
 fn list(v: &[usize]) -> String {
@@ -534,6 +690,199 @@ impl Msg {
             }
             Msg::HorizonLine(m) => pick(format!("horizon: {m}"), format!("horizon : {m}")),
             Msg::WarningLine(m) => pick(format!("warning: {m}"), format!("avertissement : {m}")),
+            Msg::Anomaly { kind, actual, expected } => {
+                let (noun, a, e) = (noun(*kind, lang), plain(lang, *actual), plain(lang, *expected));
+                if expected.abs() < 1e-9 {
+                    return pick(
+                        format!("{noun} {a} where about 0 was expected"),
+                        format!("{noun} de {a} alors qu’environ 0 était attendu"),
+                    );
+                }
+                let share = (actual - expected) / expected.abs();
+                let p = whole_pct(lang, share.abs());
+                match (lang, share >= 0.0) {
+                    (Lang::En, true) => format!("{noun} {p} above expected: {a} against {e} expected"),
+                    (Lang::En, false) => format!("{noun} {p} below expected: {a} against {e} expected"),
+                    (Lang::Fr, true) => format!("{noun} {p} au-dessus de l’attendu : {a} contre {e} attendus"),
+                    (Lang::Fr, false) => format!("{noun} {p} au-dessous de l’attendu : {a} contre {e} attendus"),
+                }
+            }
+            Msg::AlertSpendAnomaly { series, kind, actual, expected, sigma } => {
+                let what = Msg::Anomaly { kind: *kind, actual: *actual, expected: *expected }.text(lang);
+                let z = if sigma.abs() > 99.0 {
+                    localize(lang, format!("{:.0}", sigma.clamp(-1e6, 1e6)))
+                } else {
+                    localize(lang, format!("{sigma:.1}"))
+                };
+                pick(format!("{series}: {what} ({z}σ)"), format!("{series} : {what} ({z}σ)"))
+            }
+            Msg::AlertSpendBack { series } => pick(
+                format!("{series}: spend back within expectations"),
+                format!("{series} : la dépense est revenue dans l’attendu"),
+            ),
+            Msg::AlertOutOfStock { series, on_hand } => {
+                let h = plain(lang, *on_hand);
+                pick(format!("{series} is out of stock (on hand {h})"), format!("{series} est en rupture (en stock : {h})"))
+            }
+            Msg::AlertBackInStock { series, on_hand } => {
+                let h = plain(lang, *on_hand);
+                pick(
+                    format!("{series} is back in stock (on hand {h})"),
+                    format!("{series} est de nouveau en stock (en stock : {h})"),
+                )
+            }
+            Msg::AlertLowStock { series, on_hand, reorder, threshold } => {
+                let (h, t) = (plain(lang, *on_hand), plain(lang, *threshold));
+                match (lang, reorder) {
+                    (Lang::En, true) => format!("{series} is low: {h} on hand, reorder point {t}"),
+                    (Lang::En, false) => format!("{series} is low: {h} on hand, safety level {t}"),
+                    (Lang::Fr, true) => format!("{series} est bas : {h} en stock, point de commande {t}"),
+                    (Lang::Fr, false) => format!("{series} est bas : {h} en stock, stock de sécurité {t}"),
+                }
+            }
+            Msg::AlertStockAboveAgain { series, on_hand, reorder } => {
+                let h = plain(lang, *on_hand);
+                match (lang, reorder) {
+                    (Lang::En, true) => format!("{series} is above its reorder point again: {h} on hand"),
+                    (Lang::En, false) => format!("{series} is above its safety level again: {h} on hand"),
+                    (Lang::Fr, true) => format!("{series} repasse au-dessus de son point de commande : {h} en stock"),
+                    (Lang::Fr, false) => format!("{series} repasse au-dessus de son stock de sécurité : {h} en stock"),
+                }
+            }
+            Msg::AlertPredictedStockout { series, probability, lead_days, on_hand, expected, runs_out } => {
+                let (p, l) = (whole_pct(lang, *probability), plain(lang, *lead_days));
+                let (h, e) = (plain(lang, *on_hand), plain(lang, *expected));
+                let when = match (runs_out, lang) {
+                    (None, _) => String::new(),
+                    (Some((rate, date)), Lang::En) => {
+                        format!("; at about {} a day it runs out around {date}", plain(lang, *rate))
+                    }
+                    (Some((rate, date)), Lang::Fr) => {
+                        format!(" ; à environ {} par jour, rupture vers le {date}", plain(lang, *rate))
+                    }
+                };
+                pick(
+                    format!(
+                        "{series}: {p} likely to run out before the {l}-day lead time ends: {h} on hand, about {e} expected to be asked for{when}"
+                    ),
+                    format!(
+                        "{series} : {p} de risque de rupture avant la fin du délai de réapprovisionnement de {l} jours : {h} en stock, environ {e} de demande attendue{when}"
+                    ),
+                )
+            }
+            Msg::AlertStockCovers { series, probability, lead_days } => {
+                let (p, l) = (whole_pct(lang, *probability), plain(lang, *lead_days));
+                pick(
+                    format!("{series}: on hand now covers the {l}-day lead time ({p} risk of running out)"),
+                    format!("{series} : le stock couvre maintenant le délai de {l} jours ({p} de risque de rupture)"),
+                )
+            }
+            Msg::AlertServiceRate { series, rate, window, threshold } => {
+                let (r, t) = (whole_pct(lang, *rate), whole_pct(lang, *threshold));
+                pick(
+                    format!("{series}: {r} of requested units served over the last {window} buckets (threshold {t})"),
+                    format!("{series} : {r} des unités demandées servies sur les {window} dernières tranches (seuil {t})"),
+                )
+            }
+            Msg::AlertBudgetOverrun { series, spent, projected, budget } => {
+                let (s_, p, b) = (plain(lang, *spent), plain(lang, *projected), plain(lang, *budget));
+                pick(
+                    format!("{series}: {s_} spent so far this period, {p} projected against a budget of {b}"),
+                    format!("{series} : {s_} dépensés depuis le début de la période, {p} projetés pour un budget de {b}"),
+                )
+            }
+            Msg::AlertBudgetWithin { series, projected, budget } => {
+                let (p, b) = (plain(lang, *projected), plain(lang, *budget));
+                pick(
+                    format!("{series}: projected spend {p} is within the budget of {b}"),
+                    format!("{series} : la dépense projetée de {p} reste dans le budget de {b}"),
+                )
+            }
+            Msg::AlertNoData { series, kind, bucket, since, missed } => {
+                let en = match kind {
+                    SeriesKind::Stock => "sales",
+                    SeriesKind::Spend => "spend",
+                    SeriesKind::Metric => "values",
+                };
+                let fr = match kind {
+                    SeriesKind::Stock => "aucune vente",
+                    SeriesKind::Spend => "aucune dépense",
+                    SeriesKind::Metric => "aucune valeur",
+                };
+                pick(
+                    format!("{series}: no {en} after the {bucket} bucket of {since} ({missed} buckets missed)"),
+                    format!("{series} : {fr} après la tranche {bucket} du {since} ({missed} tranches manquées)"),
+                )
+            }
+            Msg::AlertDataAgain { series } => {
+                pick(format!("{series}: data again"), format!("{series} : les données reviennent"))
+            }
+            Msg::FileUnreadable { file, detail } => {
+                pick(format!("{file}: cannot read: {detail}"), format!("{file} : lecture impossible : {detail}"))
+            }
+            Msg::FileNoColumn { file, what, columns, flag, api } => {
+                let param = match *flag {
+                    "--ts-column" => "date_column",
+                    "--value-column" => "value_column",
+                    "--series-column" => "series_column",
+                    other => other,
+                };
+                let what_fr = match *what {
+                    "date/time" => "de date/heure",
+                    "series" => "de série",
+                    "value" => "de valeur",
+                    other => other,
+                };
+                match (lang, api) {
+                    (Lang::En, false) => {
+                        format!("{file}: no {what} column found; the columns are {columns}. Name it with {flag}")
+                    }
+                    (Lang::En, true) => format!(
+                        "{file}: no {what} column found; the columns are {columns}. Name it with the {param} query parameter"
+                    ),
+                    (Lang::Fr, false) => format!(
+                        "{file} : aucune colonne {what_fr} trouvée ; les colonnes sont {columns}. Nommez-la avec {flag}"
+                    ),
+                    (Lang::Fr, true) => format!(
+                        "{file} : aucune colonne {what_fr} trouvée ; les colonnes sont {columns}. Nommez-la avec le paramètre {param}"
+                    ),
+                }
+            }
+            Msg::FileCell { file, unit, line, column, problem } => {
+                let unit_fr = match *unit {
+                    "record" => "enregistrement",
+                    _ => "ligne",
+                };
+                let p = problem.text(lang);
+                pick(
+                    format!("{file}, {unit} {line}, column \"{column}\": {p}"),
+                    format!("{file}, {unit_fr} {line}, colonne « {column} » : {p}"),
+                )
+            }
+            Msg::FileEmpty { file } => pick(format!("{file}: no data rows"), format!("{file} : aucune ligne de données")),
+            Msg::Rejected { reason, field } => {
+                let f = field.as_deref().unwrap_or("?");
+                let fr = match reason {
+                    RejectReason::InvalidJson => "ce n’est pas du JSON valide (ou il est tronqué)".to_string(),
+                    RejectReason::NotAnObject => "un événement doit être un objet JSON".to_string(),
+                    RejectReason::Oversize => "l’événement dépasse la taille permise".to_string(),
+                    RejectReason::MissingField => format!("le champ « {f} » manque"),
+                    RejectReason::UnknownField => format!("le champ « {f} » n’existe pas pour ce type d’événement"),
+                    RejectReason::WrongType => format!("le champ « {f} » n’a pas le bon type"),
+                    RejectReason::UnknownKind => "« kind » doit valoir « stock » ou « spend »".to_string(),
+                    RejectReason::UnknownMovement => format!("le mouvement « {f} » n’est pas connu"),
+                    RejectReason::UnknownVersion => "cette version de schéma n’est pas lue".to_string(),
+                    RejectReason::NegativeQuantity => format!("« {f} » ne peut pas être négatif ici"),
+                    RejectReason::NonFinite => format!("« {f} » n’est pas un nombre fini"),
+                    RejectReason::BadTimestamp => format!("« {f} » n’est pas une date RFC 3339 (ex. 2025-01-31T08:00:00Z)"),
+                    RejectReason::FutureTimestamp => format!("« {f} » est trop loin dans le futur"),
+                    RejectReason::BadString => format!("le texte « {f} » est vide ou trop long"),
+                    RejectReason::Late => "l’événement arrive après la fermeture de sa période".to_string(),
+                    RejectReason::TenantMismatch => "l’événement nomme un autre client que celui de la clé".to_string(),
+                };
+                let code = reason.as_str();
+                pick(format!("refused ({code}), field {f}"), format!("refusé ({code}) : {fr}"))
+            }
         }
     }
 
@@ -607,6 +956,56 @@ impl Msg {
             Msg::ApiRateLimited { seconds: 3 },
             Msg::HorizonLine("3".into()),
             Msg::WarningLine("…".into()),
+            Msg::Anomaly { kind: SeriesKind::Spend, actual: 5000.0, expected: 3000.5 },
+            Msg::AlertSpendAnomaly {
+                series: "E1".into(),
+                kind: SeriesKind::Spend,
+                actual: 5.5,
+                expected: 3.0,
+                sigma: 2.5,
+            },
+            Msg::AlertSpendBack { series: "E1".into() },
+            Msg::AlertOutOfStock { series: "S/A".into(), on_hand: 0.0 },
+            Msg::AlertBackInStock { series: "S/A".into(), on_hand: 12.5 },
+            Msg::AlertLowStock { series: "S/A".into(), on_hand: 3.5, reorder: true, threshold: 10.0 },
+            Msg::AlertStockAboveAgain { series: "S/A".into(), on_hand: 30.0, reorder: false },
+            Msg::AlertPredictedStockout {
+                series: "S/A".into(),
+                probability: 0.42,
+                lead_days: 7.0,
+                on_hand: 4.0,
+                expected: 10.5,
+                runs_out: Some((1.5, "2025-03-02".into())),
+            },
+            Msg::AlertStockCovers { series: "S/A".into(), probability: 0.01, lead_days: 7.0 },
+            Msg::AlertServiceRate { series: "S/A".into(), rate: 0.8, window: 28, threshold: 0.95 },
+            Msg::AlertBudgetOverrun { series: "E1".into(), spent: 900.0, projected: 1250.5, budget: 1000.0 },
+            Msg::AlertBudgetWithin { series: "E1".into(), projected: 950.0, budget: 1000.0 },
+            Msg::AlertNoData {
+                series: "S/A".into(),
+                kind: SeriesKind::Stock,
+                bucket: "1d".into(),
+                since: "2025-03-01T00:00:00Z".into(),
+                missed: 3,
+            },
+            Msg::AlertDataAgain { series: "S/A".into() },
+            Msg::Rejected { reason: RejectReason::MissingField, field: Some("sku".into()) },
+            Msg::FileUnreadable { file: "d.csv".into(), detail: "…".into() },
+            Msg::FileNoColumn {
+                file: "d.csv".into(),
+                what: "date/time",
+                columns: "\"a\"".into(),
+                flag: "--ts-column",
+                api: true,
+            },
+            Msg::FileCell {
+                file: "d.csv".into(),
+                unit: "line",
+                line: 3,
+                column: "montant".into(),
+                problem: FileProblem::NotNumber("trois".into()),
+            },
+            Msg::FileEmpty { file: "d.csv".into() },
         ]
     }
 }
@@ -621,7 +1020,25 @@ mod tests {
         // One sample of each variant (the discriminants of the list cover the enum).
         let kinds: std::collections::BTreeSet<String> =
             samples.iter().map(|m| format!("{m:?}").split(['{', '(', ' ']).next().unwrap().to_string()).collect();
-        assert_eq!(kinds.len(), 45, "a sample of every message: {kinds:?}");
+        assert_eq!(kinds.len(), 64, "a sample of every message: {kinds:?}");
+        // Every file problem reads in both languages too.
+        for p in [
+            FileProblem::Csv("x".into()),
+            FileProblem::NotIndex("x".into()),
+            FileProblem::NotDate("x".into()),
+            FileProblem::NotNumber("x".into()),
+            FileProblem::DamagedWorkbook,
+            FileProblem::NotWorkbook("x".into()),
+            FileProblem::NoSheet,
+            FileProblem::SheetUnreadable("x".into()),
+            FileProblem::NotJson("x".into()),
+            FileProblem::NoRowsArray,
+            FileProblem::NotAnArray,
+            FileProblem::NotARowObject,
+            FileProblem::Parquet("x".into()),
+        ] {
+            assert_ne!(p.text(Lang::En), p.text(Lang::Fr), "{p:?}");
+        }
         for m in &samples {
             let (en, fr) = (m.text(Lang::En), m.text(Lang::Fr));
             assert!(!en.is_empty() && !fr.is_empty(), "{m:?}");

@@ -87,7 +87,16 @@ pub fn run(a: &Args) -> Result<()> {
     };
     let name = a.input.display().to_string();
     let bytes = std::fs::read(&a.input).with_context(|| format!("{name}: cannot read"))?;
-    let table = read_table(bytes, &name, &opts)?;
+    let lang = vigie_schemas::i18n::Lang::parse(&a.lang).unwrap_or_default();
+    let table = read_table(bytes, &name, &opts).map_err(|e| match lang {
+        // In French the sentence comes first, the English one after (and the
+        // error keeps its kind, for the exit code).
+        vigie_schemas::i18n::Lang::Fr => {
+            let text = e.says(false).text(lang);
+            anyhow::Error::new(e).context(text)
+        }
+        vigie_schemas::i18n::Lang::En => e.into(),
+    })?;
     let bucket = match &a.bucket {
         Some(_) if table.index_ts => {
             bail!("--bucket needs dates in column \"{}\", which holds an integer index", table.ts_column)
