@@ -9,6 +9,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc, not glibc's malloc: under queries beside ingest (a soak run,
+/// BENCHMARKS.md "Soak"), glibc's per-thread arenas kept freed memory and
+/// the process grew by 2 MB/s without end (flat with MALLOC_ARENA_MAX=2).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cmd;
 mod files;
 
