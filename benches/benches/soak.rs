@@ -213,27 +213,49 @@ fn client(
     lat
 }
 
+/// Two clients posting from event 0 on (see [`client`]): the next event
+/// to send, the stop flag, the 503 count, when they started, and their threads.
+struct Clients {
+    next: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    busy: Arc<AtomicU64>,
+    started: Instant,
+    threads: Vec<std::thread::JoinHandle<Vec<(u64, f64)>>>,
+}
+
+impl Clients {
+    fn spawn(addr: SocketAddr, key: &str, t0: i64, rate: Option<f64>) -> Self {
+        let (next, stop, busy) =
+            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let started = Instant::now();
+        let threads = (0..2)
+            .map(|_| {
+                let (key, next, stop, busy) =
+                    (key.to_string(), Arc::clone(&next), Arc::clone(&stop), Arc::clone(&busy));
+                std::thread::spawn(move || client(addr, key, t0, next, rate, started, stop, busy))
+            })
+            .collect();
+        Clients { next, stop, busy, started, threads }
+    }
+
+    /// Stops them; every request's (second, latency ms).
+    fn finish(self) -> Vec<(u64, f64)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads.into_iter().flat_map(|c| c.join().unwrap()).collect()
+    }
+}
+
 fn capacity(t0: i64, kafka: bool) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let b = kafka.then(vigie_benches::broker);
     let (cfg, key) = config(dir.path(), None, b.as_ref().map(|b| b.addr.as_str()));
     let (addr, status, stop_api, h) = start(cfg);
-    let (next, stop, busy) =
-        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-    let started = Instant::now();
-    let clients: Vec<_> = (0..2)
-        .map(|_| {
-            let (key, next, stop, busy) = (key.clone(), Arc::clone(&next), Arc::clone(&stop), Arc::clone(&busy));
-            std::thread::spawn(move || client(addr, key, t0, next, None, started, stop, busy))
-        })
-        .collect();
+    let clients = Clients::spawn(addr, &key, t0, None);
     std::thread::sleep(Duration::from_secs(20));
     let processed = status.events.load(Ordering::Relaxed);
-    let rate = processed as f64 / started.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.join().unwrap();
-    }
+    let rate = processed as f64 / clients.started.elapsed().as_secs_f64();
+    let busy = Arc::clone(&clients.busy);
+    clients.finish();
     stop_api.send(()).unwrap();
     h.join().unwrap();
     println!(
@@ -266,15 +288,9 @@ fn main() {
     let b = kafka.then(vigie_benches::broker);
     let (cfg, key) = config(dir.path(), Some(&hook), b.as_ref().map(|b| b.addr.as_str()));
     let (addr, status, stop_api, h) = start(cfg);
-    let (next, stop, busy) =
-        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-    let started = Instant::now();
-    let clients: Vec<_> = (0..2)
-        .map(|_| {
-            let (key, next, stop, busy) = (key.clone(), Arc::clone(&next), Arc::clone(&stop), Arc::clone(&busy));
-            std::thread::spawn(move || client(addr, key, t0, next, Some(rate), started, stop, busy))
-        })
-        .collect();
+    let clients = Clients::spawn(addr, &key, t0, Some(rate));
+    let (next, stop, busy, started) =
+        (Arc::clone(&clients.next), Arc::clone(&clients.stop), Arc::clone(&clients.busy), clients.started);
     let queries = {
         let (key, stop, next) = (key.clone(), Arc::clone(&stop), Arc::clone(&next));
         std::thread::spawn(move || {
@@ -318,8 +334,7 @@ fn main() {
         ));
         last = ev;
     }
-    stop.store(true, Ordering::Relaxed);
-    let lat: Vec<(u64, f64)> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    let lat = clients.finish();
     let mut qlat = queries.join().unwrap();
     let accepted = lat.len() as u64 * BATCH;
     // One event per series two days later closes every bucket; those

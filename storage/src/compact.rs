@@ -34,7 +34,7 @@ use vigie_schemas::time::{DAY_MS, Duration, days_from_civil};
 use crate::StorageError;
 use crate::columns::schema;
 use crate::layout::Table;
-use crate::scan::Scan;
+use crate::scan::{Scan, read_dir as entries};
 
 /// Taken shared by a writer around putting a file into a day, and
 /// exclusively by compaction around its last look and the swap.
@@ -76,16 +76,6 @@ fn io(p: &Path, e: std::io::Error) -> StorageError {
 
 fn name(p: &Path) -> &str {
     p.file_name().and_then(|n| n.to_str()).unwrap_or("")
-}
-
-fn entries(dir: &Path) -> Result<Vec<PathBuf>, StorageError> {
-    let mut out: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(e) => e.flatten().map(|e| e.path()).collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(io(dir, e)),
-    };
-    out.sort();
-    Ok(out)
 }
 
 /// The day's Parquet files (not hidden, not temporary).

@@ -274,12 +274,15 @@ fn internal(what: &str) -> StorageError {
     StorageError::Internal(what.to_string())
 }
 
-fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, StorageError> {
-    match std::fs::read_dir(dir) {
-        Ok(entries) => Ok(entries.flatten().map(|e| e.path()).collect()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(StorageError::io(dir, e)),
-    }
+/// The entries of `dir`, sorted; none when it does not exist.
+pub(crate) fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, StorageError> {
+    let mut out: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.flatten().map(|e| e.path()).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(StorageError::io(dir, e)),
+    };
+    out.sort();
+    Ok(out)
 }
 
 /// Subdirectories named `prefix…`, sorted.
