@@ -118,9 +118,11 @@ fn killed_five_times_the_results_equal_an_uninterrupted_run() {
     produce(&broker, 150_000, 7, 100);
     // The reference: one run, never interrupted.
     let cfg = config(dir.path(), "ref", &broker, "ref", "1d", "");
-    let (mut child, _, _) = start(&cfg);
-    broker.wait_consumed("ref", "vigie.events", Duration::from_secs(120));
+    let (mut child, _, log) = start_watched(&cfg);
+    let consumed = std::panic::catch_unwind(|| broker.wait_consumed("ref", "vigie.events", Duration::from_secs(120)));
+    assert!(consumed.is_ok(), "the reference run did not finish: {:?}", log.lock().unwrap());
     sigterm(&mut child);
+    drop(log);
     // The same input, kill -9 at five moments, restarting each time.
     let cfg = config(dir.path(), "crash", &broker, "crash", "1d", "");
     // Progress is read from the rows on disk (asking the broker for the

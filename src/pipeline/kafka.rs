@@ -257,6 +257,12 @@ struct Shared {
 
 struct Ctx {
     shared: Mutex<Shared>,
+    /// An asynchronous commit the broker refused (seen in
+    /// `commit_callback`, which may run while `shared` is held): the loop
+    /// commits every partition again. Without it a partition whose last
+    /// commit was refused (a rebalance under way) stays behind on the
+    /// broker until the next message arrives on it.
+    recommit: AtomicBool,
 }
 
 impl Ctx {
@@ -284,6 +290,14 @@ impl ClientContext for Ctx {
 }
 
 impl ConsumerContext for Ctx {
+    fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, offsets: &TopicPartitionList) {
+        let refused = offsets.elements().iter().filter(|e| e.error().is_err()).count();
+        if result.is_err() || refused > 0 {
+            tracing::warn!(result = ?result.err(), partitions = refused, "kafka: a commit was refused; committing again at the next checkpoint");
+            self.recommit.store(true, Ordering::Relaxed);
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, r: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = r {
             let mut s = self.lock();
@@ -730,6 +744,7 @@ pub fn processor(
             checkpoints: Checkpoints { jobs: Some(jobs), done, in_flight: 0, pending: None, paused: false },
             error: None,
         }),
+        recommit: AtomicBool::new(false),
     };
     let consumer: BaseConsumer<Ctx> = vigie_kafka::client::consumer_config(cfg).create_with_context(ctx)?;
     consumer.subscribe(&[&cfg.events_topic])?;
@@ -763,6 +778,11 @@ pub fn processor(
             let mut s = ctx.lock();
             if let Some(e) = s.error.take() {
                 return Err(e);
+            }
+            if ctx.recommit.swap(false, Ordering::Relaxed) {
+                for part in s.parts.values_mut() {
+                    part.committed = -1;
+                }
             }
             let mut seeks = Vec::new();
             for (p, msgs) in batch {
