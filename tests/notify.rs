@@ -29,7 +29,18 @@ use vigie_schemas::Limits;
 use vigie_storage::HistoryReader;
 
 async fn call(app: &axum::Router, method: &str, uri: &str, key: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let req = Request::builder().method(method).uri(uri).header("x-api-key", key);
+    call_in(app, "en", method, uri, key, body).await
+}
+
+async fn call_in(
+    app: &axum::Router,
+    lang: &str,
+    method: &str,
+    uri: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let req = Request::builder().method(method).uri(uri).header("x-api-key", key).header("accept-language", lang);
     let req = match body {
         Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())).unwrap(),
         None => req.body(Body::empty()).unwrap(),
@@ -91,6 +102,53 @@ async fn silences_and_deliveries_are_served_per_tenant() {
     let (s, v) = call(&app, "POST", "/v1/silences", &a, Some(json!({"matchers": []}))).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(v["error"]["message"].as_str().unwrap().contains("ends_at"), "{v}");
+    // And in French for who asks, the status the same.
+    let past = json!({"matchers": [{"name": "site", "value": "DKR-01"}], "ends_at": "2001-01-01T00:00:00Z"});
+    let regex =
+        json!({"matchers": [{"name": "site", "value": "((", "is_regex": true}], "ends_at": "2099-01-01T00:00:00Z"});
+    let time = json!({"matchers": [{"name": "site", "value": "DKR-01"}], "ends_at": "demain"});
+    for (method, uri, body, status, french) in [
+        (
+            "POST",
+            "/v1/silences",
+            Some(past),
+            StatusCode::BAD_REQUEST,
+            "ends_at doit venir après starts_at et dans le futur",
+        ),
+        (
+            "POST",
+            "/v1/silences",
+            Some(regex),
+            StatusCode::BAD_REQUEST,
+            "critère site : « (( » n’est pas une expression régulière",
+        ),
+        (
+            "POST",
+            "/v1/silences",
+            Some(time),
+            StatusCode::BAD_REQUEST,
+            "ends_at : « demain » n’est pas une heure RFC 3339",
+        ),
+        ("DELETE", "/v1/silences/sil_nope", None, StatusCode::NOT_FOUND, "aucune mise en sourdine « sil_nope »"),
+        (
+            "POST",
+            "/v1/receivers/whatsapp/test",
+            None,
+            StatusCode::NOT_FOUND,
+            "aucun destinataire « whatsapp » pour ce locataire",
+        ),
+        (
+            "GET",
+            "/v1/deliveries?status=lost",
+            None,
+            StatusCode::BAD_REQUEST,
+            "« lost » doit valoir pending, delivered, failed ou silenced",
+        ),
+    ] {
+        let (s, v) = call_in(&app, "fr", method, uri, &a, body).await;
+        assert_eq!(s, status, "{method} {uri}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(french), "{method} {uri}: {v}");
+    }
     // The delivery log: empty here, filters checked.
     let (s, v) = call(&app, "GET", "/v1/deliveries?status=pending", &a, None).await;
     assert_eq!((s, v["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)));

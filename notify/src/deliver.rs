@@ -288,9 +288,9 @@ impl Notifier {
     pub async fn test_receiver(&self, tenant: &str, name: &str) -> Result<ReceiverTest, NotifyFailure> {
         let (r, external_url) = {
             let ob = self.outbox();
-            let r = ob
-                .tenant_receiver(tenant, name)
-                .ok_or_else(|| NotifyFailure::NotFound(format!("no receiver \"{name}\" for this tenant")))?;
+            let r = ob.tenant_receiver(tenant, name).ok_or_else(|| {
+                NotifyFailure::NotFound(vigie_schemas::i18n::Msg::ApiNoReceiver { name: name.to_string() })
+            })?;
             (r, ob.external_url().to_string())
         };
         let now = now_ms();

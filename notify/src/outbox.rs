@@ -55,8 +55,8 @@ pub enum NotifyError {
     Config(String),
     /// A request is wrong, e.g. a silence's matcher or times (the caller's
     /// to fix; not retried as is).
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{}", .0.text(vigie_schemas::i18n::Lang::En))]
+    Invalid(vigie_schemas::i18n::Msg),
     /// A file (the journal, the silences) cannot be read or written (the disk; a retry may help).
     #[error("{path}: {message}")]
     Io {

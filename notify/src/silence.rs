@@ -8,6 +8,7 @@ use std::sync::RwLock;
 
 use regex::Regex;
 use sha2::{Digest, Sha256};
+use vigie_schemas::i18n::Msg;
 use vigie_schemas::notify::{Matcher, Silence, SilenceSpec, SilenceState};
 use vigie_schemas::time::parse_rfc3339;
 
@@ -37,10 +38,11 @@ impl Compiled {
                 m.is_regex
                     .then(|| {
                         Regex::new(&format!("^(?:{})$", m.value)).map_err(|e| {
-                            NotifyError::Invalid(format!(
-                                "matcher {}: \"{}\" is not a regular expression ({e})",
-                                m.name, m.value
-                            ))
+                            NotifyError::Invalid(Msg::SilenceBadRegex {
+                                name: m.name.clone(),
+                                value: m.value.clone(),
+                                detail: e.to_string(),
+                            })
                         })
                     })
                     .transpose()
@@ -118,29 +120,33 @@ impl SilenceStore {
     /// [`NotifyError::Invalid`] naming the matcher or time at fault;
     /// [`NotifyError::Io`] when it cannot be saved.
     pub fn add(&self, tenant: &str, spec: SilenceSpec, now: i64) -> Result<Silence, NotifyError> {
-        let invalid = |m: String| NotifyError::Invalid(m);
+        let invalid = NotifyError::Invalid;
         if spec.matchers.is_empty() {
-            return Err(invalid("a silence needs at least one matcher".into()));
+            return Err(invalid(Msg::SilenceNoMatcher));
         }
         for m in &spec.matchers {
             if m.name.is_empty() {
-                return Err(invalid("a matcher has an empty name".into()));
+                return Err(invalid(Msg::SilenceEmptyName));
             }
         }
+        let time = |field: &'static str, given: &str| {
+            parse_rfc3339(given).map_err(|_| invalid(Msg::SilenceBadTime { field, given: given.to_string() }))
+        };
         let starts_at = match &spec.starts_at {
-            Some(s) => parse_rfc3339(s).map_err(|e| invalid(format!("starts_at: {e}")))?,
+            Some(s) => time("starts_at", s)?,
             None => now,
         };
-        let ends_at = parse_rfc3339(&spec.ends_at).map_err(|e| invalid(format!("ends_at: {e}")))?;
+        let ends_at = time("ends_at", &spec.ends_at)?;
         if ends_at <= starts_at.max(now) {
-            return Err(invalid("ends_at must be after starts_at and in the future".into()));
+            return Err(invalid(Msg::SilenceEndsBefore));
         }
         let mut h = Sha256::new();
         h.update(tenant.as_bytes());
         h.update(now.to_le_bytes());
         h.update(serde_json::to_vec(&spec.matchers).unwrap_or_default());
         let mut nonce = [0u8; 8];
-        getrandom::fill(&mut nonce).map_err(|e| invalid(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut nonce)
+            .map_err(|e| NotifyError::Io { path: "getrandom".into(), message: format!("no randomness: {e}") })?;
         h.update(nonce);
         let id = format!("sil_{}", &hex::encode(h.finalize())[..16]);
         let mut silence = Silence {

@@ -58,15 +58,18 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// This error with its message from the catalogue.
-    pub fn says(mut self, msg: Msg) -> Self {
-        self.message = msg.text(Lang::En);
-        self.msg = Some(msg);
-        self
+    /// An error with its message from the catalogue (sent in the request's language).
+    pub fn from_msg(status: StatusCode, code: &'static str, msg: Msg) -> Self {
+        Self { status, code, message: msg.text(Lang::En), retry_after: None, msg: Some(msg) }
+    }
+    /// A 400 whose message is already written in the request's language
+    /// (the one-off forecaster writes its own).
+    pub fn written(code: &'static str, message: String) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, code, message, retry_after: None, msg: None }
     }
     /// A 400 naming what is wrong.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code, message: message.into(), retry_after: None, msg: None }
+    pub fn bad_request(code: &'static str, msg: Msg) -> Self {
+        Self::from_msg(StatusCode::BAD_REQUEST, code, msg)
     }
     /// 401: no key, or a key that matches none.
     pub fn unauthorized() -> Self {
@@ -79,12 +82,12 @@ impl ApiError {
         }
     }
     /// 403: a key without the needed right.
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::FORBIDDEN, code: "forbidden", message: message.into(), retry_after: None, msg: None }
+    pub fn forbidden(msg: Msg) -> Self {
+        Self::from_msg(StatusCode::FORBIDDEN, "forbidden", msg)
     }
     /// 404.
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into(), retry_after: None, msg: None }
+    pub fn not_found(msg: Msg) -> Self {
+        Self::from_msg(StatusCode::NOT_FOUND, "not_found", msg)
     }
     /// 413.
     pub fn too_large(limit: usize) -> Self {
@@ -140,14 +143,8 @@ impl ApiError {
         }
     }
     /// 503 while starting or stopping.
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "unavailable",
-            message: message.into(),
-            retry_after: Some(1),
-            msg: None,
-        }
+    pub fn unavailable(msg: Msg) -> Self {
+        Self { retry_after: Some(1), ..Self::from_msg(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg) }
     }
     /// 500; `detail` is logged, not sent.
     pub fn internal(detail: impl std::fmt::Display) -> Self {

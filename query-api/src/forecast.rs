@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::keys::Principal;
+use vigie_schemas::i18n::Msg;
 use vigie_storage::uploads::StoredUpload;
 
 /// Largest accepted upload.
@@ -79,14 +80,14 @@ pub trait Forecaster: Send + Sync {
 }
 
 fn refused(f: ForecastFailure) -> ApiError {
-    ApiError::bad_request(f.code, f.message)
+    ApiError::written(f.code, f.message)
 }
 
 fn upload_error(e: &MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::too_large(MAX_UPLOAD_BYTES)
     } else {
-        ApiError::bad_request("invalid_upload", format!("the upload cannot be read: {}", e.body_text()))
+        ApiError::bad_request("invalid_upload", Msg::ApiUploadUnreadable { detail: e.body_text() })
     }
 }
 
@@ -98,19 +99,16 @@ pub async fn forecast_upload(
     query: Result<Query<ForecastQuery>, axum::extract::rejection::QueryRejection>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let mut multipart = multipart.map_err(|e| {
-        ApiError::bad_request(
-            "invalid_upload",
-            format!("send the file as multipart/form-data in the field \"file\": {}", e.body_text()),
-        )
-    })?;
-    let Query(mut q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let mut multipart = multipart
+        .map_err(|e| ApiError::bad_request("invalid_upload", Msg::ApiNotMultipart { detail: e.body_text() }))?;
+    let Query(mut q) =
+        query.map_err(|e| ApiError::bad_request("invalid_query", Msg::ApiBadQuery { detail: e.body_text() }))?;
     if q.lang.is_none() {
         // The header's language, else the tenant's (English when neither).
         q.lang = crate::request_lang(&headers).or(Some(crate::error::current_lang())).map(|l| l.code().to_string());
     }
     let Some(forecaster) = s.forecaster.clone() else {
-        return Err(ApiError::unavailable("this server does not make one-off forecasts"));
+        return Err(ApiError::unavailable(Msg::ApiNoForecaster));
     };
     forecaster.check(&q).map_err(refused)?;
     let mut file: Option<(String, Vec<u8>)> = None;
@@ -126,15 +124,12 @@ pub async fn forecast_upload(
         file = Some((name, bytes.to_vec()));
     }
     let Some((name, bytes)) = file else {
-        return Err(ApiError::bad_request(
-            "invalid_upload",
-            "no file: send it as multipart/form-data in the field \"file\"",
-        ));
+        return Err(ApiError::bad_request("invalid_upload", Msg::ApiNoFile));
     };
     let file_name = name.clone();
     let mut answer = tokio::task::spawn_blocking(move || forecaster.forecast(name, bytes, &q))
         .await
-        .map_err(|_| ApiError::unavailable("the forecast failed; try again"))?
+        .map_err(|_| ApiError::unavailable(Msg::ApiForecastFailed))?
         .map_err(refused)?;
     // Kept with its answer, in the history's backend, under a new id.
     let mut id = [0u8; 8];
@@ -180,9 +175,10 @@ pub async fn get_one(
     id: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse as _;
-    let axum::extract::Path(id) = id.map_err(|e| ApiError::bad_request("invalid_path", e.to_string()))?;
+    let axum::extract::Path(id) =
+        id.map_err(|e| ApiError::bad_request("invalid_path", Msg::ApiBadPath { detail: e.body_text() }))?;
     match s.reader.upload(&p.tenant, &id).await? {
         Some(u) => Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], u.answer).into_response()),
-        None => Err(ApiError::not_found(format!("no forecast \"{id}\""))),
+        None => Err(ApiError::not_found(Msg::ApiNoForecast { id })),
     }
 }

@@ -194,15 +194,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tenants/{tenant}/keys", post(create_key))
         .route("/v1/keys", get(list_keys))
         .route("/v1/keys/{id}", delete(revoke_key))
-        .fallback(|| async { ApiError::not_found("").says(Msg::ApiNoRoute) })
+        .fallback(|| async { ApiError::not_found(Msg::ApiNoRoute) })
         .method_not_allowed_fallback(|| async {
-            ApiError {
-                status: StatusCode::METHOD_NOT_ALLOWED,
-                code: "method_not_allowed",
-                message: Msg::ApiMethodNotAllowed.text(Lang::En),
-                retry_after: None,
-                msg: Some(Msg::ApiMethodNotAllowed),
-            }
+            ApiError::from_msg(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", Msg::ApiMethodNotAllowed)
         })
         .with_state(state)
         .layer(axum::middleware::from_fn(speak_the_request_language))
@@ -247,7 +241,7 @@ async fn ready(State(s): State<AppState>, _p: Principal) -> Result<Json<Value>, 
     if s.ready.load(Ordering::Relaxed) {
         Ok(Json(json!({"ready": true})))
     } else {
-        Err(ApiError::unavailable("the pipeline is not running"))
+        Err(ApiError::unavailable(Msg::ApiNotRunning))
     }
 }
 
@@ -263,7 +257,7 @@ pub(crate) struct Params(BTreeMap<String, String>);
 impl Params {
     pub(crate) fn new(q: Result<Query<BTreeMap<String, String>>, QueryRejection>) -> Result<Self, ApiError> {
         q.map(|Query(m)| Params(m))
-            .map_err(|e| ApiError::bad_request("invalid_query", format!("the query string cannot be read: {e}")))
+            .map_err(|e| ApiError::bad_request("invalid_query", Msg::ApiBadQuery { detail: e.body_text() }))
     }
 
     fn take(&mut self, name: &str) -> Option<String> {
@@ -274,8 +268,10 @@ impl Params {
         self.take(name)
             .map(|v| {
                 parse_flexible(&v).ok_or_else(|| {
-                    ApiError::bad_request("invalid_parameter", "")
-                        .says(Msg::ApiBadTime { name: name.to_string(), given: v.clone() })
+                    ApiError::bad_request(
+                        "invalid_parameter",
+                        Msg::ApiBadTime { name: name.to_string(), given: v.clone() },
+                    )
                 })
             })
             .transpose()
@@ -286,15 +282,17 @@ impl Params {
             None => Ok(DEFAULT_LIMIT),
             Some(v) => match v.parse::<usize>() {
                 Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-                _ => Err(ApiError::bad_request("invalid_parameter", "")
-                    .says(Msg::ApiBadLimit { given: v.clone(), max: MAX_LIMIT })),
+                _ => Err(ApiError::bad_request(
+                    "invalid_parameter",
+                    Msg::ApiBadLimit { given: v.clone(), max: MAX_LIMIT },
+                )),
             },
         }
     }
 
     pub(crate) fn cursor(&mut self) -> Result<Option<Cursor>, ApiError> {
         let Some(c) = self.take("cursor") else { return Ok(None) };
-        decode_cursor(&c).map(Some).ok_or_else(|| ApiError::bad_request("invalid_cursor", "").says(Msg::ApiBadCursor))
+        decode_cursor(&c).map(Some).ok_or_else(|| ApiError::bad_request("invalid_cursor", Msg::ApiBadCursor))
     }
 
     /// Alert pages are ordered by (ts, seq).
@@ -304,15 +302,13 @@ impl Params {
             Some((ts, seq)) => seq
                 .parse()
                 .map(|s| Some((ts, s)))
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "").says(Msg::ApiBadCursor)),
+                .map_err(|_| ApiError::bad_request("invalid_cursor", Msg::ApiBadCursor)),
         }
     }
 
     pub(crate) fn finish(self) -> Result<(), ApiError> {
         match self.0.keys().next() {
-            Some(k) => {
-                Err(ApiError::bad_request("invalid_parameter", "").says(Msg::ApiUnknownParameter { name: k.clone() }))
-            }
+            Some(k) => Err(ApiError::bad_request("invalid_parameter", Msg::ApiUnknownParameter { name: k.clone() })),
             None => Ok(()),
         }
     }
@@ -350,7 +346,7 @@ async fn series(
         hex::decode(&c)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| ApiError::bad_request("invalid_cursor", "").says(Msg::ApiBadCursor))
+            .ok_or_else(|| ApiError::bad_request("invalid_cursor", Msg::ApiBadCursor))
     });
     let after = after.transpose()?;
     q.finish()?;
@@ -364,7 +360,8 @@ async fn history(
     key: Result<Path<String>, PathRejection>,
     q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Path(key) = key.map_err(|e| ApiError::bad_request("invalid_path", e.to_string()))?;
+    let Path(key) =
+        key.map_err(|e| ApiError::bad_request("invalid_path", Msg::ApiBadPath { detail: e.body_text() }))?;
     let mut q = Params::new(q)?;
     let from = q.time("from")?.unwrap_or(i64::MIN / 4);
     let to = q.time("to")?.unwrap_or(i64::MAX / 4);
@@ -372,7 +369,7 @@ async fn history(
     let points = s.reader.history(&p.tenant, &key, from, to).await?;
     // A series of another tenant gets the same answer as one that never existed.
     if points.is_empty() && s.reader.history(&p.tenant, &key, i64::MIN / 4, i64::MAX / 4).await?.is_empty() {
-        return Err(ApiError::not_found("").says(Msg::ApiNoSeries { key: key.clone() }));
+        return Err(ApiError::not_found(Msg::ApiNoSeries { key: key.clone() }));
     }
     let anomalies: Vec<_> = points.iter().filter(|x| x.severity == "MEDIUM" || x.severity == "HIGH").cloned().collect();
     let forecast = s.reader.latest_forecast(&p.tenant, &key).await?;
@@ -385,17 +382,15 @@ async fn model(
     key: Result<Path<String>, PathRejection>,
     q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Path(key) = key.map_err(|e| ApiError::bad_request("invalid_path", e.to_string()))?;
+    let Path(key) =
+        key.map_err(|e| ApiError::bad_request("invalid_path", Msg::ApiBadPath { detail: e.body_text() }))?;
     Params::new(q)?.finish()?;
     let Some(m) = s.reader.model(&p.tenant, &key).await? else {
         // A series of another tenant gets the same answer as one that never existed.
         if s.reader.history(&p.tenant, &key, i64::MIN / 4, i64::MAX / 4).await?.is_empty() {
-            return Err(ApiError::not_found("").says(Msg::ApiNoSeries { key: key.clone() }));
+            return Err(ApiError::not_found(Msg::ApiNoSeries { key: key.clone() }));
         }
-        return Err(ApiError::not_found(format!(
-            "series \"{key}\" has published no forecast yet: it publishes every few closed buckets \
-             (forecast.publish_every) once its model has seen two values"
-        )));
+        return Err(ApiError::not_found(Msg::ApiNoModelYet { key: key.clone() }));
     };
     Ok(Json(json!({
         "series": key,
@@ -422,10 +417,7 @@ async fn anomalies(
             "MEDIUM" | "medium" => Severity::Medium,
             "HIGH" | "high" => Severity::High,
             _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_parameter",
-                    format!("parameter \"severity\": \"{v}\" must be LOW, MEDIUM or HIGH"),
-                ));
+                return Err(ApiError::bad_request("invalid_parameter", Msg::ApiBadSeverity { given: v }));
             }
         }),
     };
@@ -526,35 +518,36 @@ async fn create_key(
     tenant: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Path(tenant) = tenant.map_err(|e| ApiError::bad_request("invalid_path", e.to_string()))?;
+    let Path(tenant) =
+        tenant.map_err(|e| ApiError::bad_request("invalid_path", Msg::ApiBadPath { detail: e.body_text() }))?;
     if !p.admin && p.tenant != tenant {
-        return Err(ApiError::forbidden(
-            "a tenant key makes keys for its own tenant only; other tenants need an admin key",
-        ));
+        return Err(ApiError::forbidden(Msg::ApiKeyOtherTenant));
     }
     if tenant.is_empty() || tenant.len() > 256 {
-        return Err(ApiError::bad_request("invalid_parameter", "tenant name must be 1 to 256 bytes"));
+        return Err(ApiError::bad_request("invalid_parameter", Msg::ApiTenantName));
     }
-    let body = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    let body = body.map_err(|e| ApiError::bad_request("invalid_body", Msg::ApiBadBody { detail: e.body_text() }))?;
     let spec: NewKey = if body.iter().all(u8::is_ascii_whitespace) {
         NewKey::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("invalid_body", Msg::ApiBadBody { detail: e.to_string() }))?
     };
-    let expires = match spec.expires.as_deref() {
-        None => None,
-        Some(t) => Some(vigie_schemas::time::parse_flexible(t).ok_or_else(|| {
-            ApiError::bad_request("invalid_parameter", format!("expires \"{t}\" is not an RFC 3339 time or a date"))
-        })?),
-    };
+    let expires =
+        match spec.expires.as_deref() {
+            None => None,
+            Some(t) => Some(vigie_schemas::time::parse_flexible(t).ok_or_else(|| {
+                ApiError::bad_request("invalid_parameter", Msg::ApiBadExpiry { given: t.to_string() })
+            })?),
+        };
     let keys = s.keys.clone();
     let made = tokio::task::spawn_blocking(move || keys.create_until(&tenant, false, expires))
         .await
         .map_err(ApiError::internal)?;
     let (key, info) = match made {
         Ok(made) => made,
-        Err(e @ keys::KeyError::PastExpiry(_)) => {
-            return Err(ApiError::bad_request("invalid_parameter", e.to_string()));
+        Err(keys::KeyError::PastExpiry(at)) => {
+            return Err(ApiError::bad_request("invalid_parameter", Msg::ApiPastExpiry { at }));
         }
         Err(e) => return Err(ApiError::internal(e)),
     };
@@ -575,7 +568,7 @@ async fn revoke_key(
     p: Principal,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Path(id) = id.map_err(|e| ApiError::bad_request("invalid_path", e.to_string()))?;
+    let Path(id) = id.map_err(|e| ApiError::bad_request("invalid_path", Msg::ApiBadPath { detail: e.body_text() }))?;
     let keys = s.keys.clone();
     let id2 = id.clone();
     let by = p.clone();
@@ -587,7 +580,7 @@ async fn revoke_key(
         tracing::info!(key_id = %format!("vk_{id}"), by_tenant = %p.tenant, "api: key revoked");
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!("no key \"{id}\"")))
+        Err(ApiError::not_found(Msg::ApiNoKey { id }))
     }
 }
 
@@ -633,11 +626,11 @@ async fn take_events(
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::too_large(MAX_BODY_BYTES)
         } else {
-            ApiError::bad_request("invalid_body", format!("the body cannot be read: {e}"))
+            ApiError::bad_request("invalid_body", Msg::ApiBadBody { detail: e.body_text() })
         }
     })?;
     let Some(sink) = s.ingest.clone() else {
-        return Err(ApiError::unavailable("this server does not ingest events"));
+        return Err(ApiError::unavailable(Msg::ApiNoIngest));
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let items = decode_body(&body, framing, &s.limits, now).map_err(|e| ApiError::bad_request("invalid_body", e.0))?;
@@ -701,14 +694,18 @@ async fn take_events(
 }
 
 fn notifications(s: &AppState) -> Result<Arc<dyn Notifications>, ApiError> {
-    s.notify.clone().ok_or_else(|| ApiError::unavailable("this server does not deliver alerts"))
+    s.notify.clone().ok_or_else(|| ApiError::unavailable(Msg::ApiNoNotify))
 }
 
 fn notify_error(e: NotifyFailure) -> ApiError {
     match e {
         NotifyFailure::Invalid(m) => ApiError::bad_request("invalid_silence", m),
         NotifyFailure::NotFound(m) => ApiError::not_found(m),
-        NotifyFailure::Unavailable(m) => ApiError::unavailable(m),
+        NotifyFailure::Unavailable(detail) => {
+            // The detail may name a file: the log has it, the answer does not.
+            tracing::error!(error = %detail, "api: the alerts' files failed");
+            ApiError::unavailable(Msg::ApiNotifyStorage)
+        }
     }
 }
 
@@ -720,7 +717,8 @@ async fn test_receiver(
     p: Principal,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Path(name) = name.map_err(|e| ApiError::bad_request("invalid_path", e.to_string()))?;
+    let Path(name) =
+        name.map_err(|e| ApiError::bad_request("invalid_path", Msg::ApiBadPath { detail: e.body_text() }))?;
     let n = notifications(&s)?;
     let answer = n.test_receiver(&p.tenant, &name).await.map_err(notify_error)?;
     Ok(Json(answer))
@@ -735,7 +733,8 @@ async fn add_silence(
     p: Principal,
     body: Result<Json<SilenceSpec>, axum::extract::rejection::JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Json(spec) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    let Json(spec) =
+        body.map_err(|e| ApiError::bad_request("invalid_body", Msg::ApiBadBody { detail: e.body_text() }))?;
     let n = notifications(&s)?;
     let silence = tokio::task::spawn_blocking(move || n.add_silence(&p.tenant, spec))
         .await
@@ -749,14 +748,14 @@ async fn expire_silence(
     p: Principal,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Path(id) = id.map_err(|e| ApiError::bad_request("invalid_path", e.to_string()))?;
+    let Path(id) = id.map_err(|e| ApiError::bad_request("invalid_path", Msg::ApiBadPath { detail: e.body_text() }))?;
     let n = notifications(&s)?;
     let id2 = id.clone();
     let found = tokio::task::spawn_blocking(move || n.expire_silence(&p.tenant, &id2))
         .await
         .map_err(ApiError::internal)?
         .map_err(notify_error)?;
-    if found { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found(format!("no silence \"{id}\""))) }
+    if found { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found(Msg::ApiNoSilence { id })) }
 }
 
 async fn deliveries(
@@ -769,19 +768,14 @@ async fn deliveries(
         .take("status")
         .map(|v| {
             DeliveryStatus::parse(&v).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_parameter",
-                    format!("parameter \"status\": \"{v}\" must be pending, delivered, failed or silenced"),
-                )
+                ApiError::bad_request("invalid_parameter", Msg::ApiBadDeliveryStatus { given: v.clone() })
             })
         })
         .transpose()?;
     let limit = q.limit()?;
     let before = q
         .take("cursor")
-        .map(|c| {
-            u64::from_str_radix(&c, 16).map_err(|_| ApiError::bad_request("invalid_cursor", "").says(Msg::ApiBadCursor))
-        })
+        .map(|c| u64::from_str_radix(&c, 16).map_err(|_| ApiError::bad_request("invalid_cursor", Msg::ApiBadCursor)))
         .transpose()?;
     q.finish()?;
     let items = notifications(&s)?.deliveries(&p.tenant, &DeliveryQuery { status, before, limit });

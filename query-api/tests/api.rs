@@ -652,6 +652,93 @@ async fn errors_are_written_in_the_language_the_request_asks_for() {
 }
 
 #[tokio::test]
+async fn every_refusal_of_every_route_reads_in_french_with_the_same_status_and_code() {
+    let f = fixture().await;
+    let ask = |method: &str, uri: &str, key: &str, body: Option<(&str, &str)>, lang: &str| {
+        let mut req =
+            Request::builder().method(method).uri(uri).header("accept-language", lang).header("x-api-key", key);
+        if let Some((ct, _)) = body {
+            req = req.header("content-type", ct);
+        }
+        let req = req.body(body.map_or_else(Body::empty, |(_, b)| Body::from(b.to_string()))).unwrap();
+        let app = f.app.clone();
+        async move {
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let v: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+            (
+                status,
+                v["error"]["code"].as_str().unwrap().to_string(),
+                v["error"]["message"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let json = Some(("application/json", "42"));
+    let (a, admin) = (f.a.as_str(), f.admin.as_str());
+    let cases: Vec<(&str, &str, &str, Option<(&str, &str)>, &str)> = vec![
+        ("GET", "/v1/anomalies?severity=grave", a, None, "« grave » doit valoir LOW, MEDIUM ou HIGH"),
+        ("GET", "/v1/series/%FF/model", a, None, "le chemin est illisible"),
+        ("GET", "/v1/series/CAS-02%2FTHE/model", f.b.as_str(), None, "n’a encore publié aucune prévision"),
+        ("GET", "/v1/forecasts/fc_nope", a, None, "aucune prévision « fc_nope »"),
+        ("POST", "/v1/forecast", a, None, "envoyez le fichier en multipart/form-data dans le champ « file »"),
+        (
+            "POST",
+            "/v1/forecast?horizon=trois",
+            a,
+            Some(("multipart/form-data; boundary=X", "")),
+            "la chaîne de requête est illisible",
+        ),
+        (
+            "POST",
+            "/v1/forecast",
+            a,
+            Some(("multipart/form-data; boundary=X", "")),
+            "ce serveur ne fait pas de prévisions ponctuelles",
+        ),
+        ("POST", "/v1/events", a, json, "pas un nombre"),
+        ("POST", "/v1/events", a, Some(("application/json", " ")), "le corps est vide"),
+        ("POST", "/v1/events", a, Some(("application/json", "[{\"kind\":")), "pas du JSON valide"),
+        ("POST", "/v1/tenants/tenant-b/keys", a, None, "une clé de locataire ne crée des clés que pour son locataire"),
+        (
+            "POST",
+            "/v1/tenants/tenant-a/keys",
+            a,
+            Some(("application/json", r#"{"expires":"demain"}"#)),
+            "« demain » n’est ni",
+        ),
+        (
+            "POST",
+            "/v1/tenants/tenant-a/keys",
+            a,
+            Some(("application/json", r#"{"expires":"2001-01-01"}"#)),
+            "n’est pas dans le futur",
+        ),
+        (
+            "POST",
+            "/v1/tenants/tenant-a/keys",
+            a,
+            Some(("application/json", "{")),
+            "le corps de la requête est illisible",
+        ),
+        ("DELETE", "/v1/keys/nope", admin, None, "aucune clé « nope »"),
+        ("GET", "/v1/silences", a, None, "ce serveur n’envoie pas d’alertes"),
+        ("GET", "/v1/deliveries", a, None, "ce serveur n’envoie pas d’alertes"),
+    ];
+    for (method, uri, key, body, french) in cases {
+        let (s_en, code_en, en) = ask(method, uri, key, body, "en").await;
+        let (s_fr, code_fr, fr) = ask(method, uri, key, body, "fr-SN,fr;q=0.9").await;
+        assert!(s_en.is_client_error() || s_en.is_server_error(), "{method} {uri}: {s_en} {en}");
+        assert_eq!(
+            (s_fr, &code_fr),
+            (s_en, &code_en),
+            "{method} {uri}: the status and code do not depend on the language"
+        );
+        assert!(fr.contains(french), "{method} {uri}: {fr:?} (English: {en:?})");
+        assert_ne!(fr, en, "{method} {uri}");
+    }
+}
+
+#[tokio::test]
 async fn a_tenant_configured_in_french_is_answered_in_french_unless_the_request_names_a_language() {
     let f = fixture().await;
     let langs = [("tenant-a".to_string(), vigie_schemas::i18n::Lang::Fr)].into_iter().collect();

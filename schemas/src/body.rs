@@ -3,6 +3,7 @@
 //! item is rejected with its index and reason while the others go through.
 
 use crate::event::decode_value;
+use crate::i18n::Msg;
 use crate::{Event, Limits, RejectReason, Rejection};
 use serde_json::Value;
 
@@ -41,8 +42,8 @@ pub struct Item {
 
 /// The body as a whole makes no sense.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{0}")]
-pub struct BodyError(pub String);
+#[error("{}", .0.text(crate::i18n::Lang::En))]
+pub struct BodyError(pub Msg);
 
 fn item(index: usize, value: Value, raw: String, limits: &Limits, now_ms: i64) -> Item {
     let result = if raw.len() > limits.max_event_bytes {
@@ -63,9 +64,9 @@ fn item(index: usize, value: Value, raw: String, limits: &Limits, now_ms: i64) -
 /// [`BodyError`] when the body as a whole is not JSON, not an event or an
 /// array of events, or empty.
 pub fn decode_body(body: &[u8], framing: Framing, limits: &Limits, now_ms: i64) -> Result<Vec<Item>, BodyError> {
-    let text = std::str::from_utf8(body).map_err(|e| BodyError(format!("the body is not UTF-8: {e}")))?;
+    let text = std::str::from_utf8(body).map_err(|e| BodyError(Msg::BodyNotUtf8 { detail: e.to_string() }))?;
     if text.trim().is_empty() {
-        return Err(BodyError("the body is empty: send one event, an array of events or NDJSON".into()));
+        return Err(BodyError(Msg::BodyEmpty));
     }
     if framing == Framing::Json {
         match serde_json::from_str::<Value>(text) {
@@ -81,18 +82,17 @@ pub fn decode_body(body: &[u8], framing: Framing, limits: &Limits, now_ms: i64) 
             }
             Ok(v @ Value::Object(_)) => return Ok(vec![item(0, v, text.trim().to_string(), limits, now_ms)]),
             Ok(other) => {
-                return Err(BodyError(format!(
-                    "the body must be an event object, an array of events or NDJSON, not {}",
-                    match other {
+                return Err(BodyError(Msg::BodyNotEvents {
+                    what: match other {
                         Value::Null => "null",
                         Value::Bool(_) => "a boolean",
                         Value::Number(_) => "a number",
                         _ => "a string",
-                    }
-                )));
+                    },
+                }));
             }
             Err(e) if e.to_string().contains("trailing characters") => {}
-            Err(e) => return Err(BodyError(format!("the body is not valid JSON: {e}"))),
+            Err(e) => return Err(BodyError(Msg::BodyNotJson { detail: e.to_string() })),
         }
     }
     let mut out = Vec::new();
@@ -146,9 +146,11 @@ mod tests {
 
     #[test]
     fn bodies_that_make_no_sense() {
-        assert!(decode("", Framing::Json).unwrap_err().0.contains("empty"));
-        assert!(decode("{\"kind\":", Framing::Json).unwrap_err().0.contains("not valid JSON"));
-        assert!(decode("42", Framing::Json).unwrap_err().0.contains("a number"));
+        let says = |body: &str| decode(body, Framing::Json).unwrap_err().to_string();
+        assert!(says("").contains("empty"));
+        assert!(says("{\"kind\":").contains("not valid JSON"));
+        assert!(says("42").contains("a number"));
+        assert!(decode("42", Framing::Json).unwrap_err().0.text(crate::i18n::Lang::Fr).contains("pas un nombre"));
         assert_eq!(Framing::from_content_type("application/json; charset=utf-8"), Some(Framing::Json));
         assert_eq!(Framing::from_content_type("text/plain"), None);
     }

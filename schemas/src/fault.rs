@@ -56,6 +56,6 @@ mod tests {
     fn each_fault_has_its_own_exit_code() {
         let codes = [Fault::User, Fault::External, Fault::Internal].map(Fault::exit_code);
         assert_eq!(codes, [2, 3, 70]);
-        assert_eq!(crate::body::BodyError("x".into()).fault(), Fault::User);
+        assert_eq!(crate::body::BodyError(crate::i18n::Msg::BodyEmpty).fault(), Fault::User);
     }
 }

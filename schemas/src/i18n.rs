@@ -226,6 +226,70 @@ pub enum Msg {
     ApiInternal,
     /// API: the key's rate limit is spent.
     ApiRateLimited { seconds: u32 },
+    /// API: a query string that cannot be read.
+    ApiBadQuery { detail: String },
+    /// API: a path segment that cannot be read.
+    ApiBadPath { detail: String },
+    /// API: a body that cannot be read or decoded.
+    ApiBadBody { detail: String },
+    /// API: an upload that is not multipart/form-data.
+    ApiNotMultipart { detail: String },
+    /// API: a multipart upload that breaks off.
+    ApiUploadUnreadable { detail: String },
+    /// API: a multipart upload without the field "file".
+    ApiNoFile,
+    /// API: a severity that is not LOW, MEDIUM or HIGH.
+    ApiBadSeverity { given: String },
+    /// API: a delivery status that is not one of the four.
+    ApiBadDeliveryStatus { given: String },
+    /// API: no stored forecast of that id for the tenant.
+    ApiNoForecast { id: String },
+    /// API: no key of that id for the tenant.
+    ApiNoKey { id: String },
+    /// API: no silence of that id for the tenant.
+    ApiNoSilence { id: String },
+    /// API: no receiver of that name for the tenant.
+    ApiNoReceiver { name: String },
+    /// API: a series that has published no forecast yet.
+    ApiNoModelYet { key: String },
+    /// API: a tenant key asked for another tenant's key.
+    ApiKeyOtherTenant,
+    /// API: a tenant name out of bounds.
+    ApiTenantName,
+    /// API: an expiry that is not a time.
+    ApiBadExpiry { given: String },
+    /// API: an expiry that is not in the future.
+    ApiPastExpiry { at: String },
+    /// API: this server makes no one-off forecasts.
+    ApiNoForecaster,
+    /// API: this server does not ingest events.
+    ApiNoIngest,
+    /// API: this server does not deliver alerts.
+    ApiNoNotify,
+    /// API: the pipeline is not running.
+    ApiNotRunning,
+    /// API: a one-off forecast failed inside.
+    ApiForecastFailed,
+    /// API: the alerts' files cannot be read or written now (the detail is in the log).
+    ApiNotifyStorage,
+    /// A body that is not UTF-8.
+    BodyNotUtf8 { detail: String },
+    /// An empty body.
+    BodyEmpty,
+    /// A JSON body that is neither an event nor an array of them (what it is).
+    BodyNotEvents { what: &'static str },
+    /// A body that is not JSON.
+    BodyNotJson { detail: String },
+    /// A silence without matchers.
+    SilenceNoMatcher,
+    /// A matcher without a name.
+    SilenceEmptyName,
+    /// A matcher whose value is not a regular expression.
+    SilenceBadRegex { name: String, value: String, detail: String },
+    /// A silence time that is not RFC 3339 (`starts_at` or `ends_at`).
+    SilenceBadTime { field: &'static str, given: String },
+    /// A silence that ends before it starts or in the past.
+    SilenceEndsBefore,
     /// An explanation line about the horizon (its reason, already in the language).
     HorizonLine(String),
     /// A warning line (the warning, already in the language).
@@ -688,6 +752,131 @@ impl Msg {
             Msg::ApiInternal => {
                 pick("internal error; it has been logged".into(), "erreur interne ; elle a été journalisée".into())
             }
+            Msg::ApiBadQuery { detail } => pick(
+                format!("the query string cannot be read: {detail}"),
+                format!("la chaîne de requête est illisible : {detail}"),
+            ),
+            Msg::ApiBadPath { detail } => {
+                pick(format!("the path cannot be read: {detail}"), format!("le chemin est illisible : {detail}"))
+            }
+            Msg::ApiBadBody { detail } => pick(
+                format!("the body cannot be read: {detail}"),
+                format!("le corps de la requête est illisible : {detail}"),
+            ),
+            Msg::ApiNotMultipart { detail } => pick(
+                format!("send the file as multipart/form-data in the field \"file\": {detail}"),
+                format!("envoyez le fichier en multipart/form-data dans le champ « file » : {detail}"),
+            ),
+            Msg::ApiUploadUnreadable { detail } => pick(
+                format!("the upload cannot be read: {detail}"),
+                format!("le fichier envoyé est illisible : {detail}"),
+            ),
+            Msg::ApiNoFile => pick(
+                "no file: send it as multipart/form-data in the field \"file\"".into(),
+                "aucun fichier : envoyez-le en multipart/form-data dans le champ « file »".into(),
+            ),
+            Msg::ApiBadSeverity { given } => pick(
+                format!("parameter \"severity\": \"{given}\" must be LOW, MEDIUM or HIGH"),
+                format!("paramètre « severity » : « {given} » doit valoir LOW, MEDIUM ou HIGH"),
+            ),
+            Msg::ApiBadDeliveryStatus { given } => pick(
+                format!("parameter \"status\": \"{given}\" must be pending, delivered, failed or silenced"),
+                format!("paramètre « status » : « {given} » doit valoir pending, delivered, failed ou silenced"),
+            ),
+            Msg::ApiNoForecast { id } => pick(format!("no forecast \"{id}\""), format!("aucune prévision « {id} »")),
+            Msg::ApiNoKey { id } => pick(format!("no key \"{id}\""), format!("aucune clé « {id} »")),
+            Msg::ApiNoSilence { id } => pick(format!("no silence \"{id}\""), format!("aucune mise en sourdine « {id} »")),
+            Msg::ApiNoReceiver { name } => pick(
+                format!("no receiver \"{name}\" for this tenant"),
+                format!("aucun destinataire « {name} » pour ce locataire"),
+            ),
+            Msg::ApiNoModelYet { key } => pick(
+                format!(
+                    "series \"{key}\" has published no forecast yet: it publishes every few closed buckets \
+                     (forecast.publish_every) once its model has seen two values"
+                ),
+                format!(
+                    "la série « {key} » n’a encore publié aucune prévision : elle en publie toutes les quelques périodes \
+                     closes (forecast.publish_every) dès que son modèle a vu deux valeurs"
+                ),
+            ),
+            Msg::ApiKeyOtherTenant => pick(
+                "a tenant key makes keys for its own tenant only; other tenants need an admin key".into(),
+                "une clé de locataire ne crée des clés que pour son locataire ; les autres demandent une clé d’administration".into(),
+            ),
+            Msg::ApiTenantName => pick(
+                "tenant name must be 1 to 256 bytes".into(),
+                "le nom du locataire doit faire de 1 à 256 octets".into(),
+            ),
+            Msg::ApiBadExpiry { given } => pick(
+                format!("expires \"{given}\" is not an RFC 3339 time or a date"),
+                format!("expires « {given} » n’est ni une heure RFC 3339 ni une date"),
+            ),
+            Msg::ApiPastExpiry { at } => pick(
+                format!("the expiry {at} is not in the future"),
+                format!("l’expiration {at} n’est pas dans le futur"),
+            ),
+            Msg::ApiNoForecaster => pick(
+                "this server does not make one-off forecasts".into(),
+                "ce serveur ne fait pas de prévisions ponctuelles".into(),
+            ),
+            Msg::ApiNoIngest => {
+                pick("this server does not ingest events".into(), "ce serveur ne reçoit pas d’événements".into())
+            }
+            Msg::ApiNoNotify => {
+                pick("this server does not deliver alerts".into(), "ce serveur n’envoie pas d’alertes".into())
+            }
+            Msg::ApiNotRunning => {
+                pick("the pipeline is not running".into(), "le traitement n’est pas en marche".into())
+            }
+            Msg::ApiForecastFailed => {
+                pick("the forecast failed; try again".into(), "la prévision a échoué ; réessayez".into())
+            }
+            Msg::ApiNotifyStorage => pick(
+                "the alerts' files cannot be read or written now; it has been logged; retry later".into(),
+                "les fichiers des alertes ne peuvent pas être lus ou écrits pour l’instant ; c’est journalisé ; réessayez plus tard".into(),
+            ),
+            Msg::BodyNotUtf8 { detail } => {
+                pick(format!("the body is not UTF-8: {detail}"), format!("le corps n’est pas en UTF-8 : {detail}"))
+            }
+            Msg::BodyEmpty => pick(
+                "the body is empty: send one event, an array of events or NDJSON".into(),
+                "le corps est vide : envoyez un événement, un tableau d’événements ou du NDJSON".into(),
+            ),
+            Msg::BodyNotEvents { what } => pick(
+                format!("the body must be an event object, an array of events or NDJSON, not {what}"),
+                format!(
+                    "le corps doit être un objet événement, un tableau d’événements ou du NDJSON, pas {}",
+                    match *what {
+                        "a boolean" => "un booléen",
+                        "a number" => "un nombre",
+                        "a string" => "une chaîne",
+                        other => other,
+                    }
+                ),
+            ),
+            Msg::BodyNotJson { detail } => {
+                pick(format!("the body is not valid JSON: {detail}"), format!("le corps n’est pas du JSON valide : {detail}"))
+            }
+            Msg::SilenceNoMatcher => pick(
+                "a silence needs at least one matcher".into(),
+                "une mise en sourdine demande au moins un critère (matcher)".into(),
+            ),
+            Msg::SilenceEmptyName => {
+                pick("a matcher has an empty name".into(), "un critère (matcher) a un nom vide".into())
+            }
+            Msg::SilenceBadRegex { name, value, detail } => pick(
+                format!("matcher {name}: \"{value}\" is not a regular expression ({detail})"),
+                format!("critère {name} : « {value} » n’est pas une expression régulière ({detail})"),
+            ),
+            Msg::SilenceBadTime { field, given } => pick(
+                format!("{field}: \"{given}\" is not an RFC 3339 time like 2025-03-01T08:00:00Z"),
+                format!("{field} : « {given} » n’est pas une heure RFC 3339 comme 2025-03-01T08:00:00Z"),
+            ),
+            Msg::SilenceEndsBefore => pick(
+                "ends_at must be after starts_at and in the future".into(),
+                "ends_at doit venir après starts_at et dans le futur".into(),
+            ),
             Msg::HorizonLine(m) => pick(format!("horizon: {m}"), format!("horizon : {m}")),
             Msg::WarningLine(m) => pick(format!("warning: {m}"), format!("avertissement : {m}")),
             Msg::Anomaly { kind, actual, expected } => {
@@ -954,6 +1143,38 @@ impl Msg {
             Msg::ApiBrokerUnavailable,
             Msg::ApiInternal,
             Msg::ApiRateLimited { seconds: 3 },
+            Msg::ApiBadQuery { detail: "x".into() },
+            Msg::ApiBadPath { detail: "x".into() },
+            Msg::ApiBadBody { detail: "x".into() },
+            Msg::ApiNotMultipart { detail: "x".into() },
+            Msg::ApiUploadUnreadable { detail: "x".into() },
+            Msg::ApiNoFile,
+            Msg::ApiBadSeverity { given: "grave".into() },
+            Msg::ApiBadDeliveryStatus { given: "envoyé".into() },
+            Msg::ApiNoForecast { id: "fc_1".into() },
+            Msg::ApiNoKey { id: "k1".into() },
+            Msg::ApiNoSilence { id: "sil_1".into() },
+            Msg::ApiNoReceiver { name: "wa".into() },
+            Msg::ApiNoModelYet { key: "E1".into() },
+            Msg::ApiKeyOtherTenant,
+            Msg::ApiTenantName,
+            Msg::ApiBadExpiry { given: "demain".into() },
+            Msg::ApiPastExpiry { at: "2020-01-01T00:00:00Z".into() },
+            Msg::ApiNoForecaster,
+            Msg::ApiNoIngest,
+            Msg::ApiNoNotify,
+            Msg::ApiNotRunning,
+            Msg::ApiForecastFailed,
+            Msg::ApiNotifyStorage,
+            Msg::BodyNotUtf8 { detail: "x".into() },
+            Msg::BodyEmpty,
+            Msg::BodyNotEvents { what: "a number" },
+            Msg::BodyNotJson { detail: "x".into() },
+            Msg::SilenceNoMatcher,
+            Msg::SilenceEmptyName,
+            Msg::SilenceBadRegex { name: "series".into(), value: "(".into(), detail: "x".into() },
+            Msg::SilenceBadTime { field: "ends_at", given: "demain".into() },
+            Msg::SilenceEndsBefore,
             Msg::HorizonLine("3".into()),
             Msg::WarningLine("…".into()),
             Msg::Anomaly { kind: SeriesKind::Spend, actual: 5000.0, expected: 3000.5 },
@@ -1020,7 +1241,7 @@ mod tests {
         // One sample of each variant (the discriminants of the list cover the enum).
         let kinds: std::collections::BTreeSet<String> =
             samples.iter().map(|m| format!("{m:?}").split(['{', '(', ' ']).next().unwrap().to_string()).collect();
-        assert_eq!(kinds.len(), 64, "a sample of every message: {kinds:?}");
+        assert_eq!(kinds.len(), 96, "a sample of every message: {kinds:?}");
         // Every file problem reads in both languages too.
         for p in [
             FileProblem::Csv("x".into()),

@@ -192,13 +192,14 @@ pub struct ReceiverTest {
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// Why a notification request failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum NotifyFailure {
     /// The caller's input is wrong (400), with a message naming what.
-    Invalid(String),
+    Invalid(crate::i18n::Msg),
     /// No such thing for this tenant (404), with a message naming it.
-    NotFound(String),
-    /// Storage failed (503; a retry may help).
+    NotFound(crate::i18n::Msg),
+    /// Storage failed (503; a retry may help): the detail, for the log
+    /// only (it may name a path).
     Unavailable(String),
 }
 
