@@ -675,7 +675,9 @@ async fn every_refusal_of_every_route_reads_in_french_with_the_same_status_and_c
     };
     let json = Some(("application/json", "42"));
     let (a, admin) = (f.a.as_str(), f.admin.as_str());
-    let cases: Vec<(&str, &str, &str, Option<(&str, &str)>, &str)> = vec![
+    // Method, path, key, body (content type and text), what the French answer says.
+    type Case<'a> = (&'a str, &'a str, &'a str, Option<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         ("GET", "/v1/anomalies?severity=grave", a, None, "« grave » doit valoir LOW, MEDIUM ou HIGH"),
         ("GET", "/v1/series/%FF/model", a, None, "le chemin est illisible"),
         ("GET", "/v1/series/CAS-02%2FTHE/model", f.b.as_str(), None, "n’a encore publié aucune prévision"),
