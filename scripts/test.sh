@@ -106,11 +106,11 @@ if cargo +nightly --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --version 0.13.2 --locked
   fi
   fuzz_target_dir="$CARGO_TARGET_DIR/fuzz"
-  for t in event_body csv_series sheets snapshot; do
+  for t in event_body csv_series sheets snapshot parquet_upload multipart; do
     mkdir -p "$fuzz_target_dir/corpus/$t"
     log="$fuzz_target_dir/$t.log"
     if ! (cd fuzz && CARGO_TARGET_DIR="$fuzz_target_dir" cargo +nightly fuzz run "$t" \
-      "$fuzz_target_dir/corpus/$t" "seeds/$t" -- -max_total_time="${VIGIE_FUZZ_SECONDS:-10}" >"$log" 2>&1); then
+      "$fuzz_target_dir/corpus/$t" "seeds/$t" -- -max_total_time="${VIGIE_FUZZ_SECONDS:-10}" -timeout=10 >"$log" 2>&1); then
       tail -40 "$log" >&2
       echo "fuzz target $t failed (a crash leaves its input in fuzz/artifacts/$t)" >&2
       exit 1

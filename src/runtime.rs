@@ -80,6 +80,14 @@ pub async fn run(
     let status = Arc::new(Status::default());
     let ready = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
+    // A compaction a crash interrupted is finished or undone before the
+    // pipeline starts: a Kafka partition's restart deletes files by name,
+    // and must find each in one place.
+    if cfg.backend() == Backend::Parquet
+        && let Err(e) = vigie_storage::compact::recover(&cfg.storage.data_dir)
+    {
+        tracing::warn!(error = %e, "compaction: cannot recover an interrupted compaction");
+    }
     let compacts = cfg.backend() == Backend::Parquet && cfg.storage.compaction.enabled;
     if !cfg.storage.retention.keeps_everything() || compacts {
         start_upkeep(&cfg, Arc::clone(&stop))?;
@@ -156,8 +164,8 @@ pub async fn run(
 
 /// Upkeep of the history at start, then every hour, until `stop`:
 /// `[storage.retention]` (Parquet day partitions, or ClickHouse mutations
-/// on the runtime) and, for Parquet, compaction of closed days (after
-/// finishing or undoing one a crash interrupted), on a thread of its own.
+/// on the runtime) and, for Parquet, compaction of closed days, on a
+/// thread of its own.
 fn start_upkeep(cfg: &RuntimeConfig, stop: Arc<AtomicBool>) -> Result<()> {
     const EVERY: std::time::Duration = std::time::Duration::from_secs(3_600);
     let retention = cfg.storage.retention.clone();
@@ -168,21 +176,18 @@ fn start_upkeep(cfg: &RuntimeConfig, stop: Arc<AtomicBool>) -> Result<()> {
             std::thread::Builder::new()
                 .name("vigie-upkeep".into())
                 .spawn(move || {
-                    let mut next = std::time::Instant::now();
-                    if compaction.enabled
-                        && let Err(e) = vigie_storage::compact::recover(&root)
-                    {
-                        tracing::warn!(error = %e, "compaction: cannot recover an interrupted compaction");
-                    }
+                    let (mut next, mut next_compaction) = (std::time::Instant::now(), std::time::Instant::now());
+                    let compaction_every = std::time::Duration::from_millis(compaction.every.0.max(1_000) as u64);
                     while !stop.load(Ordering::Relaxed) {
-                        if std::time::Instant::now() >= next && compaction.enabled {
+                        if std::time::Instant::now() >= next_compaction && compaction.enabled {
                             match vigie_storage::compact::compact(&root, &compaction, now()) {
                                 Ok(c) if c.days > 0 => {
                                     tracing::info!(days = c.days, files = c.files_in, rows = c.rows, "compaction: closed days merged");
                                 }
                                 Ok(_) => {}
-                                Err(e) => tracing::warn!(error = %e, "compaction failed; retried in an hour"),
+                                Err(e) => tracing::warn!(error = %e, "compaction failed; retried at the next pass"),
                             }
+                            next_compaction = std::time::Instant::now() + compaction_every;
                         }
                         if std::time::Instant::now() >= next {
                             match vigie_storage::retention::apply(&root, &retention, now()) {

@@ -123,8 +123,10 @@ fn killed_five_times_the_results_equal_an_uninterrupted_run() {
     assert!(consumed.is_ok(), "the reference run did not finish: {:?}", log.lock().unwrap());
     sigterm(&mut child);
     drop(log);
-    // The same input, kill -9 at five moments, restarting each time.
-    let cfg = config(dir.path(), "crash", &broker, "crash", "1d", "");
+    // The same input, kill -9 at five moments, restarting each time, with
+    // compaction every second merging the closed days' files of durable
+    // checkpoints while the partitions write more.
+    let cfg = config(dir.path(), "crash", &broker, "crash", "1d", "[storage.compaction]\nevery = \"1s\"\n");
     // Progress is read from the rows on disk (asking the broker for the
     // group's offsets waits while the group rebalances).
     let rows = |d: &Path| rows_by_partition(d, "points").values().sum::<i64>();
@@ -156,6 +158,8 @@ fn killed_five_times_the_results_equal_an_uninterrupted_run() {
     assert!(consumed.is_ok(), "the last run did not finish: {:?}", log.lock().unwrap());
     sigterm(&mut child);
     let (a, b) = (dir.path().join("data-ref"), dir.path().join("data-crash"));
+    let compacted = rows_by_partition(&b, "points").get(&-1).copied().unwrap_or(0);
+    assert!(compacted > 0, "compaction merged files of durable checkpoints");
     for table in ["points", "anomalies", "alerts"] {
         let (want, got) = (ids(&a, table), ids(&b, table));
         assert!(!want.is_empty(), "the reference has {table}");

@@ -201,6 +201,8 @@ impl Writer {
         let mut durable = Vec::with_capacity(job.parts.len());
         for j in job.parts {
             lock_store(&self.store).save(&self.topic, j.p, j.checkpoint, &j.snapshot)?;
+            // A restart begins from here: compaction may merge these files.
+            vigie_storage::compact::checkpoint_durable(&stream(&self.topic, j.p), j.checkpoint);
             durable.push((j.p, j.next_offset));
         }
         Ok(durable)
@@ -387,6 +389,7 @@ impl Opener {
         if removed > 0 {
             tracing::info!(topic = %topic, partition = p, removed, "kafka: removed files written after the last snapshot");
         }
+        vigie_storage::compact::checkpoint_durable(&stream(topic, p), checkpoint);
         Ok(Part { stage, next_offset, checkpoint, dirty: false, durable: next_offset, committed: -1, rewinding: None })
     }
 }

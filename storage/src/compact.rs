@@ -17,9 +17,15 @@
 //!   (after moving back any file written into the day meanwhile).
 //!
 //! In this process, writers and compaction take [`FILES`]: a file cannot be
-//! renamed into a day between compaction's last look and the swap. Files a
-//! Kafka partition wrote (`part-<stream>-c<checkpoint>-…`) are left alone:
-//! a crashed run deletes its unfinished checkpoint's files by name.
+//! renamed into a day between compaction's last look and the swap.
+//!
+//! Files a Kafka partition wrote (`part-<stream>-c<checkpoint>-…`) are
+//! merged only once their checkpoint is durable (its snapshot saved: the
+//! pipeline tells [`checkpoint_durable`]): a restart deletes the files of
+//! later checkpoints by name, and a row of those must not hide in a
+//! compacted file. The day's other files stay as they are, hard-linked into
+//! the new directory before the swap, so a reader never misses them.
+//! `vigie compact`, another process, merges no Kafka file.
 
 use std::cmp::Ordering;
 use std::fs::File;
@@ -44,15 +50,17 @@ pub static FILES: RwLock<()> = RwLock::new(());
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompactionConfig {
-    /// Compact at all (at start, then hourly).
+    /// Compact at all (at start, then every `every`).
     pub enabled: bool,
     /// A day is compacted once it ended this long ago.
     pub after: Duration,
+    /// How often `vigie run` looks for days to compact.
+    pub every: Duration,
 }
 
 impl Default for CompactionConfig {
     fn default() -> Self {
-        Self { enabled: true, after: Duration(2 * DAY_MS) }
+        Self { enabled: true, after: Duration(2 * DAY_MS), every: Duration(3_600_000) }
     }
 }
 
@@ -65,6 +73,42 @@ pub struct Compacted {
     pub files_in: usize,
     /// Rows written.
     pub rows: usize,
+}
+
+/// The newest durable checkpoint of each Kafka stream (`topic-partition`)
+/// this process consumed: its files, and every earlier one, are never
+/// deleted by a restart.
+static DURABLE: std::sync::Mutex<std::collections::BTreeMap<String, u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Says that `stream`'s files up to `checkpoint` are durable for good (its
+/// snapshot is saved, or a restart began from it).
+pub fn checkpoint_durable(stream: &str, checkpoint: u64) {
+    let mut d = DURABLE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let c = d.entry(stream.to_string()).or_default();
+    *c = (*c).max(checkpoint);
+}
+
+/// The stream and checkpoint of a file a Kafka partition wrote
+/// (`part-<stream>-c<checkpoint:012>-<ms>-<pid>-<seq>.parquet`).
+fn kafka_origin(file: &str) -> Option<(&str, u64)> {
+    let rest = file.strip_prefix("part-")?.strip_suffix(".parquet")?;
+    let mut it = rest.rsplitn(4, '-');
+    let (_seq, _pid, _ms, head) = (it.next()?, it.next()?, it.next()?, it.next()?);
+    let (stream, ckpt) = head.rsplit_once("-c")?;
+    (ckpt.len() == 12).then_some(())?;
+    Some((stream, ckpt.parse().ok()?))
+}
+
+/// Whether compaction may merge `file`: any file but a Kafka one whose
+/// checkpoint is not known durable here.
+fn mergeable(file: &str) -> bool {
+    match kafka_origin(file) {
+        None => true,
+        Some((stream, ckpt)) => {
+            DURABLE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(stream).is_some_and(|&d| d >= ckpt)
+        }
+    }
 }
 
 const STAGING: &str = ".compacting-";
@@ -195,9 +239,9 @@ impl Key<'_> {
 
 /// Merges one day's files; `None` when there was nothing to merge.
 fn compact_day(table: Table, tenant: &Path, day: &Path, now: i64) -> Result<Option<(usize, usize)>, StorageError> {
-    let files = parts(day)?;
-    let kafka = files.iter().any(|f| name(f).starts_with("part-") && name(f).contains("-c"));
-    if files.len() < 2 || kafka {
+    let all_files = parts(day)?;
+    let (files, kept): (Vec<PathBuf>, Vec<PathBuf>) = all_files.iter().cloned().partition(|f| mergeable(name(f)));
+    if files.len() < 2 {
         return Ok(None);
     }
     let table_schema = schema(table);
@@ -244,6 +288,7 @@ fn compact_day(table: Table, tenant: &Path, day: &Path, now: i64) -> Result<Opti
     std::fs::create_dir_all(&staging).map_err(|e| io(&staging, e))?;
     let target = staging.join(format!("{COMPACTED}{now}.parquet"));
     let names: Vec<&str> = files.iter().map(|f| name(f)).collect();
+    let seen: Vec<&str> = all_files.iter().map(|f| name(f)).collect();
     let props = crate::writer::file_properties()
         .into_builder()
         .set_key_value_metadata(Some(vec![KeyValue::new("vigie.sources".into(), names.join("\n"))]))
@@ -264,17 +309,26 @@ fn compact_day(table: Table, tenant: &Path, day: &Path, now: i64) -> Result<Opti
     {
         let _files = FILES.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         // A file that came in since the first look: merge it next time.
-        if parts(day)? != files {
+        if parts(day)? != all_files {
             drop(_files);
             let _ = std::fs::remove_dir_all(&staging);
             return Ok(None);
+        }
+        // The files not merged go on in the new directory as they are.
+        let linked = kept.iter().try_for_each(|f| std::fs::hard_link(f, staging.join(name(f))).map_err(|e| io(f, e)));
+        if let Err(e) =
+            linked.and_then(|()| File::open(&staging).and_then(|d| d.sync_all()).map_err(|e| io(&staging, e)))
+        {
+            drop(_files);
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
         }
         swap(&staging, day)?;
     }
     File::open(tenant).and_then(|d| d.sync_all()).map_err(|e| io(tenant, e))?;
     // Another process may have put a file into the day before the swap.
     for f in parts(&staging)? {
-        if !names.contains(&name(&f)) {
+        if !seen.contains(&name(&f)) {
             std::fs::rename(&f, day.join(name(&f))).map_err(|e| io(&f, e))?;
         }
     }

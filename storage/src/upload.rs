@@ -9,7 +9,9 @@ use arrow_array::types::{
 };
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::{DataType, TimeUnit};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::basic::Type as PhysicalType;
+use parquet::file::metadata::ParquetMetaData;
 use vigie_schemas::time::{DAY_MS, format_date, format_rfc3339};
 
 /// Column names and rows of text cells.
@@ -21,8 +23,22 @@ pub type Cells = (Vec<String>, Vec<Vec<String>>);
 /// A plain message when the bytes are not a readable Parquet file, or a
 /// column holds something other than text, numbers, dates or times.
 pub fn parquet_cells(bytes: Vec<u8>) -> Result<Cells, String> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+    // The Parquet reader can panic on a damaged file (fuzzing found an
+    // embedded Arrow schema with an unknown date unit): a refused file, not
+    // a crash of `vigie forecast` or of an API worker.
+    std::panic::catch_unwind(|| read_cells(bytes))
+        .unwrap_or_else(|_| Err("not a readable Parquet file: it is damaged".to_string()))
+}
+
+fn read_cells(bytes: Vec<u8>) -> Result<Cells, String> {
+    // The columns' types come from the Parquet schema itself: the Arrow
+    // schema some writers embed is a hint vigie does not need (and a second
+    // decoder of strangers' bytes).
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    let bytes = bytes::Bytes::from(bytes);
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes.clone(), options)
         .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+    check_sizes(builder.metadata(), &bytes)?;
     let headers: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
     let reader = builder.build().map_err(|e| format!("cannot read the Parquet file: {e}"))?;
     let mut rows: Vec<Vec<String>> = Vec::new();
@@ -41,6 +57,213 @@ pub fn parquet_cells(bytes: Vec<u8>) -> Result<Cells, String> {
         }
     }
     Ok((headers, rows))
+}
+
+/// Rows an upload may hold (a 50 MB CSV holds at most a few million).
+pub const MAX_ROWS: i64 = 5_000_000;
+/// Bytes one page may decode to (writers make pages of about 1 MB).
+const MAX_PAGE_BYTES: i64 = 64 << 20;
+/// Bytes every page of the file together may decode to.
+const MAX_DECODED_BYTES: i64 = 512 << 20;
+
+/// Checks what the file claims before the reader believes it: its rows,
+/// and each page's decoded size and dictionary length, read from the page
+/// headers. The Parquet reader sizes its buffers from these numbers
+/// (fuzzing found a 959-byte file whose dictionary page claims 270 million
+/// values: the reader asked for 2.1 GB); a file whose numbers do not add
+/// up is refused before anything is decoded.
+fn check_sizes(meta: &ParquetMetaData, bytes: &[u8]) -> Result<(), String> {
+    let damaged = |what: &str| format!("not a readable Parquet file: it is damaged ({what})");
+    let rows = meta.file_metadata().num_rows();
+    if !(0..=MAX_ROWS).contains(&rows) {
+        return Err(format!("the Parquet file has {rows} rows; vigie reads up to {MAX_ROWS} in one upload"));
+    }
+    let mut decoded = 0_i64;
+    for rg in meta.row_groups() {
+        if !(0..=MAX_ROWS).contains(&rg.num_rows()) {
+            return Err(damaged("a row group's row count"));
+        }
+        for col in rg.columns() {
+            let (start, len) = col.byte_range();
+            let end = start
+                .checked_add(len)
+                .filter(|&e| e <= bytes.len() as u64)
+                .ok_or_else(|| damaged("a column's place"))?;
+            // The smallest encoded size of one dictionary entry, in bits.
+            let bits: i64 = match col.column_type() {
+                PhysicalType::BOOLEAN => 1,
+                PhysicalType::INT32 | PhysicalType::FLOAT | PhysicalType::BYTE_ARRAY => 32,
+                PhysicalType::INT64 | PhysicalType::DOUBLE => 64,
+                PhysicalType::INT96 => 96,
+                PhysicalType::FIXED_LEN_BYTE_ARRAY => 8 * i64::from(col.column_descr().type_length().max(1)),
+            };
+            let mut at = start as usize;
+            while at < end as usize {
+                let page = thrift::page_header(&bytes[at..end as usize]).ok_or_else(|| damaged("a page header"))?;
+                page_fits(&page, bits).map_err(damaged)?;
+                decoded += page.uncompressed;
+                if decoded > MAX_DECODED_BYTES {
+                    return Err(format!(
+                        "the Parquet file decodes to more than {} MB; vigie reads up to that in one upload",
+                        MAX_DECODED_BYTES >> 20
+                    ));
+                }
+                at = at.saturating_add(page.header_len).saturating_add(page.compressed as usize);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A page's sizes within bounds, and a dictionary no longer than its
+/// page can hold at `bits` per entry.
+fn page_fits(page: &thrift::Page, bits: i64) -> Result<(), &'static str> {
+    if !(0..=MAX_PAGE_BYTES).contains(&page.uncompressed) || page.compressed < 0 || page.values < 0 {
+        return Err("a page's size");
+    }
+    if page.dictionary && page.values.saturating_mul(bits) > page.uncompressed.saturating_mul(8) {
+        return Err("a dictionary longer than its page");
+    }
+    Ok(())
+}
+
+/// Just enough of Thrift's compact protocol to read a page header.
+mod thrift {
+    /// What a page header says of its page.
+    pub struct Page {
+        pub header_len: usize,
+        pub uncompressed: i64,
+        pub compressed: i64,
+        /// Values (for a dictionary page, its entries).
+        pub values: i64,
+        pub dictionary: bool,
+    }
+
+    struct Reader<'a> {
+        b: &'a [u8],
+        at: usize,
+        depth: u32,
+    }
+
+    impl Reader<'_> {
+        fn byte(&mut self) -> Option<u8> {
+            let v = *self.b.get(self.at)?;
+            self.at += 1;
+            Some(v)
+        }
+        fn varint(&mut self) -> Option<u64> {
+            let mut v = 0_u64;
+            for shift in (0..64).step_by(7) {
+                let b = self.byte()?;
+                v |= u64::from(b & 0x7f) << shift;
+                if b & 0x80 == 0 {
+                    return Some(v);
+                }
+            }
+            None
+        }
+        fn int(&mut self) -> Option<i64> {
+            let v = self.varint()?;
+            Some((v >> 1) as i64 ^ -((v & 1) as i64))
+        }
+        fn skip(&mut self, n: u64) -> Option<()> {
+            let end = self.at.checked_add(usize::try_from(n).ok()?)?;
+            (end <= self.b.len()).then(|| self.at = end)
+        }
+        /// The next field's id and compact type; `None` at the struct's end.
+        fn field(&mut self, last: &mut i16) -> Option<Option<(i16, u8)>> {
+            let h = self.byte()?;
+            if h == 0 {
+                return Some(None);
+            }
+            let delta = i16::from(h >> 4);
+            *last = if delta == 0 { i16::try_from(self.int()?).ok()? } else { last.checked_add(delta)? };
+            Some(Some((*last, h & 0x0f)))
+        }
+        /// Skips a value of compact type `t`.
+        fn skip_value(&mut self, t: u8) -> Option<()> {
+            match t {
+                1 | 2 => Some(()),
+                3 => self.skip(1),
+                4..=6 => self.varint().map(|_| ()),
+                7 => self.skip(8),
+                8 => {
+                    let n = self.varint()?;
+                    self.skip(n)
+                }
+                9 | 10 => {
+                    let h = self.byte()?;
+                    let n = if h >> 4 == 15 { self.varint()? } else { u64::from(h >> 4) };
+                    let et = h & 0x0f;
+                    for _ in 0..n {
+                        // Booleans in a list take a byte each.
+                        if et == 1 || et == 2 { self.skip(1)? } else { self.skip_value(et)? }
+                    }
+                    Some(())
+                }
+                11 => {
+                    let n = self.varint()?;
+                    if n > 0 {
+                        let kv = self.byte()?;
+                        for _ in 0..n {
+                            self.skip_value(kv >> 4)?;
+                            self.skip_value(kv & 0x0f)?;
+                        }
+                    }
+                    Some(())
+                }
+                12 => {
+                    self.depth += 1;
+                    if self.depth > 32 {
+                        return None;
+                    }
+                    let mut last = 0;
+                    while let Some((_, t)) = self.field(&mut last)? {
+                        self.skip_value(t)?;
+                    }
+                    self.depth -= 1;
+                    Some(())
+                }
+                _ => None,
+            }
+        }
+        /// Field 1 (`num_values`, an i32) of a nested header struct; the rest skipped.
+        fn num_values(&mut self) -> Option<i64> {
+            let (mut last, mut values) = (0, None);
+            while let Some((id, t)) = self.field(&mut last)? {
+                if id == 1 && t == 5 {
+                    values = Some(self.int()?);
+                } else {
+                    self.skip_value(t)?;
+                }
+            }
+            values
+        }
+    }
+
+    /// Reads the page header at the start of `b`.
+    pub fn page_header(b: &[u8]) -> Option<Page> {
+        let mut r = Reader { b, at: 0, depth: 0 };
+        let (mut last, mut kind, mut uncompressed, mut compressed, mut values) = (0, None, None, None, None);
+        while let Some((id, t)) = r.field(&mut last)? {
+            match (id, t) {
+                (1, 5) => kind = Some(r.int()?),
+                (2, 5) => uncompressed = Some(r.int()?),
+                (3, 5) => compressed = Some(r.int()?),
+                // Data page (v1 and v2) and dictionary page headers: num_values first.
+                (5 | 7 | 8, 12) => values = Some(r.num_values()?),
+                _ => r.skip_value(t)?,
+            }
+        }
+        Some(Page {
+            header_len: r.at,
+            uncompressed: uncompressed?,
+            compressed: compressed?,
+            values: values.unwrap_or(0),
+            // PageType::DICTIONARY_PAGE
+            dictionary: kind? == 2,
+        })
+    }
 }
 
 /// One value as text (empty when null); `Err` names a type it cannot show.
@@ -141,6 +364,79 @@ mod tests {
         assert_eq!(headers, ["date", "montant", "entite"]);
         assert_eq!(rows, vec![vec!["2025-01-01", "12.5", "A"], vec!["2025-01-02", "", "B"]]);
         assert!(parquet_cells(b"PAR1 not really".to_vec()).unwrap_err().starts_with("not a readable Parquet file"));
+    }
+
+    #[test]
+    fn a_damaged_file_found_by_fuzzing_is_refused_not_a_crash() {
+        // An embedded Arrow schema with a date unit that does not exist:
+        // arrow-ipc 59 panics on it.
+        let bytes = include_bytes!("../tests/data/fuzz-parquet-arrow-schema-date-unit.parquet");
+        match parquet_cells(bytes.to_vec()) {
+            Ok((headers, rows)) => assert!(rows.iter().all(|r| r.len() == headers.len())),
+            Err(e) => assert!(
+                e.starts_with("not a readable Parquet file") || e.starts_with("cannot read the Parquet file"),
+                "{e}"
+            ),
+        }
+    }
+
+    #[test]
+    fn a_page_that_claims_more_than_it_holds_is_refused_before_anything_is_decoded() {
+        // 959 bytes whose dictionary page claims 270 million entries: the
+        // Parquet reader would ask for 2.1 GB (found by fuzzing).
+        let bytes = include_bytes!("../tests/data/fuzz-parquet-dictionary-claims-2gb.parquet");
+        let e = parquet_cells(bytes.to_vec()).unwrap_err();
+        // Its header's count is a varint longer than any 64-bit number.
+        assert_eq!(e, "not a readable Parquet file: it is damaged (a page header)");
+        // The same header written properly: 48 bytes cannot hold 270 million entries.
+        let mut header = vec![0x15, 0x04, 0x15, 0x60, 0x15, 0x60, 0x4c, 0x15];
+        let mut v = 270_000_000_u64 << 1;
+        while v >= 0x80 {
+            header.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        header.extend([v as u8, 0x00, 0x00]);
+        let page = thrift::page_header(&header).unwrap();
+        assert_eq!(
+            (page.dictionary, page.values, page.uncompressed, page.header_len),
+            (true, 270_000_000, 48, header.len())
+        );
+        assert_eq!(page_fits(&page, 64), Err("a dictionary longer than its page"));
+        assert_eq!(page_fits(&thrift::Page { values: 6, ..page }, 64), Ok(()));
+        // Every page of real files passes, dictionaries included (the
+        // writer makes a dictionary page for each column here).
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("site", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let sites: Vec<String> = (0..5_000).map(|i| format!("S{}", i % 7)).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(sites)),
+                Arc::new(arrow_array::Int64Array::from((0..5_000).map(|i| i % 3).collect::<Vec<i64>>())),
+            ],
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        let props = parquet::file::properties::WriterProperties::builder().set_data_page_row_count_limit(500).build();
+        let mut w = ArrowWriter::try_new(&mut buf, schema, Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let (_, rows) = parquet_cells(buf.clone()).unwrap();
+        assert_eq!((rows.len(), rows[4_999][0].as_str(), rows[4_999][1].as_str()), (5_000, "S1", "1"));
+        // The page walk reads every header: each column ends exactly where its chunk does.
+        let meta =
+            ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(buf.clone())).unwrap().metadata().clone();
+        let col = meta.row_group(0).column(0);
+        let (start, len) = col.byte_range();
+        let (mut at, mut pages) = (start as usize, 0);
+        while at < (start + len) as usize {
+            let p = thrift::page_header(&buf[at..]).unwrap();
+            at += p.header_len + p.compressed as usize;
+            pages += 1;
+        }
+        assert_eq!((at as u64, pages > 2), (start + len, true));
     }
 
     #[test]

@@ -168,7 +168,7 @@ fn readers_never_see_a_row_missing_or_twice_while_days_are_compacted() {
             during
         })
     };
-    let cfg = CompactionConfig { enabled: true, after: Duration(0) };
+    let cfg = CompactionConfig { after: Duration(0), ..CompactionConfig::default() };
     let done = compact(&root, &cfg, T0 + 13 * DAY_MS).unwrap();
     stop.store(true, Ordering::Relaxed);
     let during = reader.join().unwrap();
@@ -183,7 +183,7 @@ fn readers_never_see_a_row_missing_or_twice_while_days_are_compacted() {
 #[test]
 fn compaction_child() {
     let Ok(root) = std::env::var("VIGIE_COMPACTION_CHILD") else { return };
-    let cfg = CompactionConfig { enabled: true, after: Duration(0) };
+    let cfg = CompactionConfig { after: Duration(0), ..CompactionConfig::default() };
     compact(std::path::Path::new(&root), &cfg, T0 + 100 * DAY_MS).unwrap();
 }
 
@@ -232,10 +232,79 @@ fn kill_9_during_compaction_then_recovery_leaves_every_row_exactly_once() {
     }
     assert!(interrupted > 0, "no kill landed during a swap's preparation");
     // A last uninterrupted pass leaves one file per day.
-    let cfg = CompactionConfig { enabled: true, after: Duration(0) };
+    let cfg = CompactionConfig { after: Duration(0), ..CompactionConfig::default() };
     compact(dir.path(), &cfg, T0 + 100 * DAY_MS).unwrap();
     for day in ["2025-01-01", "2025-01-15", "2025-01-30"] {
         assert_eq!(files(dir.path(), "a", day).len(), 1, "{day}");
     }
     assert_eq!(ids(&r).values().sum::<usize>(), total);
+}
+
+#[tokio::test]
+async fn kafka_files_are_merged_once_durable_and_a_restart_still_finds_the_later_ones_by_name() {
+    use vigie_storage::compact::checkpoint_durable;
+    use vigie_storage::layout::remove_after_checkpoint;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = WriterConfig { max_rows: 1_000, max_age: std::time::Duration::from_secs(3_600), sync_files: false };
+    // Partition 0 of topic "ev" writes checkpoints 1 to 5, each an hour of
+    // the 1st for 30 series; a plain flush (no origin) adds another.
+    let mut rows_of = BTreeMap::new();
+    for c in 1..=5_u64 {
+        let mut w = ParquetWriter::new(dir.path(), cfg).unwrap();
+        w.set_origin("ev-0", c);
+        let mut points: Vec<Point> = (0..30).map(|s| point("a", s, T0 + c as i64 * 3_600_000, c as f64)).collect();
+        rows_of.insert(c, points.iter().map(|p| p.id.to_string()).collect::<Vec<_>>());
+        w.add(
+            Records {
+                points: &mut points,
+                anomalies: &mut Vec::new(),
+                forecasts: &mut Vec::new(),
+                alerts: &mut Vec::new(),
+                dead_letters: &mut Vec::new(),
+            },
+            T0,
+        );
+        w.flush_all().unwrap();
+    }
+    let mut w = ParquetWriter::new(dir.path(), cfg).unwrap();
+    let mut plain: Vec<Point> = (0..30).map(|s| point("a", s, T0 + 9 * 3_600_000, 9.0)).collect();
+    let plain_ids: Vec<String> = plain.iter().map(|p| p.id.to_string()).collect();
+    w.add(
+        Records {
+            points: &mut plain,
+            anomalies: &mut Vec::new(),
+            forecasts: &mut Vec::new(),
+            alerts: &mut Vec::new(),
+            dead_letters: &mut Vec::new(),
+        },
+        T0,
+    );
+    w.flush_all().unwrap();
+    let before = files(dir.path(), "a", "2025-01-01");
+    assert_eq!(before.len(), 6);
+    let now = T0 + 10 * DAY_MS;
+    // Nothing of the stream is known durable: only the plain file could go,
+    // and one file is nothing to merge.
+    assert_eq!(compact(dir.path(), &CompactionConfig::default(), now).unwrap().days, 0);
+    assert_eq!(files(dir.path(), "a", "2025-01-01"), before);
+    // Checkpoint 3 is durable (its snapshot saved): 1 to 3 and the plain
+    // file are merged; 4 and 5 stay, under their names.
+    checkpoint_durable("ev-0", 3);
+    let done = compact(dir.path(), &CompactionConfig::default(), now).unwrap();
+    assert_eq!((done.days, done.files_in, done.rows), (1, 4, 120));
+    let after = files(dir.path(), "a", "2025-01-01");
+    let kept: Vec<&String> =
+        before.iter().filter(|f| f.contains("-c000000000004-") || f.contains("-c000000000005-")).collect();
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert!(after[0].starts_with("compacted-") && after[1..].iter().eq(kept.iter().copied()), "{after:?}");
+    let r = HistoryReader::open(dir.path()).await.unwrap();
+    let counts = ids(&r);
+    assert_eq!((counts.len(), counts.values().all(|n| *n == 1)), (180, true));
+    // A crash after checkpoint 3: the restart deletes 4 and 5 by name, and
+    // every row of 1 to 3 is there once (the next run writes 4 and 5 again).
+    assert_eq!(remove_after_checkpoint(dir.path(), "ev-0", 3).unwrap(), 2);
+    let counts = ids(&r);
+    let want: BTreeMap<String, usize> =
+        rows_of.range(1..=3).flat_map(|(_, ids)| ids.iter().cloned()).chain(plain_ids).map(|id| (id, 1)).collect();
+    assert_eq!(counts, want);
 }

@@ -202,7 +202,7 @@ pub fn produce(broker: &Broker, n: u64, seed: u64, series: usize) {
 }
 
 /// Rows of each Parquet file of `table`, summed per Kafka partition (from
-/// the file names).
+/// the file names; compacted files, of no one partition, under -1).
 pub fn rows_by_partition(data: &Path, table: &str) -> HashMap<i32, i64> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let mut out = HashMap::new();
@@ -211,13 +211,17 @@ pub fn rows_by_partition(data: &Path, table: &str) -> HashMap<i32, i64> {
         let Ok(entries) = std::fs::read_dir(&d) else { continue };
         for e in entries.flatten() {
             let p = e.path();
-            if p.is_dir() {
+            let name = e.file_name().to_string_lossy().to_string();
+            // Not a compaction's hidden directory: readers skip it too.
+            if p.is_dir() && !name.starts_with('.') {
                 stack.push(p);
                 continue;
             }
-            let name = e.file_name().to_string_lossy().to_string();
-            let Some(rest) = name.strip_prefix("part-vigie.events-") else { continue };
-            let part: i32 = rest.split('-').next().unwrap().parse().unwrap();
+            let part: i32 = match name.strip_prefix("part-vigie.events-") {
+                Some(rest) => rest.split('-').next().unwrap().parse().unwrap(),
+                None if name.starts_with("compacted-") && name.ends_with(".parquet") => -1,
+                None => continue,
+            };
             // A running pipeline may remove a file between the listing and here.
             let Ok(f) = std::fs::File::open(&p) else { continue };
             let Ok(r) = SerializedFileReader::new(f) else { continue };
