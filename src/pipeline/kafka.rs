@@ -46,10 +46,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
-use vigie_kafka::client::{Counting, DeliveryCounter, Tracked, Tracker};
+use vigie_kafka::client::{Tracked, Tracker};
 use vigie_kafka::records::{self, Origin, Record};
 use vigie_kafka::state::{LocalStore, SnapshotStore, TopicStore};
 use vigie_kafka::{KafkaConfig, StateStoreKind};
@@ -828,8 +828,12 @@ pub fn processor(
 /// topic; the request is answered once the broker has acknowledged them.
 /// It waits on the broker, so the API calls it on a blocking thread.
 pub struct KafkaSink {
-    producer: ThreadedProducer<Counting>,
-    deliveries: Arc<DeliveryCounter>,
+    producer: ThreadedProducer<Tracked>,
+    /// Each record followed to its acknowledgement: a request waits for
+    /// its own records (a flush waits for every other request's too, and
+    /// rust-rdkafka's flush sleeps 100 ms in a poll the producer's own
+    /// thread answers: every request took 100 ms).
+    tracker: Arc<Tracker>,
     cfg: KafkaConfig,
 }
 
@@ -839,8 +843,8 @@ impl KafkaSink {
     /// # Errors
     /// When the producer cannot be made.
     pub fn new(cfg: &KafkaConfig) -> Result<Self> {
-        let (producer, deliveries) = vigie_kafka::client::producer(cfg)?;
-        Ok(Self { producer, deliveries, cfg: cfg.clone() })
+        let (producer, tracker) = vigie_kafka::client::tracked_producer(cfg)?;
+        Ok(Self { producer, tracker, cfg: cfg.clone() })
     }
 
     /// Queues one record; when the producer's queue stays full for 5 s,
@@ -852,7 +856,8 @@ impl KafkaSink {
         payload: &[u8],
         headers: Option<rdkafka::message::OwnedHeaders>,
     ) -> Result<(), SendError> {
-        let mut rec = BaseRecord::to(topic).key(key).payload(payload);
+        let seq = self.tracker.begin();
+        let mut rec = BaseRecord::with_opaque_to(topic, seq).key(key).payload(payload);
         if let Some(h) = headers {
             rec = rec.headers(h);
         }
@@ -862,12 +867,16 @@ impl KafkaSink {
                 Ok(()) => return Ok(()),
                 Err((e, back)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
                     if Instant::now() >= deadline {
+                        self.tracker.cancel(seq);
                         return Err(SendError::Full);
                     }
                     std::thread::sleep(Duration::from_millis(2));
                     rec = back;
                 }
-                Err((e, _)) => return Err(SendError::Unavailable(e.to_string())),
+                Err((e, _)) => {
+                    self.tracker.cancel(seq);
+                    return Err(SendError::Unavailable(e.to_string()));
+                }
             }
         }
     }
@@ -883,7 +892,7 @@ pub fn series_key(e: &Event) -> String {
 
 impl IngestSink for KafkaSink {
     fn try_send(&self, batch: IngestBatch) -> Result<(), SendError> {
-        let before = self.deliveries.failed();
+        let before = self.tracker.failures().failed();
         for e in &batch.events {
             let payload = e.to_json().to_string();
             self.send(&self.cfg.events_topic, &series_key(e), payload.as_bytes(), None)?;
@@ -893,9 +902,13 @@ impl IngestSink for KafkaSink {
             self.send(&self.cfg.deadletter_topic, &r.key, &r.value, Some(r.headers))?;
         }
         // Answer only once the broker has them.
-        self.producer.flush(Duration::from_secs(30)).map_err(|e| SendError::Unavailable(e.to_string()))?;
-        if self.deliveries.failed() != before {
-            let why = self.deliveries.last_error().unwrap_or_else(|| "a delivery failed".into());
+        if !self.tracker.wait(self.tracker.mark(), Duration::from_secs(30)) {
+            return Err(SendError::Unavailable("the broker did not acknowledge the events within 30 s".into()));
+        }
+        // A failure meanwhile, this request's or another's: refused, to be sent again.
+        let failures = self.tracker.failures();
+        if failures.failed() != before {
+            let why = failures.last_error().unwrap_or_else(|| "a delivery failed".into());
             return Err(SendError::Unavailable(why));
         }
         Ok(())
