@@ -110,7 +110,7 @@ if cargo +nightly --version >/dev/null 2>&1; then
     mkdir -p "$fuzz_target_dir/corpus/$t"
     log="$fuzz_target_dir/$t.log"
     if ! (cd fuzz && CARGO_TARGET_DIR="$fuzz_target_dir" cargo +nightly fuzz run "$t" \
-      "$fuzz_target_dir/corpus/$t" "seeds/$t" -- -max_total_time="${VIGIE_FUZZ_SECONDS:-10}" -timeout=10 >"$log" 2>&1); then
+      "$fuzz_target_dir/corpus/$t" "seeds/$t" -- -max_total_time="${VIGIE_FUZZ_SECONDS:-10}" -timeout=30 >"$log" 2>&1); then
       tail -40 "$log" >&2
       echo "fuzz target $t failed (a crash leaves its input in fuzz/artifacts/$t)" >&2
       exit 1

@@ -611,68 +611,53 @@ async fn the_console_and_its_reference_are_served_without_a_key() {
     }
 }
 
+/// A refusal's status, code and message, asked in `lang`.
+async fn refusal(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<(&str, &str)>,
+    lang: &str,
+) -> (StatusCode, String, String) {
+    let mut req = Request::builder().method(method).uri(uri).header("accept-language", lang);
+    if let Some(k) = key {
+        req = req.header("x-api-key", k);
+    }
+    if let Some((ct, _)) = body {
+        req = req.header("content-type", ct);
+    }
+    let req = req.body(body.map_or_else(Body::empty, |(_, b)| Body::from(b.to_string()))).unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let v: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    (status, v["error"]["code"].as_str().unwrap().to_string(), v["error"]["message"].as_str().unwrap().to_string())
+}
+
 #[tokio::test]
 async fn errors_are_written_in_the_language_the_request_asks_for() {
     let f = fixture().await;
-    let ask = |uri: &str, key: Option<&str>, lang: &str| {
-        let mut req = Request::builder().uri(uri).header("accept-language", lang);
-        if let Some(k) = key {
-            req = req.header("x-api-key", k);
-        }
-        let app = f.app.clone();
-        let req = req.body(Body::empty()).unwrap();
-        async move {
-            let resp = app.oneshot(req).await.unwrap();
-            let status = resp.status();
-            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-            let v: Value = serde_json::from_slice(&bytes).unwrap();
-            (
-                status,
-                v["error"]["code"].as_str().unwrap().to_string(),
-                v["error"]["message"].as_str().unwrap().to_string(),
-            )
-        }
-    };
-    let (s, code, m) = ask("/v1/series?limit=0", Some(&f.a), "fr-MA,fr;q=0.9").await;
+    let (s, code, m) = refusal(&f.app, "GET", "/v1/series?limit=0", Some(&f.a), None, "fr-MA,fr;q=0.9").await;
     assert_eq!((s, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_parameter"));
     assert_eq!(m, "paramètre « limit » : « 0 » doit être un nombre entier de 1 à 1000");
-    let (_, _, m) = ask("/v1/series?limit=0", Some(&f.a), "en-GB").await;
+    let (_, _, m) = refusal(&f.app, "GET", "/v1/series?limit=0", Some(&f.a), None, "en-GB").await;
     assert_eq!(m, "parameter \"limit\": \"0\" must be a whole number from 1 to 1000");
-    let (s, _, m) = ask("/v1/series", None, "fr").await;
+    let (s, _, m) = refusal(&f.app, "GET", "/v1/series", None, None, "fr").await;
     assert_eq!((s, m.as_str()), (StatusCode::UNAUTHORIZED, "un en-tête X-API-Key valide est requis"));
-    let (_, _, m) = ask("/v1/anomalies?from=hier", Some(&f.a), "fr").await;
+    let (_, _, m) = refusal(&f.app, "GET", "/v1/anomalies?from=hier", Some(&f.a), None, "fr").await;
     assert!(m.contains("« hier » n’est pas une date"), "{m}");
-    let (_, _, m) = ask("/v1/nothing", Some(&f.a), "fr").await;
+    let (_, _, m) = refusal(&f.app, "GET", "/v1/nothing", Some(&f.a), None, "fr").await;
     assert_eq!(m, "cette route n’existe pas : voir /openapi.json");
-    let (s, _, m) = ask("/v1/series/DKR-99%2FX/model", Some(&f.a), "fr").await;
+    let (s, _, m) = refusal(&f.app, "GET", "/v1/series/DKR-99%2FX/model", Some(&f.a), None, "fr").await;
     assert_eq!((s, m.as_str()), (StatusCode::NOT_FOUND, "aucune série « DKR-99/X »"));
     // The code stays the same in every language: programs read it, people read the message.
-    let (_, code, _) = ask("/v1/series?cursor=zz", Some(&f.a), "fr").await;
+    let (_, code, _) = refusal(&f.app, "GET", "/v1/series?cursor=zz", Some(&f.a), None, "fr").await;
     assert_eq!(code, "invalid_cursor");
 }
 
 #[tokio::test]
 async fn every_refusal_of_every_route_reads_in_french_with_the_same_status_and_code() {
     let f = fixture().await;
-    let ask = |method: &str, uri: &str, key: &str, body: Option<(&str, &str)>, lang: &str| {
-        let mut req =
-            Request::builder().method(method).uri(uri).header("accept-language", lang).header("x-api-key", key);
-        if let Some((ct, _)) = body {
-            req = req.header("content-type", ct);
-        }
-        let req = req.body(body.map_or_else(Body::empty, |(_, b)| Body::from(b.to_string()))).unwrap();
-        let app = f.app.clone();
-        async move {
-            let resp = app.oneshot(req).await.unwrap();
-            let status = resp.status();
-            let v: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
-            (
-                status,
-                v["error"]["code"].as_str().unwrap().to_string(),
-                v["error"]["message"].as_str().unwrap().to_string(),
-            )
-        }
-    };
     let json = Some(("application/json", "42"));
     let (a, admin) = (f.a.as_str(), f.admin.as_str());
     // Method, path, key, body (content type and text), what the French answer says.
@@ -727,8 +712,8 @@ async fn every_refusal_of_every_route_reads_in_french_with_the_same_status_and_c
         ("GET", "/v1/deliveries", a, None, "ce serveur n’envoie pas d’alertes"),
     ];
     for (method, uri, key, body, french) in cases {
-        let (s_en, code_en, en) = ask(method, uri, key, body, "en").await;
-        let (s_fr, code_fr, fr) = ask(method, uri, key, body, "fr-SN,fr;q=0.9").await;
+        let (s_en, code_en, en) = refusal(&f.app, method, uri, Some(key), body, "en").await;
+        let (s_fr, code_fr, fr) = refusal(&f.app, method, uri, Some(key), body, "fr-SN,fr;q=0.9").await;
         assert!(s_en.is_client_error() || s_en.is_server_error(), "{method} {uri}: {s_en} {en}");
         assert_eq!(
             (s_fr, &code_fr),

@@ -38,6 +38,18 @@ fn point(tenant: &str, series: u64, ts: i64, value: f64) -> Point {
     }
 }
 
+/// Adds points to the writer (nothing else).
+fn add(w: &mut ParquetWriter, points: &mut Vec<Point>) {
+    let records = Records {
+        points,
+        anomalies: &mut Vec::new(),
+        forecasts: &mut Vec::new(),
+        alerts: &mut Vec::new(),
+        dead_letters: &mut Vec::new(),
+    };
+    w.add(records, T0);
+}
+
 /// `days` days of hourly points for 30 series of two tenants, written as
 /// many small files (one per flush of 40 rows, in arrival order).
 fn history(root: &std::path::Path, days: i64) -> usize {
@@ -48,16 +60,7 @@ fn history(root: &std::path::Path, days: i64) -> usize {
         let mut points: Vec<Point> =
             (0..30).map(|s| point(if s % 3 == 0 { "b" } else { "a" }, s, T0 + hour * 3_600_000, hour as f64)).collect();
         n += points.len();
-        w.add(
-            Records {
-                points: &mut points,
-                anomalies: &mut Vec::new(),
-                forecasts: &mut Vec::new(),
-                alerts: &mut Vec::new(),
-                dead_letters: &mut Vec::new(),
-            },
-            T0,
-        );
+        add(&mut w, &mut points);
         w.flush_due().unwrap();
     }
     w.flush_all().unwrap();
@@ -254,31 +257,13 @@ async fn kafka_files_are_merged_once_durable_and_a_restart_still_finds_the_later
         w.set_origin("ev-0", c);
         let mut points: Vec<Point> = (0..30).map(|s| point("a", s, T0 + c as i64 * 3_600_000, c as f64)).collect();
         rows_of.insert(c, points.iter().map(|p| p.id.to_string()).collect::<Vec<_>>());
-        w.add(
-            Records {
-                points: &mut points,
-                anomalies: &mut Vec::new(),
-                forecasts: &mut Vec::new(),
-                alerts: &mut Vec::new(),
-                dead_letters: &mut Vec::new(),
-            },
-            T0,
-        );
+        add(&mut w, &mut points);
         w.flush_all().unwrap();
     }
     let mut w = ParquetWriter::new(dir.path(), cfg).unwrap();
     let mut plain: Vec<Point> = (0..30).map(|s| point("a", s, T0 + 9 * 3_600_000, 9.0)).collect();
     let plain_ids: Vec<String> = plain.iter().map(|p| p.id.to_string()).collect();
-    w.add(
-        Records {
-            points: &mut plain,
-            anomalies: &mut Vec::new(),
-            forecasts: &mut Vec::new(),
-            alerts: &mut Vec::new(),
-            dead_letters: &mut Vec::new(),
-        },
-        T0,
-    );
+    add(&mut w, &mut plain);
     w.flush_all().unwrap();
     let before = files(dir.path(), "a", "2025-01-01");
     assert_eq!(before.len(), 6);
