@@ -16,8 +16,10 @@
 //!   and the old files in the hidden directory, which [`recover`] removes
 //!   (after moving back any file written into the day meanwhile).
 //!
-//! In this process, writers and compaction take [`FILES`]: a file cannot be
-//! renamed into a day between compaction's last look and the swap.
+//! In this process, writers, compaction and a Kafka partition's restart
+//! (removing its later checkpoints' files) take [`FILES`]: a file cannot be
+//! renamed into a day, or removed, between compaction's last look and the
+//! swap.
 //!
 //! Files a Kafka partition wrote (`part-<stream>-c<checkpoint>-…`) are
 //! merged only once their checkpoint is durable (its snapshot saved: the

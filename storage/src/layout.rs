@@ -81,6 +81,9 @@ pub fn partition_dir(root: &Path, table: Table, tenant_enc: &str, date: &str) ->
 /// # Errors
 /// When a directory cannot be read or a file removed.
 pub fn remove_after_checkpoint(root: &Path, stream: &str, checkpoint: u64) -> std::io::Result<usize> {
+    // Not while a compaction links a day's files into its new directory and
+    // swaps it in: a file removed from one copy must not live on in the other.
+    let _files = crate::compact::FILES.write().unwrap_or_else(std::sync::PoisonError::into_inner);
     let prefix = format!("part-{stream}-c");
     let mut removed = 0;
     for t in Table::ALL {
