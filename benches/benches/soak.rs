@@ -273,6 +273,9 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    if std::env::var_os("RUST_LOG").is_some() {
+        vigie::logging::init(vigie::logging::LogFormat::Human);
+    }
     let secs: u64 = std::env::var("VIGIE_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(600);
     let out = std::path::PathBuf::from(std::env::var("VIGIE_SOAK_OUT").unwrap_or_else(|_| "target/soak".into()));
     std::fs::create_dir_all(&out).unwrap();

@@ -624,6 +624,13 @@ impl Shared {
             if m.offset > part.next_offset {
                 match part.rewinding {
                     None => {
+                        tracing::debug!(
+                            topic = %topic,
+                            partition = p,
+                            expected = part.next_offset,
+                            got = m.offset,
+                            "kafka: the fetch skipped offsets; reading the partition again from before them"
+                        );
                         part.rewinding = Some(Instant::now());
                         seek = Some((part.next_offset - REWIND).max(0));
                         break;
