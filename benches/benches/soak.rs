@@ -154,7 +154,13 @@ fn config(dir: &std::path::Path, hook: Option<&str>, kafka: Option<&str>) -> (Ru
         // The records compressed (`[kafka.client]`, as a user may set it):
         // tansu's memory engine holds every record, 300 bytes an event
         // uncompressed, 20 GB for ten minutes at 110,000 events/s.
-        let client = [("compression.type".to_string(), "lz4".to_string())].into();
+        // `VIGIE_SOAK_KAFKA_CLIENT=key=value,…` adds librdkafka settings.
+        let mut client: std::collections::BTreeMap<String, String> =
+            [("compression.type".to_string(), "lz4".to_string())].into();
+        for kv in std::env::var("VIGIE_SOAK_KAFKA_CLIENT").unwrap_or_default().split(',').filter(|s| !s.is_empty()) {
+            let (k, v) = kv.split_once('=').expect("VIGIE_SOAK_KAFKA_CLIENT: key=value,…");
+            client.insert(k.into(), v.into());
+        }
         cfg.kafka = vigie_kafka::KafkaConfig { enabled: true, brokers: addr.into(), client, ..Default::default() };
     }
     cfg.storage.data_dir = dir.to_path_buf();
