@@ -91,21 +91,10 @@ pub fn checkpoint_durable(stream: &str, checkpoint: u64) {
     *c = (*c).max(checkpoint);
 }
 
-/// The stream and checkpoint of a file a Kafka partition wrote
-/// (`part-<stream>-c<checkpoint:012>-<ms>-<pid>-<seq>.parquet`).
-fn kafka_origin(file: &str) -> Option<(&str, u64)> {
-    let rest = file.strip_prefix("part-")?.strip_suffix(".parquet")?;
-    let mut it = rest.rsplitn(4, '-');
-    let (_seq, _pid, _ms, head) = (it.next()?, it.next()?, it.next()?, it.next()?);
-    let (stream, ckpt) = head.rsplit_once("-c")?;
-    (ckpt.len() == 12).then_some(())?;
-    Some((stream, ckpt.parse().ok()?))
-}
-
 /// Whether compaction may merge `file`: any file but a Kafka one whose
 /// checkpoint is not known durable here.
 fn mergeable(file: &str) -> bool {
-    match kafka_origin(file) {
+    match crate::layout::kafka_origin(file) {
         None => true,
         Some((stream, ckpt)) => {
             DURABLE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(stream).is_some_and(|&d| d >= ckpt)

@@ -73,6 +73,18 @@ pub fn partition_dir(root: &Path, table: Table, tenant_enc: &str, date: &str) ->
     root.join(table.name()).join(format!("tenant={tenant_enc}")).join(format!("date={date}"))
 }
 
+/// The stream and checkpoint of a file a Kafka partition wrote
+/// (`part-<stream>-c<checkpoint:012>-<ms>-<pid>-<seq>.parquet`, see
+/// [`crate::ParquetWriter::set_origin`]).
+pub fn kafka_origin(file: &str) -> Option<(&str, u64)> {
+    let rest = file.strip_prefix("part-")?.strip_suffix(".parquet")?;
+    let mut it = rest.rsplitn(4, '-');
+    let (_seq, _pid, _ms, head) = (it.next()?, it.next()?, it.next()?, it.next()?);
+    let (stream, ckpt) = head.rsplit_once("-c")?;
+    (ckpt.len() == 12).then_some(())?;
+    Some((stream, ckpt.parse().ok()?))
+}
+
 /// Removes the files of `stream` written for checkpoints after `checkpoint`
 /// (see [`crate::ParquetWriter::set_origin`]): the outputs of a crashed
 /// run past its last snapshot, which the next run writes again. Returns how
@@ -84,7 +96,6 @@ pub fn remove_after_checkpoint(root: &Path, stream: &str, checkpoint: u64) -> st
     // Not while a compaction links a day's files into its new directory and
     // swaps it in: a file removed from one copy must not live on in the other.
     let _files = crate::compact::FILES.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let prefix = format!("part-{stream}-c");
     let mut removed = 0;
     for t in Table::ALL {
         let Ok(tenants) = std::fs::read_dir(root.join(t.name())) else { continue };
@@ -94,9 +105,7 @@ pub fn remove_after_checkpoint(root: &Path, stream: &str, checkpoint: u64) -> st
                 let Ok(files) = std::fs::read_dir(date.path()) else { continue };
                 for f in files.flatten() {
                     let name = f.file_name().to_string_lossy().to_string();
-                    let Some(rest) = name.strip_prefix(&prefix) else { continue };
-                    let ckpt: Option<u64> = rest.get(..12).and_then(|c| c.parse().ok());
-                    if ckpt.is_some_and(|c| c > checkpoint) {
+                    if kafka_origin(&name).is_some_and(|(s, c)| s == stream && c > checkpoint) {
                         std::fs::remove_file(f.path())?;
                         removed += 1;
                     }

@@ -60,7 +60,7 @@ fn read_cells(bytes: Vec<u8>) -> Result<Cells, String> {
 }
 
 /// Rows an upload may hold (a 50 MB CSV holds at most a few million).
-pub const MAX_ROWS: i64 = 5_000_000;
+const MAX_ROWS: i64 = 5_000_000;
 /// Bytes one page may decode to (writers make pages of about 1 MB).
 const MAX_PAGE_BYTES: i64 = 64 << 20;
 /// Bytes every page of the file together may decode to.
