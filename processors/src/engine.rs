@@ -37,7 +37,7 @@ use crate::error::Error;
 use crate::forecast::online::OnlineEts;
 use crate::forecast::{interval_z, normal_quantile};
 use crate::ids::{hash_parts, hex};
-use crate::index::{SeriesIndex, prefetch, prefetch_addr};
+use crate::index::{SeriesIndex, prefetch, prefetch_lines};
 use crate::likelihood::{Likelihood, Observed};
 use crate::refit::{RefitLink, RefitPool, refit_guarded};
 use crate::yearly::MonthProfile;
@@ -534,11 +534,7 @@ impl Engine {
                 let cand = self.index.peek(h);
                 near[(i + NEAR) % NEAR] = cand;
                 if let Some(c) = cand {
-                    let s = &self.series[c as usize];
-                    let base = (s as *const Series).cast::<u8>();
-                    for off in (0..std::mem::size_of::<Series>()).step_by(64) {
-                        prefetch_addr(base.wrapping_add(off));
-                    }
+                    prefetch_lines(&self.series[c as usize], 0, std::mem::size_of::<Series>());
                 }
             }
             if i + CLOSE < n
@@ -647,29 +643,28 @@ impl Engine {
     /// daily bucket closes at midnight), so the entry and model state of
     /// the series a few places ahead are prefetched while one is closed.
     fn close_all(&mut self, mut due: Vec<(u32, i64)>, out: &mut Outputs) {
-        // Two stages, to spread the misses: the first half of the entry
-        // `FAR` places ahead, then the rest of it and the model state it
-        // points to `NEAR` places ahead. A tenant's series are far apart
-        // when tenants' series interleave, so every entry is a cache (and
-        // TLB) miss of its own.
-        const FAR: usize = 6;
-        const NEAR: usize = 3;
-        const SPLIT: usize = 320;
-        let lines = std::mem::size_of::<Series>();
+        // Three stages, to spread the misses (a stage of many lines fills
+        // the miss buffers, and a prefetch then stalls like a load): the
+        // first half of the entry `D1` places ahead, the second half `D2`
+        // ahead, then, from fields the entry has by then, the model's heap
+        // state and the name `D3` ahead. A tenant's series are far apart
+        // when tenants' series interleave, so each is a miss of its own.
+        const D1: usize = 8;
+        const D2: usize = 5;
+        const D3: usize = 2;
+        let size = std::mem::size_of::<Series>();
         for k in 0..due.len() {
-            if let Some(&(far, _)) = due.get(k + FAR) {
-                let base = (&self.series[far as usize] as *const Series).cast::<u8>();
-                for off in (0..SPLIT.min(lines)).step_by(64) {
-                    prefetch_addr(base.wrapping_add(off));
-                }
+            if let Some(&(a, _)) = due.get(k + D1) {
+                prefetch_lines(&self.series[a as usize], 0, size / 2);
             }
-            if let Some(&(near, _)) = due.get(k + NEAR) {
-                let s = &self.series[near as usize];
-                let base = (s as *const Series).cast::<u8>();
-                for off in (SPLIT..lines).step_by(64) {
-                    prefetch_addr(base.wrapping_add(off));
-                }
+            if let Some(&(b, _)) = due.get(k + D2) {
+                prefetch_lines(&self.series[b as usize], size / 2, size);
+            }
+            if let Some(&(c, _)) = due.get(k + D3) {
+                let s = &self.series[c as usize];
                 s.model.prefetch_state();
+                // Its points clone the name (a write to the Arc's count).
+                prefetch(&*s.name);
             }
             let (sidx, idx) = due[k];
             self.close_bucket(sidx, idx, out);

@@ -141,6 +141,20 @@ pub fn prefetch_addr(p: *const u8) {
     let _ = p;
 }
 
+/// [`prefetch_addr`] of every cache line holding bytes `from..to` of `r`.
+#[inline(always)]
+pub fn prefetch_lines<T>(r: &T, from: usize, to: usize) {
+    let base = (r as *const T).cast::<u8>();
+    let first = base.wrapping_add(from);
+    // From the start of the line holding `from`, a line at a time.
+    let mut p = first.wrapping_sub(first as usize & 63);
+    let end = (base as usize).wrapping_add(to);
+    while (p as usize) < end {
+        prefetch_addr(p);
+        p = p.wrapping_add(64);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

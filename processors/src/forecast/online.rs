@@ -389,8 +389,23 @@ impl OnlineEts {
     }
 
     /// Hints the CPU to fetch the model's heap state (see `Engine::process_batch`).
+    /// Besides the seasonal state at the start, a close writes the ring at
+    /// its head and reads the seasonal naive value a period before it; when
+    /// series are far apart in memory these are misses of their own.
     pub fn prefetch_state(&self) {
-        crate::index::prefetch(&self.buf[0]);
+        let Some(first) = self.buf.first() else { return };
+        crate::index::prefetch(first);
+        let start = self.ring_start();
+        let cap = self.ring_cap();
+        if cap == 0 {
+            return;
+        }
+        let head = self.ring_head as usize % cap;
+        let lag = (self.m as usize).clamp(1, cap);
+        let base = self.buf.as_ptr().cast::<u8>();
+        let f32s = std::mem::size_of::<f32>();
+        crate::index::prefetch_addr(base.wrapping_add((start + head) * f32s));
+        crate::index::prefetch_addr(base.wrapping_add((start + (head + cap - lag) % cap) * f32s));
     }
 
     /// Current warm-up phase.
