@@ -395,17 +395,12 @@ impl OnlineEts {
     pub fn prefetch_state(&self) {
         let Some(first) = self.buf.first() else { return };
         crate::index::prefetch(first);
-        let start = self.ring_start();
         let cap = self.ring_cap();
-        if cap == 0 {
-            return;
+        if cap > 0 {
+            for k in [0, usize::from(self.m).clamp(1, cap)] {
+                crate::index::prefetch(&self.buf[self.ring_at(k)]);
+            }
         }
-        let head = self.ring_head as usize % cap;
-        let lag = (self.m as usize).clamp(1, cap);
-        let base = self.buf.as_ptr().cast::<u8>();
-        let f32s = std::mem::size_of::<f32>();
-        crate::index::prefetch_addr(base.wrapping_add((start + head) * f32s));
-        crate::index::prefetch_addr(base.wrapping_add((start + (head + cap - lag) % cap) * f32s));
     }
 
     /// Current warm-up phase.
@@ -1016,8 +1011,14 @@ impl OnlineEts {
         if k == 0 || k > self.recent_len() {
             return None;
         }
+        Some(f64::from(self.buf[self.ring_at(k)]))
+    }
+
+    /// Where in `buf` the value `k` buckets before the next one is (`k` = 0:
+    /// the slot the next one goes to); `k` ≤ the ring's capacity.
+    fn ring_at(&self, k: usize) -> usize {
         let cap = self.ring_cap();
-        Some(f64::from(self.buf[self.ring_start() + (self.ring_head as usize + cap - k) % cap]))
+        self.ring_start() + (self.ring_head as usize + cap - k) % cap
     }
 
     fn push_ring(&mut self, value: f64) {
