@@ -1122,10 +1122,10 @@ impl Engine {
             let days = bucket.nominal_days();
             let lt_buckets = ((lead_days / days).ceil() as usize).clamp(1, 400);
             st.lt_buckets = lt_buckets as u32;
-            st.lt_sigma = s.model.sum_sigma(&cfg.forecast, lt_buckets);
-            st.lt_demand = s.model.forecast_sum(&cfg.forecast, 1, lt_buckets);
-            st.lt_quantile =
-                s.model.exceed_quantile(&cfg.forecast, lt_buckets, cfg.stock.stockout_probability, self.z_stockout);
+            let lt = s.model.lead_time(&cfg.forecast, lt_buckets, cfg.stock.stockout_probability, self.z_stockout);
+            st.lt_sigma = lt.sigma;
+            st.lt_demand = lt.demand;
+            st.lt_quantile = lt.quantile;
             st.daily_rate = st.lt_demand / (lt_buckets as f64 * days);
         }
         if !st.known {

@@ -110,6 +110,18 @@ pub const ACCURACY_WINDOW: f32 = 56.0;
 /// variance (sizes come rarely, so this moves faster than σ² of ETS).
 const SIZE_VAR_WEIGHT: f64 = 0.1;
 
+/// What the next buckets of a lead time add up to (see
+/// [`OnlineEts::lead_time`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LeadTime {
+    /// σ of their sum, once known.
+    pub sigma: Option<f64>,
+    /// The sum of their point forecasts.
+    pub demand: f64,
+    /// Their demand exceeded with the probability asked, once known.
+    pub quantile: Option<f64>,
+}
+
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 struct Accuracy {
     abs_err: f32,
@@ -536,6 +548,11 @@ impl OnlineEts {
             pw *= p.phi;
             phi_h += pw;
         }
+        self.raw_at(phi_h, h)
+    }
+
+    /// [`OnlineEts::raw_forecast`] `h` steps ahead, given φ + φ² + … + φʰ.
+    fn raw_at(&self, phi_h: f64, h: usize) -> f64 {
         let mut s = if self.phase == Phase::Seasonal {
             f64::from(self.buf[(self.pos as usize + h - 1) % self.m as usize])
         } else {
@@ -628,8 +645,19 @@ impl OnlineEts {
             Phase::Empty => 0.0,
             Phase::Sparse => self.sparse_rate() * (to + 1).saturating_sub(from.max(1)) as f64,
             _ => {
-                let p = self.params(cfg);
-                (from.max(1)..=to).map(|h| self.to_value(self.floor(self.raw_forecast(&p, h)))).sum()
+                // φ + … + φʰ step by step, as raw_forecast works it out
+                // for each h (the same values), in one pass rather than h.
+                let phi = self.params(cfg).phi;
+                let from = from.max(1);
+                (1..=to)
+                    .scan((1.0, 0.0), |(pw, phi_h), h| {
+                        *pw *= phi;
+                        *phi_h += *pw;
+                        Some((h, *phi_h))
+                    })
+                    .filter(|&(h, _)| h >= from)
+                    .map(|(h, phi_h)| self.to_value(self.floor(self.raw_at(phi_h, h))))
+                    .sum()
             }
         }
     }
@@ -684,24 +712,44 @@ impl OnlineEts {
     pub fn exceed_quantile(&self, cfg: &ForecastConfig, h: usize, p: f64, z_p: f64) -> Option<f64> {
         let h = h.max(1);
         if self.phase == Phase::Sparse {
-            let (q, size, sd) = (self.sparse_prob(), self.level, self.sigma2.sqrt());
-            // P(exceed) falls as the stock rises: bisect on it.
-            let (mut lo, mut hi) = (0.0, h as f64 * (size + 6.0 * sd).max(0.0) + 1e-9);
-            if compound_exceed(h, q, size, sd, lo) < p {
-                return Some(0.0);
-            }
-            for _ in 0..40 {
-                let mid = 0.5 * (lo + hi);
-                if compound_exceed(h, q, size, sd, mid) >= p {
-                    lo = mid;
-                } else {
-                    hi = mid;
-                }
-            }
-            return Some(hi);
+            return Some(self.sparse_quantile(h, p));
         }
         let sd = self.sum_sigma(cfg, h)?;
         Some(self.forecast_sum(cfg, 1, h) + z_p * sd)
+    }
+
+    /// The next `h` buckets at once, as a stock rule needs them: their
+    /// [`OnlineEts::sum_sigma`], [`OnlineEts::forecast_sum`] and
+    /// [`OnlineEts::exceed_quantile`], each worked out once.
+    pub fn lead_time(&self, cfg: &ForecastConfig, h: usize, p: f64, z_p: f64) -> LeadTime {
+        let h = h.max(1);
+        let sigma = self.sum_sigma(cfg, h);
+        let demand = self.forecast_sum(cfg, 1, h);
+        let quantile = if self.phase == Phase::Sparse {
+            Some(self.sparse_quantile(h, p))
+        } else {
+            sigma.map(|sd| demand + z_p * sd)
+        };
+        LeadTime { sigma, demand, quantile }
+    }
+
+    /// Intermittent series: the demand over `h` buckets exceeded with
+    /// probability `p`. P(exceed) falls as the stock rises: bisect on it.
+    fn sparse_quantile(&self, h: usize, p: f64) -> f64 {
+        let (q, size, sd) = (self.sparse_prob(), self.level, self.sigma2.sqrt());
+        let (mut lo, mut hi) = (0.0, h as f64 * (size + 6.0 * sd).max(0.0) + 1e-9);
+        if compound_exceed(h, q, size, sd, lo) < p {
+            return 0.0;
+        }
+        for _ in 0..40 {
+            let mid = 0.5 * (lo + hi);
+            if compound_exceed(h, q, size, sd, mid) >= p {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        hi
     }
 
     /// Whether the model waits for a refit.
@@ -1195,6 +1243,47 @@ mod tests {
 
     fn cfg() -> ForecastConfig {
         ForecastConfig::default()
+    }
+
+    /// `forecast_sum` works φ + … + φʰ out in one pass and `lead_time`
+    /// shares its parts: both give exactly (bit for bit) what the forecast
+    /// of each step and the separate calls give, in every phase.
+    #[test]
+    fn sums_and_lead_times_are_those_of_each_step() {
+        let c = cfg();
+        let mut models = Vec::new();
+        for values in [
+            (0..40).map(|i| 10.0 + (i % 7) as f64 * 3.0 + i as f64 * 0.2).collect::<Vec<_>>(),
+            (0..5).map(|i| 4.0 + i as f64).collect(),
+            (0..84).map(|i: i32| if (i * i) % 11 == 3 { 1.0 + (i % 4) as f64 } else { 0.0 }).collect(),
+        ] {
+            let mut m = OnlineEts::new(7, 0, true, 0);
+            for &v in &values {
+                m.update(&c, v, 1.96);
+            }
+            if values.iter().filter(|&&v| v == 0.0).count() > values.len() / 2 {
+                // Intermittent: a refit takes it to the sparse family.
+                let r = refit(&m.refit_input(&c));
+                m.apply(r, 0);
+            }
+            models.push(m);
+        }
+        let phases: Vec<Phase> = models.iter().map(OnlineEts::phase).collect();
+        assert!(phases.contains(&Phase::Seasonal) && phases.contains(&Phase::Sparse), "{phases:?}");
+        for m in &models {
+            for (from, to) in [(1, 1), (1, 7), (3, 30), (2, 1), (1, 400)] {
+                let each: f64 = (from..=to).map(|h| m.forecast(&c, h).unwrap_or(0.0)).sum();
+                if m.phase() != Phase::Sparse {
+                    assert_eq!(m.forecast_sum(&c, from, to).to_bits(), each.to_bits(), "{from}..={to}");
+                }
+            }
+            for h in [1, 7, 30] {
+                let lt = m.lead_time(&c, h, 0.05, 1.645);
+                assert_eq!(lt.sigma, m.sum_sigma(&c, h));
+                assert_eq!(lt.demand.to_bits(), m.forecast_sum(&c, 1, h).to_bits());
+                assert_eq!(lt.quantile, m.exceed_quantile(&c, h, 0.05, 1.645));
+            }
+        }
     }
 
     #[test]
