@@ -300,9 +300,16 @@ mod tests {
     use super::*;
     use vigie_schemas::Rule;
 
+    /// At run time: the path compiled in can be another checkout's when a
+    /// target dir is shared and this binary was not rebuilt.
+    fn manifest_dir() -> std::path::PathBuf {
+        std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")), std::path::PathBuf::from)
+    }
+
     #[test]
     fn the_example_config_parses_to_what_it_says() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/vigie.example.toml");
+        let path = manifest_dir().join("config/vigie.example.toml");
         let cfg = RuntimeConfig::load(Some(&path), Vec::new()).unwrap();
         assert_eq!(cfg.engine.stock_bucket, vigie_processors::Bucket::Day);
         assert_eq!(cfg.engine.spend_bucket, vigie_processors::Bucket::Month);
@@ -365,7 +372,7 @@ mod tests {
 
     #[test]
     fn the_kafka_example_parses_and_the_brokers_can_be_overridden() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/vigie.kafka.example.toml");
+        let path = manifest_dir().join("config/vigie.kafka.example.toml");
         let cfg = RuntimeConfig::load(Some(&path), Vec::new()).unwrap();
         assert!(cfg.kafka.enabled);
         assert_eq!(cfg.kafka.brokers, "127.0.0.1:9092");
@@ -386,7 +393,7 @@ mod tests {
 
     #[test]
     fn the_clickhouse_example_parses_and_the_url_can_be_overridden() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/vigie.clickhouse.example.toml");
+        let path = manifest_dir().join("config/vigie.clickhouse.example.toml");
         let cfg = RuntimeConfig::load(Some(&path), Vec::new()).unwrap();
         assert!(cfg.kafka.enabled && cfg.backend() == Backend::ClickHouse);
         assert_eq!(cfg.clickhouse.url, "http://127.0.0.1:8123");

@@ -1,5 +1,7 @@
 //! The `vigie` commands as a user runs them: real binary, real files.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -283,7 +285,7 @@ fn labelled_streams_are_scored_by_nab_rules_and_vigie_beats_the_gaussian() {
 
     // The scorer's own checks, then the corpus through it.
     let python = std::env::var("VIGIE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nab_eval.py");
+    let script = common::manifest_dir().join("scripts/nab_eval.py");
     let selftest = Command::new(&python).arg(&script).arg("--self-test").output().expect("python3 runs");
     assert!(selftest.status.success(), "{}", String::from_utf8_lossy(&selftest.stderr));
     let json = d.path().join("nab.json");

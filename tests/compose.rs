@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 const CHECK: &str = r#"
@@ -35,9 +34,9 @@ print(json.dumps(sorted(services)))
 
 #[test]
 fn the_compose_file_is_valid_and_complete() {
-    let root = env!("CARGO_MANIFEST_DIR");
+    let root = common::manifest_dir();
     let python = std::env::var("VIGIE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(&python).args(["-c", CHECK, root]).output().unwrap();
+    let out = Command::new(&python).args(["-c", CHECK]).arg(&root).output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{python}: {stderr} (scripts/test.sh installs pyyaml and jsonschema)");
     let mut lines: Vec<&str> = stdout.lines().collect();
@@ -50,7 +49,7 @@ fn the_compose_file_is_valid_and_complete() {
 
 #[test]
 fn the_configs_it_mounts_load() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = common::manifest_dir();
     let cfg = vigie::config::RuntimeConfig::load(Some(&root.join("deploy/vigie.compose.toml")), Vec::new()).unwrap();
     assert!(cfg.kafka.enabled && cfg.clickhouse.enabled);
     assert_eq!((cfg.kafka.brokers.as_str(), cfg.clickhouse.url.as_str()), ("kafka:9092", "http://clickhouse:8123"));

@@ -9,7 +9,8 @@ use std::process::Command;
 
 fn schemathesis(addr: &str, key: &str, select: &[&str]) -> (bool, String) {
     let bin = std::env::var("VIGIE_SCHEMATHESIS").unwrap_or_else(|_| "schemathesis".into());
-    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis.toml");
+    let config = common::manifest_dir().join("tests/schemathesis.toml");
+    let config = config.to_str().expect("a UTF-8 path");
     let out = Command::new(&bin)
         .args(["--no-color", "--config-file", config, "run", &format!("http://{addr}/openapi.json")])
         .args(["-H", &format!("X-API-Key: {key}")])

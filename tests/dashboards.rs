@@ -8,7 +8,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -17,7 +16,7 @@ use vigie_schemas::clickhouse::MIGRATIONS;
 use vigie_storage::clickhouse::{ChRows, ClickHouseConfig, insert};
 
 fn dashboards() -> Vec<(String, Value)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
+    let dir = common::manifest_dir().join("dashboards");
     let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()

@@ -2,6 +2,8 @@
 //! and Parquet uploads, the `months` alias, the horizon rule, and the
 //! errors (no date column, a bad cell, a 60 MB file, no key).
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -205,7 +207,7 @@ async fn anomalies_are_reported_from_low_by_default_with_residual_distance_and_d
 #[tokio::test]
 async fn an_excel_workbook_is_read_like_a_csv() {
     let f = fixture().await;
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/depenses.xlsx")).unwrap();
+    let bytes = std::fs::read(common::manifest_dir().join("tests/data/depenses.xlsx")).unwrap();
     let (status, v) = upload(&f, "horizon=6", "depenses.xlsx", &bytes).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["columns"]["date"], "DATE_OPERATION");

@@ -189,12 +189,11 @@ fn whatsapp_and_twilio_receivers_send_what_those_apis_document() {
     let local = format!("http://{api}");
 
     // The example, as shipped, pointed at the local server and without the half-minute group wait.
-    let example =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/receivers.messaging.example.toml"))
-            .unwrap()
-            .replace("https://graph.facebook.com", &local)
-            .replace("https://api.twilio.com", &local)
-            .replace("group_wait = \"30s\"", "group_wait = \"0s\"");
+    let example = std::fs::read_to_string(common::manifest_dir().join("config/receivers.messaging.example.toml"))
+        .unwrap()
+        .replace("https://graph.facebook.com", &local)
+        .replace("https://api.twilio.com", &local)
+        .replace("group_wait = \"30s\"", "group_wait = \"0s\"");
     assert_eq!(example.matches(&format!("url = \"{local}")).count(), 2, "both receivers point at the stand-in");
     let input = dir.path().join("events.ndjson");
     let event = |i: usize, movement: &str, q: u32| {

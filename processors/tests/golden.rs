@@ -14,7 +14,11 @@ use vigie_processors::{Engine, EngineConfig, Outputs};
 use vigie_schemas::{AlertStatus, Limits, Rule, decode_event};
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+    // At run time: the path compiled in can be another checkout's when a
+    // target dir is shared and this binary was not rebuilt.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("tests/golden")
 }
 
 fn run(name: &str) -> Outputs {

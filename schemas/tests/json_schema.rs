@@ -23,7 +23,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use jsonschema::Validator;
 use serde_json::{Map, Value};
@@ -33,7 +33,13 @@ use vigie_schemas::{Event, Limits, RejectReason, Rejection, decode_event};
 const NOW: i64 = 1_767_225_600_000;
 
 /// Where the schemas and examples live.
-const JSON_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/json");
+/// At run time: the path compiled in can be another checkout's when a
+/// target dir is shared and this binary was not rebuilt.
+fn json_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("json")
+}
 
 /// Each invalid example and the reason `decode_event` must give for it.
 const INVALID: &[(&str, RejectReason)] = &[
@@ -67,7 +73,7 @@ const KINDS: &[(&str, &str, &str)] =
     &[("stock", "stock-event.schema.json", "stock-full.json"), ("spend", "spend-event.schema.json", "spend-full.json")];
 
 fn load(relative: &str) -> Value {
-    let path = Path::new(JSON_DIR).join(relative);
+    let path = json_dir().join(relative);
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
@@ -80,7 +86,7 @@ fn compile(schema_file: &str) -> Validator {
 /// (file name, bytes) of every `.json` file in `examples/<which>/`, sorted by
 /// name.
 fn examples(which: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(JSON_DIR).join("examples").join(which);
+    let dir = json_dir().join("examples").join(which);
     let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())

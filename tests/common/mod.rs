@@ -6,8 +6,16 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+/// This package's directory, as cargo and nextest give it to the test at
+/// run time. The path compiled in (`env!`) can be another checkout's when a
+/// target dir is shared between checkouts and the binary was not rebuilt.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
 
 /// Status and body of a response.
 pub struct Response {
