@@ -701,22 +701,36 @@ impl crate::HistoryQuery for HistoryReader {
         let (root, t) = (self.root.clone(), encode_tenant(tenant));
         let tenant: Arc<str> = tenant.into();
         blocking(move || {
-            let batches = Scan::new(Table::Alerts, &t, &ALERT_COLUMNS).run(&root)?;
-            let candidates: Vec<(usize, usize)> = if active_only {
-                latest_transitions(&batches, 1, 7, 9)?
-                    .into_iter()
-                    .filter(|&(b, i)| strs(&batches[b], 4).is_ok_and(|s| s.value(i) == "firing"))
-                    .collect()
-            } else {
-                batches.iter().enumerate().flat_map(|(b, batch)| (0..batch.num_rows()).map(move |i| (b, i))).collect()
-            };
+            let scan = Scan::new(Table::Alerts, &t, &ALERT_COLUMNS);
             let (c_ts, c_seq) = cursor.unwrap_or((i64::MAX, u64::MAX));
-            let mut rows = Vec::new();
-            for (bi, i) in candidates {
-                let key = (times(&batches[bi], 7)?.value(i), column::<UInt64Array>(&batches[bi], 9)?.value(i));
-                if key.0 < c_ts || (key.0 == c_ts && key.1 < c_seq) {
-                    rows.push((key, bi, i));
+            let before = |key: (i64, u64)| key.0 < c_ts || (key.0 == c_ts && key.1 < c_seq);
+            let (mut batches, mut rows) = (Vec::new(), Vec::new());
+            if active_only {
+                // An alert's latest transition may be any day's: all of them.
+                batches = scan.run(&root)?;
+                for (bi, i) in latest_transitions(&batches, 1, 7, 9)? {
+                    let b = &batches[bi];
+                    let key = (times(b, 7)?.value(i), column::<UInt64Array>(b, 9)?.value(i));
+                    if strs(b, 4)?.value(i) == "firing" && before(key) {
+                        rows.push((key, bi, i));
+                    }
                 }
+            } else {
+                // Days are partitions by `ts`, so every row of a day is older
+                // than every row of a later one: once the days read fill the
+                // page, older days cannot change it.
+                let until = cursor.map(|(c_ts, _)| day(c_ts));
+                scan.newest_days_first(&root, until.as_deref(), |day_batches| {
+                    for b in day_batches {
+                        let bi = batches.len();
+                        let (ts, seq) = (times(&b, 7)?, column::<UInt64Array>(&b, 9)?);
+                        rows.extend(
+                            (0..b.num_rows()).map(|i| ((ts.value(i), seq.value(i)), bi, i)).filter(|r| before(r.0)),
+                        );
+                        batches.push(b);
+                    }
+                    Ok(rows.len() >= limit)
+                })?;
             }
             let mut out = Vec::new();
             for (_, bi, i) in newest(rows, limit) {
@@ -740,21 +754,36 @@ impl crate::HistoryQuery for HistoryReader {
         blocking(move || {
             const COLUMNS: &[&str] = &["id", "received_at", "reason", "message", "source", "raw"];
             let (from, to) = (filter.from.unwrap_or(i64::MIN), filter.to.unwrap_or(i64::MAX));
-            let batches = Scan::new(Table::DeadLetters, &t, COLUMNS).run(&root)?;
-            let mut rows = Vec::new();
-            for (bi, b) in batches.iter().enumerate() {
-                let (id, at, reason) = (strs(b, 0)?, times(b, 1)?, strs(b, 2)?);
-                for i in 0..b.num_rows() {
-                    let (at, id) = (at.value(i), id.value(i));
-                    let after = cursor.as_ref().is_none_or(|(c_ts, c_id)| {
-                        at < *c_ts || (at == *c_ts && !c_id.is_empty() && id < c_id.as_str())
-                    });
-                    let reason_ok = filter.reason.as_deref().is_none_or(|r| r.is_empty() || r == reason.value(i));
-                    if reason_ok && (from..to).contains(&at) && after {
-                        rows.push(((at, id), bi, i));
-                    }
-                }
+            // Days are partitions by `received_at`, read newest first (see
+            // `alerts`): none before `from`, none after `to` or the cursor.
+            let mut scan = Scan::new(Table::DeadLetters, &t, COLUMNS);
+            if let Some(f) = filter.from {
+                scan = scan.days(day(f), "9999-12-31".into());
             }
+            let until = [cursor.as_ref().map(|(c_ts, _)| day(*c_ts)), filter.to.map(|to| day(to.saturating_sub(1)))]
+                .into_iter()
+                .flatten()
+                .min();
+            let (mut batches, mut keys) = (Vec::new(), Vec::new());
+            scan.newest_days_first(&root, until.as_deref(), |day_batches| {
+                for b in day_batches {
+                    let bi = batches.len();
+                    let (id, at, reason) = (strs(&b, 0)?, times(&b, 1)?, strs(&b, 2)?);
+                    for i in 0..b.num_rows() {
+                        let (at, id) = (at.value(i), id.value(i));
+                        let after = cursor.as_ref().is_none_or(|(c_ts, c_id)| {
+                            at < *c_ts || (at == *c_ts && !c_id.is_empty() && id < c_id.as_str())
+                        });
+                        let reason_ok = filter.reason.as_deref().is_none_or(|r| r.is_empty() || r == reason.value(i));
+                        if reason_ok && (from..to).contains(&at) && after {
+                            keys.push(((at, id.to_string()), bi, i));
+                        }
+                    }
+                    batches.push(b);
+                }
+                Ok(keys.len() >= limit)
+            })?;
+            let rows = keys;
             let mut out = Vec::new();
             for ((at, _), bi, i) in newest(rows, limit) {
                 let b = &batches[bi];

@@ -64,6 +64,41 @@ impl<'a> Scan<'a> {
         self
     }
 
+    /// Reads the scan's days one at a time, the newest first and none after
+    /// `until` (`YYYY-MM-DD`, inclusive), handing each day's batches to
+    /// `take`, and stops as soon as `take` says it has enough (`true`). A
+    /// page of the newest rows reads the days it shows, not the whole table.
+    /// One tenant's scans only (`Scan::new`); `days` bounds it too.
+    ///
+    /// # Errors
+    /// As [`Scan::run`], and whatever `take` returns.
+    pub fn newest_days_first(
+        &self,
+        root: &Path,
+        until: Option<&str>,
+        mut take: impl FnMut(Vec<RecordBatch>) -> Result<bool, StorageError>,
+    ) -> Result<(), StorageError> {
+        let Some(tenant) = self.tenant else { return Err(internal("a scan by day names its tenant")) };
+        let dir = root.join(self.table.name()).join(format!("tenant={tenant}"));
+        let days: Vec<String> = sorted_dirs(&dir, "date=")?
+            .iter()
+            .filter_map(|d| {
+                d.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("date=")).map(String::from)
+            })
+            .collect();
+        for day in days.into_iter().rev() {
+            let outside = self.days.as_ref().is_some_and(|(from, to)| day < *from || day > *to);
+            if outside || until.is_some_and(|u| day.as_str() > u) {
+                continue;
+            }
+            let one = Scan { days: Some((day.clone(), day)), ..self.clone() };
+            if take(one.run(root)?)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Reads every matching file; each batch has `columns` in order.
     ///
     /// # Errors

@@ -334,3 +334,86 @@ async fn forecasts_written_before_the_model_columns_read_them_as_null() {
     );
     assert_eq!(r.latest_forecast("shop", "146014").await.unwrap().len(), 1);
 }
+
+/// A page of the newest alerts or dead letters reads the days it shows, not
+/// the whole table: once an older day's files are damaged, the pages that
+/// stop before that day answer as they did before, and the first page that
+/// reaches it says it cannot read it.
+#[tokio::test]
+async fn a_page_reads_only_the_days_it_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = ParquetWriter::new(dir.path(), WriterConfig::default()).unwrap();
+    for day in 0..10_i64 {
+        let status = |k: u64| if k == 1 { AlertStatus::Resolved } else { AlertStatus::Firing };
+        let mut alerts: Vec<AlertRecord> =
+            (0..3_u64).map(|k| alert("t", &format!("f{day}-{}", k / 2), day, status(k), day as u64 * 3 + k)).collect();
+        let mut dead: Vec<DeadLetter> = (0..2)
+            .map(|k| DeadLetter {
+                id: format!("d{day}-{k}"),
+                tenant: Some(Arc::from("t")),
+                reason: if k == 0 { "late" } else { "invalid_json" }.into(),
+                message: "m".into(),
+                source: "http".into(),
+                raw: "{".into(),
+            })
+            .collect();
+        let records = Records {
+            points: &mut Vec::new(),
+            anomalies: &mut Vec::new(),
+            forecasts: &mut Vec::new(),
+            alerts: &mut alerts,
+            dead_letters: &mut dead,
+        };
+        w.add(records, T0 + day * DAY_MS + 3_600_000);
+    }
+    w.flush_all().unwrap();
+    let r = HistoryReader::open(dir.path()).await.unwrap();
+
+    // Paging through it all, four at a time: every record once, newest first.
+    let mut seqs = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = r.alerts("t", false, cursor, 4).await.unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = Some((last.ts, last.seq));
+        seqs.extend(page.iter().map(|a| a.seq));
+    }
+    assert_eq!(seqs, (0..30).rev().collect::<Vec<u64>>());
+    let first = r.alerts("t", false, None, 4).await.unwrap();
+    let dead_filter = vigie_storage::reader::DeadLetterFilter::default();
+    let dead_first = r.dead_letters("t", &dead_filter, None, 3).await.unwrap();
+    assert_eq!(dead_first.iter().map(|(_, d)| d.id.as_str()).collect::<Vec<_>>(), ["d9-1", "d9-0", "d8-1"]);
+    let active = r.alerts("t", true, None, 100).await.unwrap();
+    assert_eq!(active.len(), 10, "two alerts a day, the first resolved");
+
+    // Day 2 (2025-01-03) damaged, in both tables.
+    for table in ["alerts", "dead_letters"] {
+        let day = dir.path().join(table).join("tenant=t/date=2025-01-03");
+        let files: Vec<_> = std::fs::read_dir(&day).unwrap().flatten().map(|e| e.path()).collect();
+        assert!(!files.is_empty(), "{}", day.display());
+        for f in files {
+            std::fs::write(f, b"not parquet").unwrap();
+        }
+    }
+    assert_eq!(r.alerts("t", false, None, 4).await.unwrap(), first);
+    let after_first = first.iter().map(|a| (a.ts, a.seq)).min().unwrap();
+    assert_eq!(after_first.1, 26);
+    // The rest of day 8, then days 7 to 3: a page of 17.
+    let next = r.alerts("t", false, Some(after_first), 17).await.unwrap();
+    assert_eq!(next.iter().map(|a| a.seq).collect::<Vec<_>>(), (9..26).rev().collect::<Vec<u64>>());
+    assert!(r.alerts("t", false, Some(after_first), 18).await.is_err(), "the 18th is day 2's");
+    assert!(r.alerts("t", true, None, 1).await.is_err(), "an active alert may be any day's");
+
+    assert_eq!(r.dead_letters("t", &dead_filter, None, 3).await.unwrap(), dead_first);
+    let since_day3 = vigie_storage::reader::DeadLetterFilter { from: Some(T0 + 3 * DAY_MS), ..dead_filter.clone() };
+    assert_eq!(r.dead_letters("t", &since_day3, None, 100).await.unwrap().len(), 14);
+    let before_day3 = vigie_storage::reader::DeadLetterFilter { to: Some(T0 + 3 * DAY_MS), ..dead_filter.clone() };
+    assert!(r.dead_letters("t", &before_day3, None, 100).await.is_err(), "days 0 to 2 include the damaged one");
+    let only_day1 = vigie_storage::reader::DeadLetterFilter {
+        from: Some(T0 + DAY_MS),
+        to: Some(T0 + 2 * DAY_MS),
+        reason: Some("late".into()),
+    };
+    let day1 = r.dead_letters("t", &only_day1, None, 100).await.unwrap();
+    assert_eq!(day1.iter().map(|(_, d)| d.id.as_str()).collect::<Vec<_>>(), ["d1-0"]);
+}
