@@ -284,6 +284,10 @@ pub struct Engine {
     scratch: String,
     name_at: usize,
     batch_hashes: Vec<u64>,
+    /// The clock of each event of the current batch (`u32::MAX`: a tenant
+    /// not seen when it was worked out), worked out at its first merged
+    /// close (see [`Engine::advance_together`]).
+    batch_clocks: Vec<u32>,
     /// Tenant → its clock (whose shared name outputs clone).
     tenants: hashbrown::HashMap<Box<str>, u32, foldhash::fast::FixedState>,
     stats: EngineStats,
@@ -306,6 +310,7 @@ impl Engine {
             scratch: String::new(),
             name_at: 0,
             batch_hashes: Vec::new(),
+            batch_clocks: Vec::new(),
             tenants: hashbrown::HashMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
             stats: EngineStats::default(),
         }
@@ -476,20 +481,21 @@ impl Engine {
 
     /// Processes one validated event.
     pub fn process(&mut self, ev: &Event, out: &mut Outputs) {
-        self.process_hashed(ev, None, out);
+        self.process_hashed(ev, None, None, out);
     }
 
-    fn process_hashed(&mut self, ev: &Event, hash: Option<u64>, out: &mut Outputs) {
+    /// `batch`: the batch `ev` is in and its place there, when it is one.
+    fn process_hashed(&mut self, ev: &Event, hash: Option<u64>, batch: Option<(&[Event], usize)>, out: &mut Outputs) {
         self.stats.events += 1;
         match ev {
             Event::Stock(e) => {
                 let sidx = self.lookup(SeriesKind::Stock, &e.tenant, &[&e.site, "/", &e.sku], hash);
-                self.arrive(sidx, e.ts, out);
+                self.arrive(sidx, e.ts, batch, out);
                 self.on_stock(e, ev, sidx, out);
             }
             Event::Spend(e) => {
                 let sidx = self.lookup(SeriesKind::Spend, &e.tenant, &[&e.entity], hash);
-                self.arrive(sidx, e.ts, out);
+                self.arrive(sidx, e.ts, batch, out);
                 self.on_spend(e, ev, sidx, out);
             }
         }
@@ -498,19 +504,30 @@ impl Engine {
     /// An event at `ts` of series `sidx` arrives: its tenant's watermark
     /// moves to `ts` if that is later (closing what it passes).
     #[inline]
-    fn arrive(&mut self, sidx: u32, ts: i64, out: &mut Outputs) {
+    fn arrive(&mut self, sidx: u32, ts: i64, batch: Option<(&[Event], usize)>, out: &mut Outputs) {
         let c = self.series[sidx as usize].clock;
         let clock = &mut self.clocks[c as usize];
         clock.idle.events += 1;
         if ts > clock.watermark {
-            self.advance_clock(c, ts, out);
+            match batch {
+                Some((events, i)) => self.advance_together(c, ts, events, i, out),
+                None => self.advance_clock(c, ts, out),
+            }
         }
     }
 
-    /// Processes events in order, exactly as [`Engine::process`] on each
-    /// would, but faster with many series: while one event is processed, the
-    /// index slot of an event a few places ahead and the series entry of a
-    /// nearer one are prefetched, so their memory latencies overlap.
+    /// Processes events in order, as [`Engine::process`] on each would, but
+    /// faster with many series: while one event is processed, the index slot
+    /// of an event a few places ahead and the series entry of a nearer one
+    /// are prefetched, so their memory latencies overlap; and when an event
+    /// closes many buckets, the tenants whose next event in the batch closes
+    /// buckets at that time too close theirs in the same sweep
+    /// ([`Engine::advance_together`]).
+    ///
+    /// Each tenant's outputs are those of `process`, in the same order. How
+    /// different tenants' outputs interleave can differ from `process` (and
+    /// with the batch boundaries) when a batch closes many buckets of
+    /// several tenants at one time.
     pub fn process_batch(&mut self, events: &[Event], out: &mut Outputs) {
         const FAR: usize = 6;
         const NEAR: usize = 3;
@@ -544,9 +561,10 @@ impl Engine {
                 s.model.prefetch_state();
                 prefetch(&*s.name);
             }
-            self.process_hashed(&events[i], Some(hashes[i]), out);
+            self.process_hashed(&events[i], Some(hashes[i]), Some((events, i)), out);
         }
         self.batch_hashes = hashes;
+        self.batch_clocks.clear();
     }
 
     /// Processes one value of a plain metric series (CSV replay).
@@ -554,7 +572,7 @@ impl Engine {
     pub fn observe(&mut self, tenant: &str, name: &str, ts: i64, value: f64, source: &str, out: &mut Outputs) -> bool {
         self.stats.events += 1;
         let sidx = self.lookup(SeriesKind::Metric, tenant, &[name], None);
-        self.arrive(sidx, ts, out);
+        self.arrive(sidx, ts, None, out);
         let ok = self.accept(sidx, ts, value, 0.0, 0.0, out);
         if !ok {
             let s = &self.series[sidx as usize];
@@ -615,8 +633,14 @@ impl Engine {
                 break;
             }
             let due = entry.remove();
-            self.close_all(due, out);
+            self.close_all(vec![due], out);
         }
+        self.run_checks(c, out);
+    }
+
+    /// Runs every `no_data` check of clock `c` that its watermark passed.
+    fn run_checks(&mut self, c: u32, out: &mut Outputs) {
+        let wm = self.clocks[c as usize].watermark;
         while let Some(entry) = self.clocks[c as usize].checks.first_entry() {
             if *entry.key() > wm {
                 break;
@@ -631,27 +655,30 @@ impl Engine {
     pub fn finish(&mut self, out: &mut Outputs) {
         for c in 0..self.clocks.len() {
             while let Some((_, due)) = self.clocks[c].closes.pop_first() {
-                self.close_all(due, out);
+                self.close_all(vec![due], out);
             }
         }
     }
 
-    /// Closes the buckets due at one close time, in the order they opened
-    /// (which depends on the input only, so outputs stay deterministic).
+    /// Closes the buckets of `lists`, all due at one close time (of one
+    /// tenant, or of several in [`Engine::advance_together`]), in series
+    /// order: the order the series were first seen, which depends on the
+    /// input only, so outputs stay deterministic, and the order they lie in
+    /// memory.
     ///
     /// The series due at one time are many and far apart in memory (every
     /// daily bucket closes at midnight), so the entry and model state of
     /// the series a few places ahead are prefetched while one is closed.
-    fn close_all(&mut self, mut due: Vec<(u32, i64)>, out: &mut Outputs) {
+    fn close_all(&mut self, lists: Vec<Vec<(u32, i64)>>, out: &mut Outputs) {
         // Three stages, to spread the misses (a stage of many lines fills
         // the miss buffers, and a prefetch then stalls like a load): the
         // first half of the entry `D1` places ahead, the second half `D2`
         // ahead, then, from fields the entry has by then, the model's heap
-        // state and the name `D3` ahead. A tenant's series are far apart
-        // when tenants' series interleave, so each is a miss of its own.
+        // state and the name `D3` ahead.
         const D1: usize = 8;
         const D2: usize = 5;
         const D3: usize = 2;
+        let due = self.in_series_order(lists);
         let size = std::mem::size_of::<Series>();
         for k in 0..due.len() {
             if let Some(&(a, _)) = due.get(k + D1) {
@@ -669,9 +696,126 @@ impl Engine {
             let (sidx, idx) = due[k];
             self.close_bucket(sidx, idx, out);
         }
+        self.give_back(due);
+    }
+
+    /// The entries of `lists` (due at one close time, each series once) by
+    /// series number. Many entries of one bucket (a day's closes) are put
+    /// in order with a bitmap of the series, one bit each; others sorted.
+    fn in_series_order(&mut self, mut lists: Vec<Vec<(u32, i64)>>) -> Vec<(u32, i64)> {
+        let total: usize = lists.iter().map(Vec::len).sum();
+        let one_bucket = lists
+            .iter()
+            .flatten()
+            .next()
+            .map(|&(_, idx)| idx)
+            .filter(|&first| lists.iter().flatten().all(|&(_, idx)| idx == first));
+        let mut due =
+            if lists.len() == 1 { lists.pop().unwrap_or_default() } else { self.spare.pop().unwrap_or_default() };
+        match one_bucket {
+            Some(idx) if total * 64 >= self.series.len() && total > 1 => {
+                let mut bits = vec![0_u64; self.series.len().div_ceil(64)];
+                for &(sidx, _) in lists.iter().chain(std::iter::once(&due)).flatten() {
+                    bits[sidx as usize >> 6] |= 1 << (sidx & 63);
+                }
+                due.clear();
+                for (w, &word) in bits.iter().enumerate() {
+                    let mut word = word;
+                    while word != 0 {
+                        let bit = word.trailing_zeros() as usize;
+                        word &= word - 1;
+                        due.push(((w * 64 + bit) as u32, idx));
+                    }
+                }
+            }
+            _ => {
+                for list in &lists {
+                    due.extend_from_slice(list);
+                }
+                if !due.is_sorted_by_key(|e| e.0) {
+                    due.sort_unstable_by_key(|e| e.0);
+                }
+            }
+        }
+        for list in lists {
+            self.give_back(list);
+        }
+        due
+    }
+
+    fn give_back(&mut self, mut due: Vec<(u32, i64)>) {
         due.clear();
         if self.spare.len() < 64 {
             self.spare.push(due);
+        }
+    }
+
+    /// Clock `c`'s watermark moves to `wm` at event `i` of `events`, a
+    /// batch: [`Engine::advance_clock`], but when that closes many buckets,
+    /// the other tenants whose next event in the batch will close buckets
+    /// too are advanced now, to that event's time (nothing of theirs comes
+    /// in between, and nothing of one tenant's reads another's), and the
+    /// buckets all of them have due at one close time close in one sweep.
+    ///
+    /// Why: series of different tenants interleave in memory, so one
+    /// tenant's closes touch entries far apart, where one sweep goes through
+    /// memory in order. Each tenant's buckets close in the order `process`
+    /// closes them (close time, then series), and each tenant's outputs
+    /// stay in the order `process` gives: only how tenants' outputs
+    /// interleave changes (see [`Engine::process_batch`]).
+    fn advance_together(&mut self, c: u32, wm: i64, events: &[Event], i: usize, out: &mut Outputs) {
+        /// Fewer closes than this go through [`Engine::advance_clock`].
+        const MERGE_MIN: usize = 64;
+        let due: usize = self.clocks[c as usize].closes.range(..=wm).map(|(_, l)| l.len()).sum();
+        if due < MERGE_MIN || self.clocks.len() < 2 {
+            return self.advance_clock(c, wm, out);
+        }
+        if self.batch_clocks.len() != events.len() {
+            self.batch_clocks.clear();
+            let tenants = &self.tenants;
+            self.batch_clocks.extend(events.iter().map(|e| tenants.get(e.tenant()).copied().unwrap_or(u32::MAX)));
+        }
+        // Members: (clock, the watermark it moves to).
+        let mut members = vec![(c, wm)];
+        let mut seen = vec![false; self.clocks.len()];
+        seen[c as usize] = true;
+        let mut left = self.clocks.len() - 1;
+        for (j, ev) in events.iter().enumerate().skip(i + 1) {
+            if left == 0 {
+                break;
+            }
+            let d = self.batch_clocks[j];
+            if d == u32::MAX || std::mem::replace(&mut seen[d as usize], true) {
+                continue;
+            }
+            left -= 1;
+            let ts = ev.ts();
+            let clock = &self.clocks[d as usize];
+            if ts > clock.watermark && clock.closes.first_key_value().is_some_and(|(&at, _)| at <= ts) {
+                members.push((d, ts));
+            }
+        }
+        if members.len() == 1 {
+            return self.advance_clock(c, wm, out);
+        }
+        // Every member's due lists, by close time.
+        let mut lists: BTreeMap<i64, Vec<Vec<(u32, i64)>>> = BTreeMap::new();
+        for &(d, to) in &members {
+            let clock = &mut self.clocks[d as usize];
+            clock.watermark = clock.watermark.max(to);
+            while let Some(entry) = clock.closes.first_entry() {
+                if *entry.key() > to {
+                    break;
+                }
+                let at = *entry.key();
+                lists.entry(at).or_default().push(entry.remove());
+            }
+        }
+        for (_, at_once) in lists {
+            self.close_all(at_once, out);
+        }
+        for &(d, _) in &members {
+            self.run_checks(d, out);
         }
     }
 
@@ -1758,5 +1902,156 @@ mod tests {
         let third = Engine::from_state(postcard::from_bytes(&v5).unwrap(), second.cfg.clone()).unwrap();
         assert_eq!(third.firing_count(), second.firing_count());
         assert_eq!(third.watermark(), second.watermark());
+    }
+
+    /// Events of 3 tenants × 90 series over 45 days, one a day per series,
+    /// tenants interleaved and the day's order changing from day to day (so
+    /// a close time's list is not in series order). Tenant 1's series with
+    /// a number ending in 0 go quiet after day 34 (`no_data`); tenant 2's
+    /// stock runs out now and then (alerts at events and at closes).
+    fn tenants_events() -> Vec<Event> {
+        let mut x: u64 = 0x2545_f491;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut all = Vec::new();
+        for day in 0..45_i64 {
+            let mut today = Vec::new();
+            for t in 0..3 {
+                for n in 0..90 {
+                    if t == 1 && n % 10 == 0 && day > 34 {
+                        continue;
+                    }
+                    let ts = START + day * DAY + 3_600_000 + (next() % 70_000_000) as i64;
+                    let tenant = format!("t{t}");
+                    today.push(if n % 3 == 2 {
+                        Event::Spend(vigie_schemas::SpendEvent {
+                            event_id: format!("s{day}-{t}-{n}"),
+                            tenant,
+                            ts,
+                            entity: format!("E{n}"),
+                            category: None,
+                            amount: if day == 33 && n == 5 { 9_000.0 } else { 100.0 + (next() % 40) as f64 },
+                            currency: None,
+                            budget: Some(4_000.0),
+                        })
+                    } else {
+                        let movement =
+                            if day % 9 == 0 { vigie_schemas::Movement::Count } else { vigie_schemas::Movement::Sale };
+                        let quantity = match movement {
+                            vigie_schemas::Movement::Count => {
+                                if t == 2 && n % 4 == 0 {
+                                    0.0
+                                } else {
+                                    60.0
+                                }
+                            }
+                            _ => 1.0 + (next() % 5) as f64,
+                        };
+                        Event::Stock(vigie_schemas::StockEvent {
+                            event_id: format!("k{day}-{t}-{n}"),
+                            tenant,
+                            ts,
+                            site: "S1".into(),
+                            sku: format!("K{n}"),
+                            movement,
+                            quantity,
+                            requested: None,
+                            lead_time_days: None,
+                            reorder_point: None,
+                        })
+                    });
+                }
+            }
+            today.sort_by_key(Event::ts);
+            all.extend(today);
+        }
+        all
+    }
+
+    const START: i64 = 1_740_787_200_000;
+    const DAY: i64 = 86_400_000;
+
+    /// What `out` holds of one tenant, in order.
+    fn of_tenant(out: &Outputs, t: &str) -> Outputs {
+        Outputs {
+            points: out.points.iter().filter(|p| &*p.tenant == t).cloned().collect(),
+            anomalies: out.anomalies.iter().filter(|a| &*a.tenant == t).cloned().collect(),
+            forecasts: out.forecasts.iter().filter(|f| &*f.tenant == t).cloned().collect(),
+            alerts: out.alerts.iter().filter(|a| &*a.tenant == t).cloned().collect(),
+            dead_letters: out.dead_letters.iter().filter(|d| d.tenant.as_deref() == Some(t)).cloned().collect(),
+            refits: RefitCounts::default(),
+        }
+    }
+
+    /// Batches that hold several tenants' day boundaries close those
+    /// tenants' buckets in one sweep: the outputs interleave tenants
+    /// differently from `process`, and each tenant's outputs, alerts and
+    /// `no_data` included, are exactly those of `process`.
+    #[test]
+    fn merged_closes_keep_each_tenant_s_outputs_those_of_process() {
+        let events = tenants_events();
+        let mut one = Engine::new(EngineConfig::default());
+        let mut want = Outputs::default();
+        for e in &events {
+            one.process(e, &mut want);
+        }
+        one.finish(&mut want);
+        assert!(want.alerts.iter().any(|a| a.rule == Rule::NoData), "no_data fired");
+        assert!(want.alerts.iter().any(|a| a.rule == Rule::StockOut), "stock_out fired");
+        for size in [1, 50, 300, 1_024, 100_000] {
+            let mut engine = Engine::new(EngineConfig::default());
+            let mut got = Outputs::default();
+            for chunk in events.chunks(size) {
+                engine.process_batch(chunk, &mut got);
+            }
+            engine.finish(&mut got);
+            for t in ["t0", "t1", "t2"] {
+                assert!(
+                    of_tenant(&got, t) == of_tenant(&want, t),
+                    "batch size {size}: {t}'s outputs differ from process"
+                );
+            }
+            assert_eq!(got.points.len(), want.points.len());
+            // One by one nothing is merged; in batches of several tenants'
+            // day boundaries the sweeps were (the tenants interleave).
+            assert_eq!(got.points == want.points, size == 1, "batch size {size}");
+        }
+    }
+
+    /// A day's closes come in series order (the order series were first
+    /// seen), whatever order their buckets opened in.
+    #[test]
+    fn a_close_time_closes_its_buckets_in_series_order() {
+        let events = tenants_events();
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut out = Outputs::default();
+        for e in &events {
+            engine.process(e, &mut out);
+        }
+        let first_seen: Vec<(Arc<str>, Arc<str>)> =
+            engine.series.iter().map(|s| (Arc::clone(&s.tenant), Arc::clone(&s.name))).collect();
+        let number = |p: &vigie_schemas::Point| first_seen.iter().position(|(t, n)| *t == p.tenant && *n == p.series);
+        let day = |d: i64| out.points.iter().filter(move |p| p.ts == START + d * DAY && &*p.tenant == "t2");
+        let numbers: Vec<usize> = day(20).filter_map(number).collect();
+        assert_eq!(numbers.len(), 90);
+        assert!(numbers.is_sorted(), "{numbers:?}");
+        // Their events (and so their buckets) came in another order.
+        let opened: Vec<usize> = events
+            .iter()
+            .filter(|e| e.tenant() == "t2" && e.ts() >= START + 20 * DAY && e.ts() < START + 21 * DAY)
+            .filter_map(|e| {
+                let name = match e {
+                    Event::Stock(s) => format!("{}/{}", s.site, s.sku),
+                    Event::Spend(s) => s.entity.clone(),
+                };
+                first_seen.iter().position(|(t, n)| &**t == "t2" && **n == *name)
+            })
+            .collect();
+        assert_eq!(opened.len(), 90);
+        assert!(!opened.is_sorted(), "the day's events came in series order: the test shows nothing");
     }
 }
