@@ -710,15 +710,13 @@ impl Engine {
             .next()
             .map(|&(_, idx)| idx)
             .filter(|&first| lists.iter().flatten().all(|&(_, idx)| idx == first));
-        let mut due =
-            if lists.len() == 1 { lists.pop().unwrap_or_default() } else { self.spare.pop().unwrap_or_default() };
-        match one_bucket {
+        let due = match one_bucket {
             Some(idx) if total * 64 >= self.series.len() && total > 1 => {
                 let mut bits = vec![0_u64; self.series.len().div_ceil(64)];
-                for &(sidx, _) in lists.iter().chain(std::iter::once(&due)).flatten() {
+                for &(sidx, _) in lists.iter().flatten() {
                     bits[sidx as usize >> 6] |= 1 << (sidx & 63);
                 }
-                due.clear();
+                let mut due = self.spare.pop().unwrap_or_default();
                 for (w, &word) in bits.iter().enumerate() {
                     let mut word = word;
                     while word != 0 {
@@ -727,16 +725,19 @@ impl Engine {
                         due.push(((w * 64 + bit) as u32, idx));
                     }
                 }
+                due
             }
             _ => {
+                let mut due = lists.pop().unwrap_or_default();
                 for list in &lists {
                     due.extend_from_slice(list);
                 }
                 if !due.is_sorted_by_key(|e| e.0) {
                     due.sort_unstable_by_key(|e| e.0);
                 }
+                due
             }
-        }
+        };
         for list in lists {
             self.give_back(list);
         }
@@ -1975,6 +1976,16 @@ mod tests {
     const START: i64 = 1_740_787_200_000;
     const DAY: i64 = 86_400_000;
 
+    /// A default engine and its outputs after `process` on each event.
+    fn one_by_one(events: &[Event]) -> (Engine, Outputs) {
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut out = Outputs::default();
+        for e in events {
+            engine.process(e, &mut out);
+        }
+        (engine, out)
+    }
+
     /// What `out` holds of one tenant, in order.
     fn of_tenant(out: &Outputs, t: &str) -> Outputs {
         Outputs {
@@ -1994,11 +2005,7 @@ mod tests {
     #[test]
     fn merged_closes_keep_each_tenant_s_outputs_those_of_process() {
         let events = tenants_events();
-        let mut one = Engine::new(EngineConfig::default());
-        let mut want = Outputs::default();
-        for e in &events {
-            one.process(e, &mut want);
-        }
+        let (mut one, mut want) = one_by_one(&events);
         one.finish(&mut want);
         assert!(want.alerts.iter().any(|a| a.rule == Rule::NoData), "no_data fired");
         assert!(want.alerts.iter().any(|a| a.rule == Rule::StockOut), "stock_out fired");
@@ -2027,11 +2034,7 @@ mod tests {
     #[test]
     fn a_close_time_closes_its_buckets_in_series_order() {
         let events = tenants_events();
-        let mut engine = Engine::new(EngineConfig::default());
-        let mut out = Outputs::default();
-        for e in &events {
-            engine.process(e, &mut out);
-        }
+        let (engine, out) = one_by_one(&events);
         let first_seen: Vec<(Arc<str>, Arc<str>)> =
             engine.series.iter().map(|s| (Arc::clone(&s.tenant), Arc::clone(&s.name))).collect();
         let number = |p: &vigie_schemas::Point| first_seen.iter().position(|(t, n)| *t == p.tenant && *n == p.series);
